@@ -1,0 +1,1 @@
+"""SQLAlchemy storage: tables, repositories, the event log and the unit of work."""

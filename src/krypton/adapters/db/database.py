@@ -1,0 +1,118 @@
+"""Engines and the unit of work, for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from krypton.adapters.db.event_log import EventLog
+from krypton.adapters.db.read_models import ReadModels
+from krypton.adapters.db.repositories import (
+    ApiKeyRepo,
+    IdempotencyRepo,
+    InvoiceRepo,
+    LedgerRepo,
+    MerchantRepo,
+    PaymentRepo,
+    SettlementRepo,
+    UnmatchedRepo,
+)
+
+
+def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
+    # One writer connection: SQLite allows one writer anyway, and queueing in the pool is
+    # cheaper and fairer than spinning on the file lock. Readers use WAL snapshots.
+    engine = create_async_engine(
+        url, pool_size=1 if writer else 8, max_overflow=0, pool_timeout=60,
+        connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a read-then-write never deadlocks.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class Database:
+    """The engines for one database URL; `write` picks the writer on SQLite."""
+
+    url: str
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 20) -> Database:
+        if url.startswith("sqlite"):
+            return cls(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_timeout=60)
+        return cls(url, engine, engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.writer.dialect.name
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+class SqlUnitOfWork:
+    """One database transaction. Only `commit` commits; leaving without it rolls back."""
+
+    def __init__(self, db: Database, new_id: Callable[[str], str], *, write: bool) -> None:
+        self.db = db
+        self.new_id = new_id
+        self.write = write
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        engine = self.db.writer if self.write else self.db.reader
+        conn = self._conn = await engine.connect()
+        await conn.begin()
+        locking = self.db.dialect == "postgresql"
+        self.merchants = MerchantRepo(conn, locking=locking)
+        self.api_keys = ApiKeyRepo(conn, locking=locking)
+        self.invoices = InvoiceRepo(conn, locking=locking)
+        self.payments = PaymentRepo(conn, locking=locking)
+        self.unmatched = UnmatchedRepo(conn, locking=locking)
+        self.settlements = SettlementRepo(conn, locking=locking)
+        self.ledger = LedgerRepo(conn, locking=locking)
+        self.idempotency = IdempotencyRepo(conn, locking=locking)
+        self.events = EventLog(conn, self.new_id)
+        self.read_models = ReadModels(conn)
+        return self
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+
+def uow_factory(db: Database, new_id: Callable[[str], str]) -> Callable[..., SqlUnitOfWork]:
+    def make(*, write: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(db, new_id, write=write)
+    return make

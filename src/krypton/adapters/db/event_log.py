@@ -1,0 +1,90 @@
+"""The append-only event log (and outbox), read in a gap-free order.
+
+On PostgreSQL, sequence values are handed out before commit, so a transaction that
+commits late can leave an event with a *lower* seq than ones already visible: a reader
+that follows seq alone would skip it for ever. Each event therefore stores the id of the
+transaction that wrote it, and readers see only events written by transactions older than
+the oldest one still running (pg_snapshot_xmin), in (txid, seq) order. Everything below
+that horizon is final, so a position (txid, seq) never needs to go back.
+
+SQLite has one writer at a time (BEGIN IMMEDIATE), so seq order is commit order: txid is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from krypton.adapters.db import tables as t
+from krypton.domain.events import Event
+
+PG_TXID = sa.literal_column("pg_current_xact_id()::text::bigint")
+PG_HORIZON = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    txid: int
+    id: str
+    type: str
+    merchant_id: str | None
+    subject_id: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventLog:
+    def __init__(self, conn: AsyncConnection, new_id: Callable[[str], str]) -> None:
+        self.conn = conn
+        self.new_id = new_id
+        self.pg = conn.dialect.name == "postgresql"
+
+    async def append(self, event: Event, now: datetime) -> str:
+        event_id = self.new_id("evt")
+        await self.conn.execute(t.events.insert().values(
+            txid=PG_TXID if self.pg else 0, id=event_id, type=event.type,
+            merchant_id=event.merchant_id, subject_id=event.subject_id, data=event.data,
+            created_at=now))
+        return event_id
+
+    async def read(self, after: tuple[int, int], limit: int,
+                   merchant_id: str | None = None) -> list[StoredEvent]:
+        c = t.events.c
+        query = sa.select(t.events).where(sa.tuple_(c.txid, c.seq) > sa.tuple_(*after))
+        if self.pg:
+            query = query.where(c.txid < PG_HORIZON)
+        if merchant_id is not None:
+            query = query.where(c.merchant_id == merchant_id)
+        rows = await self.conn.execute(query.order_by(c.txid, c.seq).limit(limit))
+        return [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
+                            r.created_at) for r in rows]
+
+    async def position_of(self, event_id: str) -> tuple[int, int] | None:
+        row = (await self.conn.execute(
+            sa.select(t.events.c.txid, t.events.c.seq).where(t.events.c.id == event_id))).first()
+        return (row.txid, row.seq) if row else None
+
+    async def consumer_position(self, name: str) -> tuple[int, int]:
+        c = t.consumer_positions.c
+        query = sa.select(c.txid, c.seq).where(c.name == name)
+        if self.pg:
+            query = query.with_for_update()  # one instance of a consumer at a time
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            await self.conn.execute(t.consumer_positions.insert().values(name=name, txid=0, seq=0))
+            return (0, 0)
+        return (row.txid, row.seq)
+
+    async def set_consumer_position(self, name: str, position: tuple[int, int]) -> None:
+        c = t.consumer_positions.c
+        result = await self.conn.execute(t.consumer_positions.update().where(c.name == name).values(
+            txid=position[0], seq=position[1]))
+        if result.rowcount == 0:
+            await self.conn.execute(t.consumer_positions.insert().values(
+                name=name, txid=position[0], seq=position[1]))

@@ -1,0 +1,307 @@
+"""Repositories: map domain objects to rows and back. They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from krypton.adapters.db import tables as t
+from krypton.app.ports import IdempotencyClash
+from krypton.domain.assets import Chain
+from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus, PaymentOption
+from krypton.domain.ledger import JournalEntry, Posting
+from krypton.domain.merchant import Merchant
+from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus
+from krypton.domain.settlement import Settlement, SettlementStatus
+
+
+class Repo:
+    def __init__(self, conn: AsyncConnection, *, locking: bool) -> None:
+        self.conn = conn
+        # SELECT ... FOR UPDATE where the database has it (SQLite locks the whole file anyway).
+        self.locking = locking
+
+    async def _one(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
+        return (await self.conn.execute(query)).first()
+
+
+async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any], limit: int,
+                starting_after: str | None) -> tuple[list[sa.Row[Any]], bool]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = sa.select(table).where(table.c.merchant_id == merchant_id, *where)
+    if starting_after is not None:
+        anchor = await repo._one(sa.select(table.c.created_at, table.c.id).where(
+            table.c.id == starting_after, table.c.merchant_id == merchant_id))
+        if anchor is None:
+            from krypton.domain.errors import DomainError
+            raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
+                              field="starting_after")
+        query = query.where(sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(*anchor))
+    rows = (await repo.conn.execute(
+        query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1))).all()
+    return list(rows[:limit]), len(rows) > limit
+
+
+class MerchantRepo(Repo):
+    async def add(self, m: Merchant, now: datetime) -> None:
+        await self.conn.execute(t.merchants.insert().values(
+            id=m.id, name=m.name, fee_bps=m.fee_bps, confirmations_override=m.confirmations_override,
+            underpayment_tolerance_bps=m.underpayment_tolerance_bps, methods=list(m.methods),
+            created_at=now))
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> Merchant:
+        return Merchant(r.id, r.name, r.fee_bps, r.confirmations_override,
+                        r.underpayment_tolerance_bps, tuple(r.methods))
+
+    async def get(self, merchant_id: str) -> Merchant | None:
+        row = await self._one(sa.select(t.merchants).where(t.merchants.c.id == merchant_id))
+        return self._load(row) if row else None
+
+    async def list(self) -> list[Merchant]:
+        rows = await self.conn.execute(sa.select(t.merchants).order_by(t.merchants.c.created_at))
+        return [self._load(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    merchant_id: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyRepo(Repo):
+    async def add(self, key_id: str, merchant_id: str, prefix: str, key_hash: str,
+                  scopes: Sequence[str], now: datetime) -> None:
+        await self.conn.execute(t.api_keys.insert().values(
+            id=key_id, merchant_id=merchant_id, prefix=prefix, key_hash=key_hash,
+            scopes=list(scopes), created_at=now))
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> ApiKey:
+        return ApiKey(r.id, r.merchant_id, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at)
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        row = await self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
+        return self._load(row) if row else None
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        row = await self._one(sa.select(t.api_keys).where(t.api_keys.c.id == key_id))
+        return self._load(row) if row else None
+
+    async def revoke(self, key_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            t.api_keys.update().where(t.api_keys.c.id == key_id).values(revoked_at=now))
+
+    async def for_merchant(self, merchant_id: str) -> list[ApiKey]:
+        rows = await self.conn.execute(sa.select(t.api_keys).where(
+            t.api_keys.c.merchant_id == merchant_id).order_by(t.api_keys.c.created_at))
+        return [self._load(r) for r in rows]
+
+
+def _invoice_values(i: Invoice) -> dict[str, Any]:
+    return {
+        "status": i.status.value, "exception": i.exception.value if i.exception else None,
+        "asset": i.asset, "amount_paid": i.amount_paid, "amount_detected": i.amount_detected,
+        "paid_at": i.paid_at,
+    }
+
+
+class InvoiceRepo(Repo):
+    async def add(self, i: Invoice) -> None:
+        await self.conn.execute(t.invoices.insert().values(
+            id=i.id, merchant_id=i.merchant_id, price_currency=i.price_currency,
+            price_amount=i.price_amount,
+            options=[[o.method, o.asset, str(o.amount), o.rate, o.usd_rate] for o in i.options],
+            fee_bps=i.fee_bps, underpayment_tolerance_bps=i.underpayment_tolerance_bps,
+            order_id=i.order_id, description=i.description, metadata=i.metadata,
+            redirect_url=i.redirect_url, confirmations=i.confirmations, memo=i.memo,
+            created_at=i.created_at, expires_at=i.expires_at, monitor_until=i.monitor_until,
+            **_invoice_values(i)))
+
+    async def save(self, i: Invoice) -> None:
+        await self.conn.execute(
+            t.invoices.update().where(t.invoices.c.id == i.id).values(**_invoice_values(i)))
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> Invoice:
+        return Invoice(
+            id=r.id, merchant_id=r.merchant_id, price_currency=r.price_currency,
+            price_amount=r.price_amount,
+            options=tuple(PaymentOption(m, a, int(n), rate, usd) for m, a, n, rate, usd in r.options),
+            fee_bps=r.fee_bps, underpayment_tolerance_bps=r.underpayment_tolerance_bps,
+            created_at=r.created_at, expires_at=r.expires_at, monitor_until=r.monitor_until,
+            status=InvoiceStatus(r.status),
+            exception=InvoiceException(r.exception) if r.exception else None, asset=r.asset,
+            amount_paid=r.amount_paid, amount_detected=r.amount_detected, order_id=r.order_id,
+            description=r.description, metadata=r.metadata, redirect_url=r.redirect_url,
+            confirmations=r.confirmations, memo=r.memo, paid_at=r.paid_at)
+
+    async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
+        query = sa.select(t.invoices).where(t.invoices.c.id == invoice_id)
+        if for_update and self.locking:
+            query = query.with_for_update()
+        row = await self._one(query)
+        return self._load(row) if row else None
+
+    async def by_memo(self, memo: str) -> Invoice | None:
+        row = await self._one(sa.select(t.invoices).where(t.invoices.c.memo == memo))
+        return self._load(row) if row else None
+
+    async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
+                   limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]:
+        where = []
+        if status is not None:
+            where.append(t.invoices.c.status == status.value)
+        if order_id is not None:
+            where.append(t.invoices.c.order_id == order_id)
+        rows, more = await _page(self, t.invoices, merchant_id, where, limit, starting_after)
+        return [self._load(r) for r in rows], more
+
+    async def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        rows = await self.conn.execute(sa.select(t.invoices.c.id).where(
+            t.invoices.c.status == InvoiceStatus.PENDING.value, t.invoices.c.expires_at <= now,
+        ).order_by(t.invoices.c.expires_at).limit(limit))
+        return [r.id for r in rows]
+
+
+def _payment_values(p: Payment) -> dict[str, Any]:
+    return {"status": p.status.value, "confirmations": p.confirmations, "block": p.block,
+            "confirmed_at": p.confirmed_at}
+
+
+class PaymentRepo(Repo):
+    async def add(self, p: Payment) -> None:
+        await self.conn.execute(t.payments.insert().values(
+            id=p.id, invoice_id=p.invoice_id, merchant_id=p.merchant_id, chain=p.chain.value,
+            tx_id=p.tx_id, tx_index=p.index, asset=p.asset, amount=p.amount,
+            destination=p.destination, memo=p.memo,
+            required_confirmations=p.required_confirmations, dust=p.dust,
+            detected_at=p.detected_at, **_payment_values(p)))
+
+    async def save(self, p: Payment) -> None:
+        await self.conn.execute(
+            t.payments.update().where(t.payments.c.id == p.id).values(**_payment_values(p)))
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> Payment:
+        return Payment(
+            id=r.id, invoice_id=r.invoice_id, merchant_id=r.merchant_id, chain=Chain(r.chain),
+            tx_id=r.tx_id, index=r.tx_index, asset=r.asset, amount=r.amount,
+            destination=r.destination, memo=r.memo, block=r.block, confirmations=r.confirmations,
+            required_confirmations=r.required_confirmations, dust=r.dust,
+            detected_at=r.detected_at, status=PaymentStatus(r.status), confirmed_at=r.confirmed_at)
+
+    async def by_key(self, chain: str, tx_id: str, index: int) -> Payment | None:
+        row = await self._one(sa.select(t.payments).where(
+            t.payments.c.chain == chain, t.payments.c.tx_id == tx_id,
+            t.payments.c.tx_index == index))
+        return self._load(row) if row else None
+
+    async def get(self, payment_id: str) -> Payment | None:
+        row = await self._one(sa.select(t.payments).where(t.payments.c.id == payment_id))
+        return self._load(row) if row else None
+
+    async def for_invoice(self, invoice_id: str) -> list[Payment]:
+        rows = await self.conn.execute(sa.select(t.payments).where(
+            t.payments.c.invoice_id == invoice_id).order_by(t.payments.c.detected_at, t.payments.c.id))
+        return [self._load(r) for r in rows]
+
+
+class UnmatchedRepo(Repo):
+    async def add(self, unmatched_id: str, tr: ObservedTransfer, reason: str,
+                  invoice_id: str | None, now: datetime) -> bool:
+        await self.conn.execute(t.unmatched_transfers.insert().values(
+            id=unmatched_id, chain=tr.chain.value, tx_id=tr.tx_id, tx_index=tr.index,
+            asset=tr.asset, amount=tr.amount, destination=tr.destination, memo=tr.memo,
+            block=tr.block, reason=reason, invoice_id=invoice_id, observed_at=now))
+        return True
+
+    async def exists(self, chain: str, tx_id: str, index: int) -> bool:
+        c = t.unmatched_transfers.c
+        return await self._one(sa.select(c.id).where(
+            c.chain == chain, c.tx_id == tx_id, c.tx_index == index)) is not None
+
+    async def list(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(sa.select(t.unmatched_transfers).order_by(
+            t.unmatched_transfers.c.observed_at.desc()).limit(limit))
+        return [dict(r._mapping) for r in rows]
+
+
+class SettlementRepo(Repo):
+    async def add(self, s: Settlement) -> None:
+        await self.conn.execute(t.settlements.insert().values(
+            id=s.id, merchant_id=s.merchant_id, invoice_id=s.invoice_id, asset=s.asset,
+            gross=s.gross, fee=s.fee, net=s.net, fee_bps=s.fee_bps, status=s.status.value,
+            created_at=s.created_at))
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> Settlement:
+        return Settlement(r.id, r.merchant_id, r.invoice_id, r.asset, r.gross, r.fee, r.net,
+                          r.fee_bps, SettlementStatus(r.status), r.created_at)
+
+    async def get(self, settlement_id: str) -> Settlement | None:
+        row = await self._one(sa.select(t.settlements).where(t.settlements.c.id == settlement_id))
+        return self._load(row) if row else None
+
+    async def for_invoice(self, invoice_id: str) -> Settlement | None:
+        row = await self._one(sa.select(t.settlements).where(
+            t.settlements.c.invoice_id == invoice_id))
+        return self._load(row) if row else None
+
+    async def page(self, merchant_id: str, *, limit: int,
+                   starting_after: str | None) -> tuple[list[Settlement], bool]:
+        rows, more = await _page(self, t.settlements, merchant_id, [], limit, starting_after)
+        return [self._load(r) for r in rows], more
+
+
+class LedgerRepo(Repo):
+    async def post(self, entry: JournalEntry, now: datetime) -> None:
+        result = await self.conn.execute(t.journal_entries.insert().values(
+            kind=entry.kind, reference=entry.reference, created_at=now
+        ).returning(t.journal_entries.c.id))
+        entry_id = result.scalar_one()
+        await self.conn.execute(t.postings.insert(), [
+            {"entry_id": entry_id, "account": p.account, "asset": p.asset, "amount": p.amount}
+            for p in entry.postings])
+
+    async def balances(self, account_prefix: str | None = None) -> dict[tuple[str, str], int]:
+        c = t.postings.c
+        query = sa.select(c.account, c.asset, sa.func.sum(c.amount)).group_by(c.account, c.asset)
+        if account_prefix is not None:
+            query = query.where(c.account.startswith(account_prefix, autoescape=True))
+        return {(a, s): int(total) for a, s, total in await self.conn.execute(query)}
+
+    async def postings(self) -> list[Posting]:
+        rows = await self.conn.execute(sa.select(t.postings).order_by(t.postings.c.id))
+        return [Posting(r.account, r.asset, r.amount) for r in rows]
+
+
+class IdempotencyRepo(Repo):
+    async def claim(self, merchant_id: str, key: str, request_hash: str, now: datetime) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(t.idempotency_keys.insert().values(
+                    merchant_id=merchant_id, key=key, request_hash=request_hash, created_at=now))
+        except IntegrityError:
+            raise IdempotencyClash(key) from None
+
+    async def complete(self, merchant_id: str, key: str, status: int, body: Any) -> None:
+        c = t.idempotency_keys.c
+        await self.conn.execute(t.idempotency_keys.update().where(
+            c.merchant_id == merchant_id, c.key == key).values(status_code=status, response=body))
+
+    async def get(self, merchant_id: str, key: str) -> tuple[str, int | None, Any] | None:
+        c = t.idempotency_keys.c
+        row = await self._one(sa.select(c.request_hash, c.status_code, c.response).where(
+            c.merchant_id == merchant_id, c.key == key))
+        return (row.request_hash, row.status_code, row.response) if row else None

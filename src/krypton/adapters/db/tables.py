@@ -1,0 +1,239 @@
+"""Table definitions (SQLAlchemy Core). Money columns are BigInteger smallest units."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on every database (SQLite stores naive text otherwise)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+TS = UTCDateTime()
+Money = sa.BigInteger
+# 64-bit ids that SQLite still treats as its rowid (autoincrement needs INTEGER there).
+Serial = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+merchants = sa.Table(
+    "merchants", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("fee_bps", sa.Integer, nullable=False),
+    sa.Column("confirmations_override", sa.Integer),
+    sa.Column("underpayment_tolerance_bps", sa.Integer, nullable=False),
+    sa.Column("methods", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False, index=True),
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("revoked_at", TS),
+)
+
+invoices = sa.Table(
+    "invoices", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("exception", sa.String(16)),
+    sa.Column("price_currency", sa.String(8), nullable=False),
+    sa.Column("price_amount", Money, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("fee_bps", sa.Integer, nullable=False),
+    sa.Column("underpayment_tolerance_bps", sa.Integer, nullable=False),
+    sa.Column("asset", sa.String(16)),
+    sa.Column("amount_paid", Money, nullable=False),
+    sa.Column("amount_detected", Money, nullable=False),
+    sa.Column("order_id", sa.String(200)),
+    sa.Column("description", sa.String(1000)),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("redirect_url", sa.String(2000)),
+    sa.Column("confirmations", sa.Integer),
+    sa.Column("memo", sa.String(32), unique=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("monitor_until", TS, nullable=False),
+    sa.Column("paid_at", TS),
+    sa.Index("ix_invoices_merchant_created", "merchant_id", "created_at", "id"),
+    sa.Index("ix_invoices_merchant_order", "merchant_id", "order_id"),
+    sa.Index("ix_invoices_status_expires", "status", "expires_at"),
+)
+
+payments = sa.Table(
+    "payments", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, index=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("chain", sa.String(16), nullable=False),
+    sa.Column("tx_id", sa.String(128), nullable=False),
+    sa.Column("tx_index", sa.Integer, nullable=False),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("destination", sa.String(128), nullable=False),
+    sa.Column("memo", sa.String(200)),
+    sa.Column("block", sa.BigInteger),
+    sa.Column("confirmations", sa.Integer, nullable=False),
+    sa.Column("required_confirmations", sa.Integer, nullable=False),
+    sa.Column("dust", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detected_at", TS, nullable=False),
+    sa.Column("confirmed_at", TS),
+    sa.UniqueConstraint("chain", "tx_id", "tx_index", name="uq_payments_transfer"),
+)
+
+unmatched_transfers = sa.Table(
+    "unmatched_transfers", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("chain", sa.String(16), nullable=False),
+    sa.Column("tx_id", sa.String(128), nullable=False),
+    sa.Column("tx_index", sa.Integer, nullable=False),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("destination", sa.String(128), nullable=False),
+    sa.Column("memo", sa.String(200)),
+    sa.Column("block", sa.BigInteger),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("invoice_id", sa.String(40)),
+    sa.Column("observed_at", TS, nullable=False),
+    sa.UniqueConstraint("chain", "tx_id", "tx_index", name="uq_unmatched_transfer"),
+)
+
+settlements = sa.Table(
+    "settlements", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, unique=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("gross", Money, nullable=False),
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("net", Money, nullable=False),
+    sa.Column("fee_bps", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.CheckConstraint("gross = fee + net", name="gross_is_fee_plus_net"),
+    sa.Index("ix_settlements_merchant_created", "merchant_id", "created_at", "id"),
+)
+
+journal_entries = sa.Table(
+    "journal_entries", metadata,
+    sa.Column("id", Serial, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reference", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("kind", "reference", name="uq_journal_entries_kind_reference"),
+)
+
+postings = sa.Table(
+    "postings", metadata,
+    sa.Column("id", Serial, primary_key=True, autoincrement=True),
+    sa.Column("entry_id", sa.ForeignKey("journal_entries.id"), nullable=False, index=True),
+    sa.Column("account", sa.String(100), nullable=False, index=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+)
+
+# The append-only event log, and the outbox. `txid` is the writing transaction's id on
+# PostgreSQL (0 on SQLite, which has one writer at a time); consumers read in (txid, seq)
+# order and only below the oldest transaction still running, so none is ever skipped.
+events = sa.Table(
+    "events", metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    sa.Column("txid", sa.BigInteger, nullable=False),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("merchant_id", sa.String(40)),
+    sa.Column("subject_id", sa.String(200), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("ix_events_txid_seq", "txid", "seq"),
+    sa.Index("ix_events_merchant_txid_seq", "merchant_id", "txid", "seq"),
+)
+
+consumer_positions = sa.Table(
+    "consumer_positions", metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("txid", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("merchant_id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response", sa.JSON),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# Read models, rebuilt from the event log by `krypton replay`.
+rm_merchant_revenue = sa.Table(
+    "rm_merchant_revenue", metadata,
+    sa.Column("merchant_id", sa.String(40), primary_key=True),
+    sa.Column("asset", sa.String(16), primary_key=True),
+    sa.Column("gross", Money, nullable=False),
+    sa.Column("net", Money, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+rm_invoice_summary = sa.Table(
+    "rm_invoice_summary", metadata,
+    sa.Column("merchant_id", sa.String(40), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+rm_daily_settlements = sa.Table(
+    "rm_daily_settlements", metadata,
+    sa.Column("merchant_id", sa.String(40), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("asset", sa.String(16), primary_key=True),
+    sa.Column("gross", Money, nullable=False),
+    sa.Column("fees", Money, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+rm_payment_stats = sa.Table(
+    "rm_payment_stats", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("asset", sa.String(16), primary_key=True),
+    sa.Column("detected", sa.Integer, nullable=False),
+    sa.Column("confirmed", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("confirm_ms_total", sa.BigInteger, nullable=False),
+)
+
+READ_MODELS = (rm_merchant_revenue, rm_invoice_summary, rm_daily_settlements, rm_payment_stats)

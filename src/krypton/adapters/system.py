@@ -1,0 +1,21 @@
+"""The real clock and id generator."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class RandomIds:
+    """Prefixed ids (`inv_...`) with 96 random bits; secrets with 256."""
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}_{secrets.token_hex(12)}"
+
+    def secret(self) -> str:
+        return secrets.token_urlsafe(32)

@@ -1,0 +1,19 @@
+"""What every use case receives: the unit-of-work factory, the clock, ids and rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from krypton.app.ports import Clock, Ids, RateSource, UnitOfWorkFactory
+from krypton.domain.invoice import DEFAULT_EXPIRY, DEFAULT_MONITORING
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: Ids
+    rates: RateSource
+    default_expiry: timedelta = DEFAULT_EXPIRY
+    monitoring_window: timedelta = DEFAULT_MONITORING

@@ -1,0 +1,178 @@
+"""Turning observed chain transfers into payments, invoice progress and settlements.
+
+Every entry point is idempotent on the transfer's key (chain, tx id, index): seeing the
+same fact twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from krypton.app.deps import Deps
+from krypton.app.invoices import status_events
+from krypton.app.ports import UnitOfWork
+from krypton.domain import confirmations, events, ledger, money
+from krypton.domain.assets import asset as get_asset
+from krypton.domain.invoice import Invoice, InvoiceStatus
+from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus
+from krypton.domain.settlement import settle
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcome: str  # "credited", "updated", "unchanged", "unmatched"
+    payment_id: str | None = None
+    reason: str | None = None
+
+
+async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: str | None) -> IngestResult:
+    """Record a transfer seen for `invoice_id` (None when nothing matched it)."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        existing = await uow.payments.by_key(*transfer.key)
+        if existing is not None:
+            result = await _observe(uow, existing, transfer, now)
+        elif await uow.unmatched.exists(*transfer.key):
+            result = IngestResult("unchanged")
+        else:
+            result = await _first_sighting(deps, uow, transfer, invoice_id, now)
+        await uow.commit()
+    return result
+
+
+async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer,
+                          invoice_id: str | None, now: datetime) -> IngestResult:
+    invoice = await uow.invoices.get(invoice_id, for_update=True) if invoice_id else None
+    reason = "no_matching_invoice" if invoice is None else invoice.accepts(transfer.asset, now)
+    if reason is not None:
+        await _unmatched(deps, uow, transfer, reason, invoice, now)
+        return IngestResult("unmatched", reason=reason)
+    assert invoice is not None
+    asset = get_asset(transfer.asset)
+    option = invoice.option(asset.code)
+    assert option is not None
+    usd = money.value_in(transfer.amount, asset.decimals, money.parse_rate(option.usd_rate))
+    override = invoice.confirmations
+    if override is None:
+        merchant = await uow.merchants.get(invoice.merchant_id)
+        override = merchant.confirmations_override if merchant else None
+    payment = Payment(
+        id=deps.ids.new("pay"), invoice_id=invoice.id, merchant_id=invoice.merchant_id,
+        chain=transfer.chain, tx_id=transfer.tx_id, index=transfer.index, asset=asset.code,
+        amount=transfer.amount, destination=transfer.destination, memo=transfer.memo,
+        block=transfer.block, confirmations=0,
+        required_confirmations=confirmations.required(asset, usd, override),
+        dust=transfer.amount < asset.dust_min, detected_at=now)
+    if not payment.dust:
+        invoice.asset = invoice.asset or asset.code
+    await uow.events.append(_payment_event(payment, events.PAYMENT_DETECTED), now)
+    payment.observe(transfer.confirmations, transfer.block, now)
+    await uow.payments.add(payment)
+    await _after_payment_change(uow, payment, invoice, now)
+    return IngestResult("credited", payment.id)
+
+
+async def _observe(uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
+                   now: datetime) -> IngestResult:
+    before = (payment.status, payment.confirmations)
+    if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
+        return IngestResult("unchanged", payment.id)
+    payment.observe(transfer.confirmations, transfer.block, now)
+    if (payment.status, payment.confirmations) == before:
+        return IngestResult("unchanged", payment.id)
+    invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
+    assert invoice is not None
+    await uow.payments.save(payment)
+    await _after_payment_change(uow, payment, invoice, now)
+    return IngestResult("updated", payment.id)
+
+
+async def orphan_transfer(deps: Deps, chain: str, tx_id: str, index: int) -> IngestResult:
+    """The block holding this transfer was reorganised away before it was final."""
+    return await _terminal(deps, chain, tx_id, index, Payment.orphan)
+
+
+async def fail_transfer(deps: Deps, chain: str, tx_id: str, index: int) -> IngestResult:
+    """The transfer's receipt says it did not pay (REVERT, OUT_OF_ENERGY, bounced)."""
+    return await _terminal(deps, chain, tx_id, index, Payment.fail)
+
+
+async def _terminal(deps: Deps, chain: str, tx_id: str, index: int, action: object) -> IngestResult:
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        payment = await uow.payments.by_key(chain, tx_id, index)
+        if payment is None:
+            return IngestResult("unchanged")
+        target = PaymentStatus.ORPHANED if action is Payment.orphan else PaymentStatus.FAILED
+        if payment.status is target:
+            return IngestResult("unchanged", payment.id)
+        invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
+        assert invoice is not None
+        action(payment)  # type: ignore[operator]
+        await uow.payments.save(payment)
+        await _after_payment_change(uow, payment, invoice, now)
+        await uow.commit()
+    return IngestResult("updated", payment.id)
+
+
+async def _after_payment_change(uow: UnitOfWork, payment: Payment,
+                                invoice: Invoice, now: datetime) -> None:
+    """Write the payment's events, post received money, fold it into the invoice, settle."""
+    for _, to in payment.changes:
+        await uow.events.append(_payment_event(payment, events.payment_status_event(to.value)), now)
+        if to is PaymentStatus.CONFIRMED and not payment.dust:
+            await uow.ledger.post(
+                ledger.payment_received(payment.id, payment.merchant_id, payment.asset,
+                                        payment.amount), now)
+    payment.changes.clear()
+    if payment.dust:
+        return
+    payments = await uow.payments.for_invoice(invoice.id)
+    payments = [payment if p.id == payment.id else p for p in payments]
+    if all(p.id != payment.id for p in payments):
+        payments.append(payment)
+    invoice.apply(payments, now)
+    await uow.invoices.save(invoice)
+    for event in status_events(invoice):
+        await uow.events.append(event, now)
+    if invoice.status is InvoiceStatus.PAID and await uow.settlements.for_invoice(invoice.id) is None:
+        await _settle(uow, invoice, payments, now)
+
+
+async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], now: datetime) -> None:
+    assert invoice.asset is not None
+    gross = sum(p.amount for p in payments
+                if p.status is PaymentStatus.CONFIRMED and not p.dust and p.asset == invoice.asset)
+    settlement = settle("set_" + invoice.id.removeprefix("inv_"), invoice.merchant_id, invoice.id,
+                        invoice.asset, gross, invoice.fee_bps, now)
+    await uow.settlements.add(settlement)
+    await uow.ledger.post(ledger.settlement(settlement.id, invoice.merchant_id, invoice.asset,
+                                            settlement.split()), now)
+    await uow.events.append(events.Event(events.SETTLEMENT_CREATED, invoice.merchant_id,
+                                         settlement.id, {
+        "invoice_id": invoice.id, "asset": settlement.asset, "gross": str(settlement.gross),
+        "fee": str(settlement.fee), "net": str(settlement.net), "fee_bps": settlement.fee_bps,
+        "day": now.date().isoformat()}), now)
+
+
+def _payment_event(payment: Payment, type_: str) -> events.Event:
+    return events.Event(type_, payment.merchant_id, payment.id, {
+        "invoice_id": payment.invoice_id, "asset": payment.asset, "amount": str(payment.amount),
+        "status": payment.status.value, "confirmations": payment.confirmations,
+        "required_confirmations": payment.required_confirmations, "dust": payment.dust,
+        "chain": payment.chain.value, "tx_id": payment.tx_id,
+        "detected_at": payment.detected_at.isoformat(),
+        "confirmed_at": payment.confirmed_at.isoformat() if payment.confirmed_at else None})
+
+
+async def _unmatched(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer, reason: str,
+                     invoice: Invoice | None, now: datetime) -> None:
+    invoice_id = invoice.id if invoice else None
+    await uow.unmatched.add(deps.ids.new("utr"), transfer, reason, invoice_id, now)
+    await uow.events.append(events.Event(events.TRANSFER_UNMATCHED,
+                                         invoice.merchant_id if invoice else None,
+                                         f"{transfer.chain.value}:{transfer.tx_id}:{transfer.index}", {
+        "reason": reason, "invoice_id": invoice_id, "asset": transfer.asset,
+        "amount": str(transfer.amount), "destination": transfer.destination,
+        "memo": transfer.memo}), now)

@@ -1,0 +1,180 @@
+"""Creating, cancelling and expiring invoices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from krypton.app.deps import Deps
+from krypton.app.ports import IdempotencyClash, UnitOfWork
+from krypton.domain import events, money, pricing
+from krypton.domain.assets import pricing_decimals
+from krypton.domain.errors import Conflict, DomainError, NotFound
+from krypton.domain.invoice import Invoice, InvoiceStatus, validate_expiry
+from krypton.domain.merchant import validate_confirmations, validate_methods
+
+Render = Callable[[Invoice], tuple[int, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRequest:
+    amount: str
+    currency: str
+    methods: Sequence[str] | None = None
+    order_id: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    expires_in: int | None = None
+    redirect_url: str | None = None
+    confirmations: int | None = None
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+class IdempotencyMismatch(DomainError):
+    code = "idempotency_key_reused"
+
+
+def invoice_event(invoice: Invoice, type_: str) -> events.Event:
+    return events.Event(type_, invoice.merchant_id, invoice.id, {
+        "status": invoice.status.value,
+        "exception": invoice.exception.value if invoice.exception else None,
+        "price_currency": invoice.price_currency,
+        "price_amount": str(invoice.price_amount),
+        "asset": invoice.asset,
+        "amount_paid": str(invoice.amount_paid),
+        "order_id": invoice.order_id,
+    })
+
+
+def status_events(invoice: Invoice) -> list[events.Event]:
+    """One event per status change the invoice went through, oldest first."""
+    out = []
+    for before, after in invoice.changes:
+        event = invoice_event(invoice, events.invoice_status_event(after.value))
+        event.data.update(status=after.value, previous_status=before.value)
+        out.append(event)
+    invoice.changes.clear()
+    return out
+
+
+async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, render: Render,
+                         idempotency_key: str | None = None) -> tuple[int, Any]:
+    """Create an invoice; with an Idempotency-Key the first response is stored and replayed."""
+    fingerprint = req.fingerprint()
+    if idempotency_key is not None:
+        replay = await _replay(deps, merchant_id, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        merchant = await uow.merchants.get(merchant_id)
+        if merchant is None:
+            raise NotFound("The merchant of this API key no longer exists.")
+        invoice = await _build(deps, uow, merchant.methods, merchant.fee_bps,
+                               merchant.underpayment_tolerance_bps, merchant_id, req, now)
+        try:
+            if idempotency_key is not None:
+                await uow.idempotency.claim(merchant_id, idempotency_key, fingerprint, now)
+            await uow.invoices.add(invoice)
+            await uow.events.append(invoice_event(invoice, events.INVOICE_CREATED), now)
+            status, body = render(invoice)
+            if idempotency_key is not None:
+                await uow.idempotency.complete(merchant_id, idempotency_key, status, body)
+            await uow.commit()
+        except IdempotencyClash:
+            pass
+        else:
+            return status, body
+    # A concurrent request with the same key won the race: answer with what it stored.
+    assert idempotency_key is not None
+    replay = await _replay(deps, merchant_id, idempotency_key, fingerprint)
+    if replay is None:
+        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+    return replay
+
+
+async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> tuple[int, Any] | None:
+    async with deps.uow(write=False) as uow:
+        stored = await uow.idempotency.get(merchant_id, key)
+    if stored is None:
+        return None
+    stored_hash, status, body = stored
+    if stored_hash != fingerprint:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request.", field="Idempotency-Key")
+    if status is None:
+        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+    return status, body
+
+
+async def _build(deps: Deps, uow: UnitOfWork, merchant_methods: Sequence[str], fee_bps: int,
+                 tolerance_bps: int, merchant_id: str, req: InvoiceRequest, now: Any) -> Invoice:
+    decimals = pricing_decimals(req.currency)
+    price = money.parse_units(req.amount, decimals)
+    methods = validate_methods(list(req.methods) if req.methods is not None else list(merchant_methods))
+    disabled = [m for m in methods if m not in merchant_methods]
+    if disabled:
+        raise DomainError(f"Payment methods {disabled} are not enabled for this merchant.",
+                          field="methods")
+    rates = {c: await deps.rates.usd_rate(c) for c in pricing.currencies_needed(req.currency, methods)}
+    options = pricing.options(req.currency, price, methods, rates)
+    expires_in = validate_expiry(
+        timedelta(seconds=req.expires_in) if req.expires_in is not None else deps.default_expiry)
+    return Invoice(
+        id=deps.ids.new("inv"), merchant_id=merchant_id, price_currency=req.currency,
+        price_amount=price, options=options, fee_bps=fee_bps,
+        underpayment_tolerance_bps=tolerance_bps, created_at=now, expires_at=now + expires_in,
+        monitor_until=now + expires_in + deps.monitoring_window, order_id=req.order_id,
+        description=req.description, metadata=dict(req.metadata), redirect_url=req.redirect_url,
+        confirmations=validate_confirmations(req.confirmations))
+
+
+async def get_invoice(deps: Deps, merchant_id: str | None, invoice_id: str) -> Invoice:
+    async with deps.uow(write=False) as uow:
+        invoice = await uow.invoices.get(invoice_id)
+    if invoice is None or (merchant_id is not None and invoice.merchant_id != merchant_id):
+        raise NotFound(f"No invoice '{invoice_id}'.", field="id")
+    return invoice
+
+
+async def cancel_invoice(deps: Deps, merchant_id: str, invoice_id: str) -> Invoice:
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        invoice = await uow.invoices.get(invoice_id, for_update=True)
+        if invoice is None or invoice.merchant_id != merchant_id:
+            raise NotFound(f"No invoice '{invoice_id}'.", field="id")
+        if invoice.status is not InvoiceStatus.PENDING or invoice.amount_detected:
+            raise Conflict(f"Only a pending invoice with no payment can be cancelled; this one is "
+                           f"{invoice.status.value}.")
+        invoice.cancel()
+        await uow.invoices.save(invoice)
+        for event in status_events(invoice):
+            await uow.events.append(event, now)
+        await uow.commit()
+    return invoice
+
+
+async def expire_due(deps: Deps, batch: int = 500) -> int:
+    """Expire pending invoices past their expiry; returns how many were expired."""
+    now = deps.clock.now()
+    async with deps.uow(write=False) as uow:
+        due = await uow.invoices.due_for_expiry(now, batch)
+    expired = 0
+    for invoice_id in due:
+        async with deps.uow() as uow:
+            invoice = await uow.invoices.get(invoice_id, for_update=True)
+            if invoice is None or not invoice.expire(now):
+                continue
+            await uow.invoices.save(invoice)
+            for event in status_events(invoice):
+                await uow.events.append(event, now)
+            await uow.commit()
+            expired += 1
+    return expired

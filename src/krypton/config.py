@@ -1,0 +1,44 @@
+"""Settings, read once at start-up from KRYPTON_* environment variables and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KRYPTON_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Folder for the embedded SQLite database.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db; "
+        "default: SQLite in data_dir.")
+    redis_url: str | None = Field(
+        None, description="Redis for shared rate-limit counters; default: in-process memory.")
+    host: str = Field("127.0.0.1", description="Address `krypton serve` listens on.")
+    port: int = Field(8000, description="Port `krypton serve` listens on.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL payers reach.")
+    auto_migrate: bool = Field(
+        True, description="Apply migrations at start-up (always on for the SQLite default).")
+    usd_rates: dict[str, str] = Field(
+        {"TON": "5.00", "USDT": "1.00", "XTR": "0.013"},
+        description="Static USD rates per whole unit (JSON). Labelled static: not live prices.")
+    invoice_expiry_seconds: int = Field(900, description="Default invoice lifetime.")
+    monitoring_window_seconds: int = Field(
+        86_400, description="After expiry, payments are still accepted this long (paid_late).")
+    rate_limit_invoice_create: str = Field("1000/hour", description="Per API key.")
+    rate_limit_reads: str = Field("5000/hour", description="Per API key.")
+    rate_limit_public: str = Field("100/minute", description="Per client IP, public endpoints.")
+    rate_limit_global: str = Field("1000/second", description="Whole server.")
+    api_key_cache_seconds: float = Field(
+        2.0, description="How long a verified API key is cached in memory; a revocation "
+        "takes effect within this time on other processes (at once on this one).")
+    log_level: str = Field("info", description="debug, info, warning or error.")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'krypton.sqlite3').resolve()}"

@@ -1,0 +1,38 @@
+"""Domain events: what happened, written in the same transaction as the state it describes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MERCHANT_CREATED = "merchant.created"
+INVOICE_CREATED = "invoice.created"
+INVOICE_CANCELLED = "invoice.cancelled"
+INVOICE_EXPIRED = "invoice.expired"
+INVOICE_CONFIRMING = "invoice.confirming"
+INVOICE_PENDING = "invoice.pending"
+INVOICE_PAID = "invoice.paid"
+INVOICE_UPDATED = "invoice.updated"
+PAYMENT_DETECTED = "payment.detected"
+PAYMENT_CONFIRMING = "payment.confirming"
+PAYMENT_CONFIRMED = "payment.confirmed"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_ORPHANED = "payment.orphaned"
+SETTLEMENT_CREATED = "settlement.created"
+TRANSFER_UNMATCHED = "transfer.unmatched"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    merchant_id: str | None
+    subject_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def invoice_status_event(status: str) -> str:
+    return f"invoice.{status}"
+
+
+def payment_status_event(status: str) -> str:
+    return f"payment.{status}"

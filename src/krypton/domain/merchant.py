@@ -1,0 +1,47 @@
+"""Merchants: who gets paid, at which fee, with which methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from krypton.domain.assets import METHODS, method_asset
+from krypton.domain.confirmations import MAX_OVERRIDE
+from krypton.domain.errors import DomainError
+from krypton.domain.fees import DEFAULT_FEE_BPS, validate_bps
+
+
+@dataclass(slots=True)
+class Merchant:
+    id: str
+    name: str
+    fee_bps: int = DEFAULT_FEE_BPS
+    confirmations_override: int | None = None
+    # Accepted shortfall, in basis points of the amount due (0 = the full amount is needed).
+    underpayment_tolerance_bps: int = 0
+    methods: tuple[str, ...] = field(default_factory=lambda: tuple(METHODS))
+
+    def __post_init__(self) -> None:
+        name = self.name.strip() if isinstance(self.name, str) else ""
+        if not 1 <= len(name) <= 200:
+            raise DomainError("A merchant name must be 1 to 200 characters.", field="name")
+        self.name = name
+        validate_bps(self.fee_bps)
+        validate_bps(self.underpayment_tolerance_bps, "underpayment_tolerance_bps")
+        validate_confirmations(self.confirmations_override, "confirmations_override")
+        self.methods = validate_methods(self.methods)
+
+
+def validate_confirmations(value: int | None, field: str = "confirmations") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OVERRIDE:
+        raise DomainError(f"{field} must be a whole number from 1 to {MAX_OVERRIDE}.", field=field)
+    return value
+
+
+def validate_methods(methods: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if not methods:
+        raise DomainError("At least one payment method is needed.", field="methods")
+    for m in methods:
+        method_asset(m)
+    return tuple(dict.fromkeys(methods))

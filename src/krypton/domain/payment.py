@@ -1,0 +1,106 @@
+"""Payments: one observed transfer credited (or not) to one invoice.
+
+detected -> confirming -> confirmed; detected | confirming -> failed;
+confirming -> orphaned (block reorganisation) -> detected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from krypton.domain import transitions
+from krypton.domain.assets import Chain
+
+
+class PaymentStatus(StrEnum):
+    DETECTED = "detected"
+    CONFIRMING = "confirming"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    ORPHANED = "orphaned"
+
+
+P = PaymentStatus
+TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    P.DETECTED: frozenset({P.CONFIRMING, P.FAILED}),
+    P.CONFIRMING: frozenset({P.CONFIRMED, P.FAILED, P.ORPHANED}),
+    P.ORPHANED: frozenset({P.DETECTED}),
+    P.CONFIRMED: frozenset(),
+    P.FAILED: frozenset(),
+}
+# Payments whose money may still arrive (used to decide "fully paid, awaiting confirmations").
+LIVE = frozenset({P.DETECTED, P.CONFIRMING, P.CONFIRMED})
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedTransfer:
+    """What a chain watcher reports; (chain, tx_id, index) identifies it for ever."""
+
+    chain: Chain
+    tx_id: str
+    index: int
+    asset: str
+    amount: int
+    destination: str
+    memo: str | None
+    block: int | None
+    confirmations: int
+    sender: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.chain.value, self.tx_id, self.index)
+
+
+@dataclass(slots=True)
+class Payment:
+    id: str
+    invoice_id: str
+    merchant_id: str
+    chain: Chain
+    tx_id: str
+    index: int
+    asset: str
+    amount: int
+    destination: str
+    memo: str | None
+    block: int | None
+    confirmations: int
+    required_confirmations: int
+    dust: bool
+    detected_at: datetime
+    status: PaymentStatus = PaymentStatus.DETECTED
+    confirmed_at: datetime | None = None
+    changes: list[tuple[PaymentStatus, PaymentStatus]] = field(default_factory=list)
+
+    def move(self, target: PaymentStatus) -> None:
+        transitions.check(TRANSITIONS, self.status, target, "payment")
+        self.changes.append((self.status, target))
+        self.status = target
+
+    def observe(self, confirmations: int, block: int | None, now: datetime) -> None:
+        """A new sighting: advance as far as the confirmation count allows."""
+        self.confirmations = confirmations
+        if block is not None:
+            self.block = block
+        if self.status is P.ORPHANED:
+            self.move(P.DETECTED)
+        if self.status is P.DETECTED and confirmations >= 1:
+            self.move(P.CONFIRMING)
+        if self.status is P.CONFIRMING and confirmations >= self.required_confirmations:
+            self.move(P.CONFIRMED)
+            self.confirmed_at = now
+
+    def orphan(self) -> None:
+        self.move(P.ORPHANED)
+        self.confirmations = 0
+
+    def fail(self) -> None:
+        self.move(P.FAILED)
+
+    @property
+    def counts(self) -> bool:
+        """Whether this payment's money may count towards its invoice."""
+        return not self.dust and self.status in LIVE
