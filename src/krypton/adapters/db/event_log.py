@@ -65,9 +65,11 @@ class EventLog:
         return [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
                             r.created_at) for r in rows]
 
-    async def position_of(self, event_id: str) -> tuple[int, int] | None:
-        row = (await self.conn.execute(
-            sa.select(t.events.c.txid, t.events.c.seq).where(t.events.c.id == event_id))).first()
+    async def position_of(self, event_id: str, merchant_id: str | None = None) -> tuple[int, int] | None:
+        query = sa.select(t.events.c.txid, t.events.c.seq).where(t.events.c.id == event_id)
+        if merchant_id is not None:
+            query = query.where(t.events.c.merchant_id == merchant_id)
+        row = (await self.conn.execute(query)).first()
         return (row.txid, row.seq) if row else None
 
     async def consumer_position(self, name: str) -> tuple[int, int]:

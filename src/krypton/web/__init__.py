@@ -1,0 +1,1 @@
+"""HTTP interface: the REST API under /api/v1 (and, later, checkout and dashboard pages)."""

@@ -1,0 +1,76 @@
+"""/api/v1/invoices"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from krypton.app import invoices as use
+from krypton.domain.errors import DomainError, NotFound
+from krypton.domain.invoice import InvoiceStatus
+from krypton.web.api import schemas as s
+from krypton.web.api.common import After, Limit, deps_of, json, page
+from krypton.web.auth import Principal, require
+
+router = APIRouter(prefix="/invoices", tags=["invoices"])
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
+                                       description="Retry-safe key; same key and body replay "
+                                       "the first response.")]
+
+
+@router.post("", status_code=201, response_model=s.InvoiceOut, summary="Create an invoice")
+async def create(body: s.InvoiceCreate, request: Request,
+                 who: Principal = Depends(require("invoices:write", tier="create")),
+                 idempotency_key: IdemKey = None) -> JSONResponse:
+    public_url = request.app.state.settings.public_url
+    req = use.InvoiceRequest(**body.model_dump())
+    status, payload = await use.create_invoice(
+        deps_of(request), who.merchant_id, req, lambda inv: (201, s.invoice_body(inv, public_url)),
+        idempotency_key)
+    return json(payload, status)
+
+
+@router.get("", response_model=s.listing(s.InvoiceOut), summary="List invoices, newest first")
+async def list_(request: Request, who: Principal = Depends(require("invoices:read")),
+                status: Annotated[str | None, Query(description="pending, confirming, paid, "
+                                                    "expired or cancelled")] = None,
+                order_id: Annotated[str | None, Query(max_length=200)] = None,
+                limit: Limit = 20, starting_after: After = None) -> JSONResponse:
+    try:
+        wanted = InvoiceStatus(status) if status is not None else None
+    except ValueError:
+        raise DomainError(f"status must be one of {', '.join(InvoiceStatus)}.",
+                          field="status") from None
+    public_url = request.app.state.settings.public_url
+    async with deps_of(request).uow(write=False) as uow:
+        items, more = await uow.invoices.page(who.merchant_id, status=wanted, order_id=order_id,
+                                              limit=limit, starting_after=starting_after)
+    return page([s.invoice_body(i, public_url) for i in items], more)
+
+
+@router.get("/{invoice_id}", response_model=s.InvoiceOut, summary="Retrieve an invoice")
+async def get(invoice_id: str, request: Request,
+              who: Principal = Depends(require("invoices:read"))) -> JSONResponse:
+    invoice = await use.get_invoice(deps_of(request), who.merchant_id, invoice_id)
+    return json(s.invoice_body(invoice, request.app.state.settings.public_url))
+
+
+@router.post("/{invoice_id}/cancel", response_model=s.InvoiceOut, summary="Cancel a pending invoice")
+async def cancel(invoice_id: str, request: Request,
+                 who: Principal = Depends(require("invoices:write"))) -> JSONResponse:
+    invoice = await use.cancel_invoice(deps_of(request), who.merchant_id, invoice_id)
+    return json(s.invoice_body(invoice, request.app.state.settings.public_url))
+
+
+@router.get("/{invoice_id}/payments", response_model=s.listing(s.PaymentOut),
+            summary="Payments seen for an invoice")
+async def payments(invoice_id: str, request: Request,
+                   who: Principal = Depends(require("payments:read"))) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        invoice = await uow.invoices.get(invoice_id)
+        if invoice is None or invoice.merchant_id != who.merchant_id:
+            raise NotFound(f"No invoice '{invoice_id}'.", field="invoice_id")
+        items = await uow.payments.for_invoice(invoice_id)
+    return page([s.payment_body(p) for p in items], False)

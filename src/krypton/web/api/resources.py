@@ -1,0 +1,83 @@
+"""/api/v1/payments, /settlements, /balances and /events"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from krypton.domain import ledger
+from krypton.domain.errors import DomainError, NotFound
+from krypton.web.api import schemas as s
+from krypton.web.api.common import After, Limit, deps_of, json, page
+from krypton.web.auth import Principal, require
+
+router = APIRouter()
+
+
+@router.get("/payments/{payment_id}", response_model=s.PaymentOut, tags=["payments"],
+            summary="Retrieve a payment")
+async def get_payment(payment_id: str, request: Request,
+                      who: Principal = Depends(require("payments:read"))) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        payment = await uow.payments.get(payment_id)
+    if payment is None or payment.merchant_id != who.merchant_id:
+        raise NotFound(f"No payment '{payment_id}'.", field="id")
+    return json(s.payment_body(payment))
+
+
+@router.get("/settlements/{settlement_id}", response_model=s.SettlementOut, tags=["settlements"],
+            summary="Retrieve a settlement")
+async def get_settlement(settlement_id: str, request: Request,
+                         who: Principal = Depends(require("settlements:read"))) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        settlement = await uow.settlements.get(settlement_id)
+    if settlement is None or settlement.merchant_id != who.merchant_id:
+        raise NotFound(f"No settlement '{settlement_id}'.", field="id")
+    return json(s.settlement_body(settlement))
+
+
+@router.get("/settlements", response_model=s.listing(s.SettlementOut), tags=["settlements"],
+            summary="List settlements, newest first")
+async def list_settlements(request: Request,
+                           who: Principal = Depends(require("settlements:read")),
+                           limit: Limit = 20, starting_after: After = None) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        items, more = await uow.settlements.page(who.merchant_id, limit=limit,
+                                                 starting_after=starting_after)
+    return page([s.settlement_body(x) for x in items], more)
+
+
+@router.get("/balances", response_model=s.BalancesOut, tags=["balances"],
+            summary="Settled (available) and received-but-unsettled (pending) balances")
+async def balances(request: Request,
+                   who: Principal = Depends(require("balances:read"))) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        available = await uow.ledger.balances(ledger.merchant_account(who.merchant_id, ""))
+        pending = await uow.ledger.balances(ledger.clearing(who.merchant_id, ""))
+    per_asset: dict[str, dict[str, int]] = defaultdict(lambda: {"available": 0, "pending": 0})
+    for (_, asset), amount in available.items():
+        per_asset[asset]["available"] = amount
+    for (_, asset), amount in pending.items():
+        per_asset[asset]["pending"] = amount
+    return json({"object": "balances", "balances": [
+        {"asset": a, "available": s.fmt(v["available"], a), "pending": s.fmt(v["pending"], a)}
+        for a, v in sorted(per_asset.items())]})
+
+
+@router.get("/events", response_model=s.listing(s.EventOut), tags=["events"],
+            summary="This merchant's events, oldest first, in commit order")
+async def events(request: Request, who: Principal = Depends(require("events:read")),
+                 after: After = None, limit: Limit = 50) -> JSONResponse:
+    async with deps_of(request).uow(write=False) as uow:
+        position = (0, 0)
+        if after is not None:
+            found = await uow.events.position_of(after, who.merchant_id)
+            if found is None:
+                raise DomainError(f"after '{after}' is not an event id.", field="after")
+            position = found
+        items = await uow.events.read(position, limit + 1, merchant_id=who.merchant_id)
+    return page([{"id": e.id, "object": "event", "type": e.type, "subject_id": e.subject_id,
+                  "data": e.data, "created_at": e.created_at.isoformat()} for e in items[:limit]],
+                len(items) > limit)

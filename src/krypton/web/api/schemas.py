@@ -1,0 +1,227 @@
+"""Request and response bodies. Amounts are decimal strings; ids carry their prefix."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from krypton.domain import fees, money
+from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
+from krypton.domain.invoice import Invoice
+from krypton.domain.payment import Payment
+from krypton.domain.settlement import Settlement
+
+MAX_METADATA_BYTES = 4096
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InvoiceCreate(Strict):
+    amount: str = Field(description='Price as a decimal string, e.g. "9.99". Never a JSON number.',
+                        examples=["9.99"])
+    currency: str = Field(description=f"One of {', '.join(PRICING_DECIMALS)}.", examples=["USD"])
+    methods: list[str] | None = Field(
+        None, description=f"Payment methods to offer ({', '.join(METHODS)}); default: the "
+        "merchant's enabled methods.", max_length=len(METHODS))
+    order_id: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Up to 4 KB of JSON.")
+    expires_in: int | None = Field(None, description="Seconds until expiry (60 to 2,592,000).")
+    redirect_url: str | None = Field(None, max_length=2000)
+    confirmations: int | None = Field(None, description="Override the confirmation policy (1-100).")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_is_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError('amount must be a decimal string such as "9.99", not a JSON number.')
+        return value
+
+    @field_validator("redirect_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("redirect_url must be an http:// or https:// URL.")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import json
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError("metadata must be at most 4 KB of JSON.")
+        return value
+
+
+class PaymentOptionOut(BaseModel):
+    method: str
+    asset: str
+    amount: str
+    rate: str
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    object: Literal["invoice"] = "invoice"
+    status: str
+    exception: str | None
+    amount: str
+    currency: str
+    asset: str | None
+    amount_due: str | None
+    amount_paid: str
+    payment_options: list[PaymentOptionOut]
+    platform_fee_percentage: str
+    order_id: str | None
+    description: str | None
+    metadata: dict[str, Any]
+    redirect_url: str | None
+    confirmations: int | None
+    checkout_url: str
+    created_at: datetime
+    expires_at: datetime
+    monitor_until: datetime
+    paid_at: datetime | None
+
+
+class PublicInvoiceOut(BaseModel):
+    id: str
+    status: str
+    amount: str
+    currency: str
+    description: str | None
+    payment_options: list[PaymentOptionOut]
+    amount_paid: str
+    asset: str | None
+    expires_at: datetime
+    redirect_url: str | None
+
+
+class PaymentOut(BaseModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    invoice_id: str
+    status: str
+    chain: str
+    tx_id: str
+    index: int
+    asset: str
+    amount: str
+    destination: str
+    memo: str | None
+    block: int | None
+    confirmations: int
+    required_confirmations: int
+    dust: bool
+    detected_at: datetime
+    confirmed_at: datetime | None
+
+
+class SettlementOut(BaseModel):
+    id: str
+    object: Literal["settlement"] = "settlement"
+    invoice_id: str
+    status: str
+    asset: str
+    gross_amount: str
+    platform_fee_amount: str
+    platform_fee_percentage: str
+    net_amount: str
+    created_at: datetime
+
+
+class BalanceOut(BaseModel):
+    asset: str
+    available: str
+    pending: str
+
+
+class BalancesOut(BaseModel):
+    object: Literal["balances"] = "balances"
+    balances: list[BalanceOut]
+
+
+class EventOut(BaseModel):
+    id: str
+    object: Literal["event"] = "event"
+    type: str
+    subject_id: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def listing(model: type[BaseModel]) -> type[BaseModel]:
+    class ListOut(BaseModel):
+        object: Literal["list"] = "list"
+        data: list[model]  # type: ignore[valid-type]
+        has_more: bool
+    ListOut.__name__ = f"{model.__name__.removesuffix('Out')}List"
+    return ListOut
+
+
+def fmt(units: int, asset_code: str) -> str:
+    return money.format_units(units, asset(asset_code).decimals)
+
+
+def _options(invoice: Invoice) -> list[dict[str, Any]]:
+    return [{"method": o.method, "asset": o.asset, "amount": fmt(o.amount, o.asset), "rate": o.rate}
+            for o in invoice.options]
+
+
+def invoice_body(i: Invoice, public_url: str) -> dict[str, Any]:
+    due = i.amount_due
+    return {
+        "id": i.id, "object": "invoice", "status": i.status.value,
+        "exception": i.exception.value if i.exception else None,
+        "amount": money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency]),
+        "currency": i.price_currency, "asset": i.asset,
+        "amount_due": fmt(due, i.asset) if i.asset and due is not None else None,
+        "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
+        "payment_options": _options(i), "platform_fee_percentage": fees.percentage(i.fee_bps),
+        "order_id": i.order_id, "description": i.description, "metadata": i.metadata,
+        "redirect_url": i.redirect_url, "confirmations": i.confirmations,
+        "checkout_url": f"{public_url.rstrip('/')}/pay/{i.id}",
+        "created_at": i.created_at.isoformat(), "expires_at": i.expires_at.isoformat(),
+        "monitor_until": i.monitor_until.isoformat(),
+        "paid_at": i.paid_at.isoformat() if i.paid_at else None,
+    }
+
+
+def public_invoice_body(i: Invoice) -> dict[str, Any]:
+    return {
+        "id": i.id, "status": i.status.value,
+        "amount": money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency]),
+        "currency": i.price_currency, "description": i.description,
+        "payment_options": _options(i), "asset": i.asset,
+        "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
+        "expires_at": i.expires_at.isoformat(), "redirect_url": i.redirect_url,
+    }
+
+
+def payment_body(p: Payment) -> dict[str, Any]:
+    return {
+        "id": p.id, "object": "payment", "invoice_id": p.invoice_id, "status": p.status.value,
+        "chain": p.chain.value, "tx_id": p.tx_id, "index": p.index, "asset": p.asset,
+        "amount": fmt(p.amount, p.asset), "destination": p.destination, "memo": p.memo,
+        "block": p.block, "confirmations": p.confirmations,
+        "required_confirmations": p.required_confirmations, "dust": p.dust,
+        "detected_at": p.detected_at.isoformat(),
+        "confirmed_at": p.confirmed_at.isoformat() if p.confirmed_at else None,
+    }
+
+
+def settlement_body(s: Settlement) -> dict[str, Any]:
+    return {
+        "id": s.id, "object": "settlement", "invoice_id": s.invoice_id, "status": s.status.value,
+        "asset": s.asset, "gross_amount": fmt(s.gross, s.asset),
+        "platform_fee_amount": fmt(s.fee, s.asset),
+        "platform_fee_percentage": fees.percentage(s.fee_bps), "net_amount": fmt(s.net, s.asset),
+        "created_at": s.created_at.isoformat(),
+    }
+
+
+ASSET_CODES = sorted(ASSETS)

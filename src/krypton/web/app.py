@@ -1,0 +1,63 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from krypton import __version__
+from krypton.bootstrap import Container
+from krypton.web import errors
+from krypton.web.api import invoices, public, resources
+from krypton.web.auth import KeyCache
+from krypton.web.ratelimit import Limiter
+from krypton.workers import loops
+
+DESCRIPTION = """Take payments in TON, USDT (Tron TRC-20 and TON jetton) and Telegram Stars.
+
+Authenticate with `Authorization: Bearer <api key>`. Amounts are decimal strings with their
+currency or asset code. Lists are cursor-paginated with `limit`, `starting_after` and
+`has_more`. Writes accept an `Idempotency-Key` header. Errors are
+`{"error": {"code", "message", "field"}}`."""
+
+
+def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = loops.start(container.deps) if run_workers else []
+        try:
+            yield
+        finally:
+            await loops.stop(tasks)
+
+    app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
+                  openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+                  lifespan=lifespan)
+    app.state.settings = container.settings
+    app.state.deps = container.deps
+    app.state.container = container
+    app.state.key_cache = KeyCache(container.settings.api_key_cache_seconds)
+    app.state.limiter = Limiter(container.settings)
+    errors.install(app)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(invoices.router)
+    api.include_router(resources.router)
+    api.include_router(public.router)
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        async with container.deps.uow(write=False) as uow:
+            await uow.merchants.get("mer_healthcheck")
+        return JSONResponse({"status": "ok", "database": container.db.dialect})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

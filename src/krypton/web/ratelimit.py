@@ -1,0 +1,58 @@
+"""Multi-tier rate limits (the `limits` library): per key, per client IP, and global.
+
+Counters live in process memory by default and in Redis when KRYPTON_REDIS_URL is set, so
+several server processes share them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from krypton.config import Settings
+from krypton.web.errors import ApiError
+
+
+class Limiter:
+    def __init__(self, settings: Settings) -> None:
+        storage: Storage
+        if settings.redis_url:
+            uri = "async+" + settings.redis_url if "+" not in settings.redis_url.split(":")[0] \
+                else settings.redis_url
+            storage = RedisStorage(uri, implementation="redispy", key_prefix="krypton")
+        else:
+            storage = MemoryStorage()
+        self.storage = storage
+        self.strategy = FixedWindowRateLimiter(storage)
+        self.create = parse(settings.rate_limit_invoice_create)
+        self.reads = parse(settings.rate_limit_reads)
+        self.public = parse(settings.rate_limit_public)
+        self.global_ = parse(settings.rate_limit_global)
+
+    async def _hit(self, item: RateLimitItem, *ids: str) -> None:
+        if not await self.strategy.hit(item, *ids):
+            stats = await self.strategy.get_window_stats(item, *ids)
+            retry = max(1, math.ceil(stats.reset_time - time.time()))
+            raise ApiError(429, "rate_limited",
+                           f"Too many requests ({item}); retry after {retry} seconds.",
+                           headers={"Retry-After": str(retry)})
+
+    async def check_global(self) -> None:
+        await self._hit(self.global_, "global")
+
+    async def check_key(self, key_id: str, tier: str) -> None:
+        await self.check_global()
+        item = self.create if tier == "create" else self.reads
+        await self._hit(item, "key", tier, key_id)
+
+    async def check_ip(self, request: Request) -> None:
+        await self.check_global()
+        await self._hit(self.public, "ip", request.client.host if request.client else "unknown")
+
+    async def reset(self) -> None:
+        await self.storage.reset()

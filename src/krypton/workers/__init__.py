@@ -1,0 +1,1 @@
+"""Long-running loops: expiry and the event relay."""
