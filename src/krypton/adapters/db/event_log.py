@@ -72,6 +72,9 @@ class EventLog:
         row = (await self.conn.execute(query)).first()
         return (row.txid, row.seq) if row else None
 
+    async def count(self) -> int:
+        return int((await self.conn.execute(sa.select(sa.func.count()).select_from(t.events))).scalar_one())
+
     async def consumer_position(self, name: str) -> tuple[int, int]:
         c = t.consumer_positions.c
         query = sa.select(c.txid, c.seq).where(c.name == name)

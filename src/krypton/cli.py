@@ -1,0 +1,168 @@
+"""The `krypton` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from krypton.app import invoices, merchants, relay
+from krypton.bootstrap import Container, build
+from krypton.config import Settings
+from krypton.domain.errors import DomainError
+
+app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+merchant_app = typer.Typer(help="Create and list merchants.", no_args_is_help=True)
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(merchant_app, name="merchant")
+app.add_typer(apikey_app, name="apikey")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Build the container, run `work`, close it; domain errors become a clear exit 2."""
+    async def main() -> T:
+        container = await build(Settings())
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        err.print(f"[red]Error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+          port: Annotated[int | None, typer.Option(help="Listen port.", min=1, max=65535)] = None) -> None:
+    """Run the API server with its background workers."""
+    import uvicorn
+
+    from krypton.web.app import create_app
+
+    settings = Settings()
+    container = asyncio.run(build(settings))
+    uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level, access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (they also apply automatically at start-up)."""
+    from krypton.adapters.db import migrate as m
+
+    async def work(c: Container) -> str | None:
+        await m.upgrade(c.db)
+        return await m.current(c.db)
+    revision = _run(work)
+    out.print(f"Database is at revision [bold]{revision}[/bold].")
+
+
+@app.command()
+def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                                   help="Start the server afterwards.")] = True) -> None:
+    """Embedded default: create a demo merchant, print its key and a sample invoice, then serve."""
+    settings = Settings()
+
+    async def work(c: Container) -> tuple[Any, Any, dict[str, Any]]:
+        merchant, key = await merchants.create_merchant(c.deps, name="Demo shop")
+        _, body = await invoices.create_invoice(
+            c.deps, merchant.id, invoices.InvoiceRequest(amount="9.99", currency="USD",
+                                                         description="Demo invoice"),
+            lambda inv: (201, {"id": inv.id, "options": [(o.asset, o.amount) for o in inv.options]}))
+        return merchant, key, body
+    merchant, key, invoice = _run(work)
+    base = settings.public_url.rstrip("/")
+    out.print(f"Demo merchant [bold]{merchant.id}[/bold]")
+    out.print(f"API key (shown once): [bold green]{key.secret}[/bold green]")
+    out.print(f"Sample invoice: [bold]{invoice['id']}[/bold]  {base}/api/v1/public/invoice/{invoice['id']}")
+    out.print(f"Try: curl -H 'Authorization: Bearer {key.secret}' {base}/api/v1/invoices")
+    out.print(f"API docs: {base}/docs")
+    if serve_after:
+        serve(None, None)
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: Annotated[str, typer.Option(help="Display name.")],
+    fee_bps: Annotated[int | None, typer.Option(help="Platform fee in basis points (100 = 1 %).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {\"id\", \"api_key\"} as JSON.")] = False,
+) -> None:
+    """Create a merchant and its first API key."""
+    merchant, key = _run(lambda c: merchants.create_merchant(c.deps, name=name, fee_bps=fee_bps))
+    if as_json:
+        typer.echo(json.dumps({"id": merchant.id, "api_key": key.secret}))
+    else:
+        out.print(f"Merchant [bold]{merchant.id}[/bold] created.")
+        out.print(f"API key (shown once): [bold green]{key.secret}[/bold green]")
+
+
+@merchant_app.command("list")
+def merchant_list() -> None:
+    """List merchants."""
+    async def work(c: Container) -> Any:
+        async with c.deps.uow(write=False) as uow:
+            return await uow.merchants.list()
+    table = Table("id", "name", "fee (bps)", "methods")
+    for m in _run(work):
+        table.add_row(m.id, m.name, str(m.fee_bps), ", ".join(m.methods))
+    out.print(table)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
+    scope: Annotated[list[str] | None, typer.Option(help="Scope to grant; repeat. Default: all.")] = None,
+) -> None:
+    """Create an API key; its secret is shown once."""
+    key = _run(lambda c: merchants.create_api_key(c.deps, merchant, scope or None))
+    out.print(f"Key [bold]{key.id}[/bold] scopes: {', '.join(key.scopes)}")
+    out.print(f"Secret (shown once): [bold green]{key.secret}[/bold green]")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]) -> None:
+    """Revoke an API key."""
+    _run(lambda c: merchants.revoke_api_key(c.deps, key_id))
+    out.print(f"Key {key_id} revoked.")
+
+
+@apikey_app.command("list")
+def apikey_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")]) -> None:
+    """List a merchant's keys (prefixes only; secrets are never stored)."""
+    async def work(c: Container) -> Any:
+        async with c.deps.uow(write=False) as uow:
+            return await uow.api_keys.for_merchant(merchant)
+    table = Table("id", "prefix", "scopes", "created", "revoked")
+    for k in _run(work):
+        table.add_row(k.id, k.prefix + "…", ", ".join(k.scopes), k.created_at.isoformat(),
+                      k.revoked_at.isoformat() if k.revoked_at else "")
+    out.print(table)
+
+
+@app.command()
+def replay() -> None:
+    """Rebuild every read model from the event log."""
+    async def work(c: Container) -> int:
+        async with c.deps.uow(write=False) as uow:
+            total = await uow.events.count()
+        with Progress(TextColumn("Replaying events"), BarColumn(), MofNCompleteColumn(),
+                      console=out) as bar:
+            task = bar.add_task("replay", total=total)
+            return await relay.rebuild(c.deps, progress=lambda n: bar.advance(task, n))
+    out.print(f"Rebuilt read models from {_run(work)} events.")
+
+
+if __name__ == "__main__":
+    app()
