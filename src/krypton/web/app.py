@@ -50,6 +50,11 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     api.include_router(public.router)
     app.include_router(api)
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> JSONResponse:
+        """Liveness: the process answers (no database). Also the benchmark's ceiling."""
+        return JSONResponse({"status": "ok"})
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         async with container.deps.uow(write=False) as uow:
