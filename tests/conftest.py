@@ -20,7 +20,7 @@ from krypton.app import merchants
 from krypton.bootstrap import Container, build
 from krypton.config import Settings
 from tests.support.clock import ManualClock
-from tests.support.servers import PostgresServer, RedisServer, in_ci
+from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, in_ci
 
 DATABASES = os.environ.get("KRYPTON_TEST_DATABASES", "sqlite,postgresql").split(",")
 _names = itertools.count()
@@ -30,32 +30,36 @@ _names = itertools.count()
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     try:
         server = PostgresServer(tmp_path_factory.mktemp("pg")).start()
-    except Exception as exc:
+    except ServerUnavailable as exc:
         if in_ci():
             raise
-        pytest.skip(f"PostgreSQL could not start here: {exc}")
-    # Migrate once into a template; each test clones it (much faster than migrating).
-    server.create_database("krypton_template")
-    db = Database.open(server.url_for("krypton_template"))
+        pytest.skip(f"PostgreSQL is not installed here: {exc}")
+    try:
+        # Migrate once into a template; each test clones it (much faster than migrating).
+        server.create_database("krypton_template")
+        db = Database.open(server.url_for("krypton_template"))
 
-    async def prepare() -> None:
-        await migrate.upgrade(db)
-        await db.dispose()
-    asyncio.run(prepare())
-    yield server
-    server.stop()
+        async def prepare() -> None:
+            await migrate.upgrade(db)
+            await db.dispose()
+        asyncio.run(prepare())
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     try:
         server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    except Exception as exc:
+    except ServerUnavailable as exc:
         if in_ci():
             raise
-        pytest.skip(f"redis-server could not start here: {exc}")
-    yield server
-    server.stop()
+        pytest.skip(f"redis-server is not installed here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=DATABASES)

@@ -1,0 +1,1 @@
+"""Test-support helpers (throw-away PostgreSQL / Redis servers, see ``servers.py``)."""
