@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from krypton.adapters.db import migrate
-from krypton.adapters.db.database import Database, uow_factory
+from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.app.deps import Deps
@@ -32,7 +32,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         await migrate.upgrade(db)
     ids = RandomIds()
     deps = Deps(
-        uow=uow_factory(db, ids.new), clock=clock or SystemClock(), ids=ids,
+        uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
         rates=StaticRates(settings.usd_rates),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -32,11 +33,13 @@ class RateSource(Protocol):
     async def usd_rate(self, currency: str) -> str: ...
 
 
-class ApiKeyRecord(Protocol):
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
     id: str
     merchant_id: str
     prefix: str
     scopes: tuple[str, ...]
+    created_at: datetime
     revoked_at: datetime | None
 
 
@@ -94,7 +97,8 @@ class LedgerRepo(Protocol):
     async def postings(self) -> list[Posting]: ...
 
 
-class StoredEvent(Protocol):
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
     seq: int
     txid: int
     id: str
@@ -132,16 +136,26 @@ class ReadModels(Protocol):
 
 
 class UnitOfWork(Protocol):
-    merchants: MerchantRepo
-    api_keys: ApiKeyRepo
-    invoices: InvoiceRepo
-    payments: PaymentRepo
-    unmatched: UnmatchedRepo
-    settlements: SettlementRepo
-    ledger: LedgerRepo
-    events: EventLog
-    idempotency: IdempotencyRepo
-    read_models: ReadModels
+    @property
+    def merchants(self) -> MerchantRepo: ...
+    @property
+    def api_keys(self) -> ApiKeyRepo: ...
+    @property
+    def invoices(self) -> InvoiceRepo: ...
+    @property
+    def payments(self) -> PaymentRepo: ...
+    @property
+    def unmatched(self) -> UnmatchedRepo: ...
+    @property
+    def settlements(self) -> SettlementRepo: ...
+    @property
+    def ledger(self) -> LedgerRepo: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def idempotency(self) -> IdempotencyRepo: ...
+    @property
+    def read_models(self) -> ReadModels: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -38,7 +38,7 @@ def parse_units(text: object, decimals: int, *, field: str = "amount", positive:
             f"{field} '{text}' has {len(frac)} decimal places; at most {decimals} are allowed.",
             field=field,
         )
-    units = int(match["int"]) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
+    units: int = int(match["int"]) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if units > MAX_UNITS:
         raise InvalidAmount(
             f"{field} '{text}' is larger than the maximum {format_units(MAX_UNITS, decimals)}.",

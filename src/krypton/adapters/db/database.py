@@ -75,6 +75,17 @@ class Database:
 class SqlUnitOfWork:
     """One database transaction. Only `commit` commits; leaving without it rolls back."""
 
+    merchants: MerchantRepo
+    api_keys: ApiKeyRepo
+    invoices: InvoiceRepo
+    payments: PaymentRepo
+    unmatched: UnmatchedRepo
+    settlements: SettlementRepo
+    ledger: LedgerRepo
+    idempotency: IdempotencyRepo
+    events: EventLog
+    read_models: ReadModels
+
     def __init__(self, db: Database, new_id: Callable[[str], str], *, write: bool) -> None:
         self.db = db
         self.new_id = new_id
@@ -112,7 +123,10 @@ class SqlUnitOfWork:
             self._conn = None
 
 
-def uow_factory(db: Database, new_id: Callable[[str], str]) -> Callable[..., SqlUnitOfWork]:
-    def make(*, write: bool = True) -> SqlUnitOfWork:
-        return SqlUnitOfWork(db, new_id, write=write)
-    return make
+@dataclass(frozen=True)
+class UowFactory:
+    db: Database
+    new_id: Callable[[str], str]
+
+    def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.db, self.new_id, write=write)

@@ -13,30 +13,17 @@ SQLite has one writer at a time (BEGIN IMMEDIATE), so seq order is commit order:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from krypton.adapters.db import tables as t
+from krypton.app.ports import StoredEvent
 from krypton.domain.events import Event
 
-PG_TXID = sa.literal_column("pg_current_xact_id()::text::bigint")
-PG_HORIZON = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    seq: int
-    txid: int
-    id: str
-    type: str
-    merchant_id: str | None
-    subject_id: str
-    data: dict[str, Any]
-    created_at: datetime
+PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::bigint")
+PG_HORIZON: sa.ColumnClause[int] = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
 class EventLog:

@@ -73,7 +73,7 @@ class ReadModels:
     async def invoice_summary(self, merchant_id: str) -> dict[str, int]:
         rows = await self.conn.execute(sa.select(t.rm_invoice_summary).where(
             t.rm_invoice_summary.c.merchant_id == merchant_id))
-        return {r.status: r.count for r in rows}
+        return {str(r.status): int(r._mapping["count"]) for r in rows}
 
     async def daily_settlements(self, merchant_id: str) -> list[dict[str, Any]]:
         rows = await self.conn.execute(sa.select(t.rm_daily_settlements).where(

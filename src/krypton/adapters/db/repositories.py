@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from krypton.adapters.db import tables as t
-from krypton.app.ports import IdempotencyClash
+from krypton.app.ports import ApiKeyRecord, IdempotencyClash
 from krypton.domain.assets import Chain
 from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus, PaymentOption
 from krypton.domain.ledger import JournalEntry, Posting
@@ -28,7 +27,8 @@ class Repo:
         self.locking = locking
 
     async def _one(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
-        return (await self.conn.execute(query)).first()
+        row: sa.Row[Any] | None = (await self.conn.execute(query)).first()
+        return row
 
 
 async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any], limit: int,
@@ -69,16 +69,6 @@ class MerchantRepo(Repo):
         return [self._load(r) for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: str
-    merchant_id: str
-    prefix: str
-    scopes: tuple[str, ...]
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 class ApiKeyRepo(Repo):
     async def add(self, key_id: str, merchant_id: str, prefix: str, key_hash: str,
                   scopes: Sequence[str], now: datetime) -> None:
@@ -87,14 +77,14 @@ class ApiKeyRepo(Repo):
             scopes=list(scopes), created_at=now))
 
     @staticmethod
-    def _load(r: sa.Row[Any]) -> ApiKey:
-        return ApiKey(r.id, r.merchant_id, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at)
+    def _load(r: sa.Row[Any]) -> ApiKeyRecord:
+        return ApiKeyRecord(r.id, r.merchant_id, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at)
 
-    async def by_hash(self, key_hash: str) -> ApiKey | None:
+    async def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         row = await self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
         return self._load(row) if row else None
 
-    async def get(self, key_id: str) -> ApiKey | None:
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
         row = await self._one(sa.select(t.api_keys).where(t.api_keys.c.id == key_id))
         return self._load(row) if row else None
 
@@ -102,7 +92,7 @@ class ApiKeyRepo(Repo):
         await self.conn.execute(
             t.api_keys.update().where(t.api_keys.c.id == key_id).values(revoked_at=now))
 
-    async def for_merchant(self, merchant_id: str) -> list[ApiKey]:
+    async def for_merchant(self, merchant_id: str) -> list[ApiKeyRecord]:
         rows = await self.conn.execute(sa.select(t.api_keys).where(
             t.api_keys.c.merchant_id == merchant_id).order_by(t.api_keys.c.created_at))
         return [self._load(r) for r in rows]

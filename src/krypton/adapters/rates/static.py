@@ -16,7 +16,7 @@ class StaticRates:
     name = "static (configured table, not live)"
 
     def __init__(self, table: Mapping[str, str]) -> None:
-        for currency, rate in table.items():
+        for rate in table.values():
             money.parse_rate(rate)
         self.table = dict(table)
 

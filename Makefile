@@ -1,0 +1,43 @@
+# Two commands a newcomer needs: `make demo` (run Krypton) and `make test` (run every test).
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV = $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+.PHONY: demo serve test test-python test-contracts lint bench install system-deps clean
+
+# The Python environment, from the lock file (uv installs itself first if missing).
+install: .venv/.synced
+.venv/.synced: pyproject.toml uv.lock
+	@if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/bin/uv ]; then \
+		python3 -m pip install --quiet --disable-pip-version-check --target .tools/lib uv; \
+		mkdir -p .tools/bin && ln -sf ../lib/bin/uv .tools/bin/uv; fi
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+demo: install
+	$(PY) -m krypton.cli demo
+
+serve: install
+	$(PY) -m krypton.cli serve
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: install
+	.venv/bin/ruff check src tests bench
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+test-python: install system-deps
+	$(PY) -m pytest
+
+test-contracts:
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+test: lint test-python test-contracts
+
+bench: install system-deps
+	$(PY) -m bench
+
+clean:
+	rm -rf .venv .tools data contracts/node_modules
