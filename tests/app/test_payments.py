@@ -1,0 +1,209 @@
+"""How observed transfers move invoices, payments, settlements and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from krypton.app import ingest, invoices, merchants
+from krypton.app.deps import Deps
+from krypton.bootstrap import Container
+from krypton.domain.assets import Chain
+from krypton.domain.errors import Conflict
+from krypton.domain.payment import ObservedTransfer
+from tests.support.clock import ManualClock
+
+TON = 1_000_000_000  # nanotons in one TON
+_tx = iter(range(1, 1_000_000))
+
+
+@dataclass
+class Shop:
+    deps: Deps
+    merchant_id: str
+    clock: ManualClock
+
+    async def invoice(self, amount: str = "10", currency: str = "TON", **kw: Any) -> str:
+        _, body = await invoices.create_invoice(
+            self.deps, self.merchant_id, invoices.InvoiceRequest(amount=amount, currency=currency, **kw),
+            lambda i: (201, {"id": i.id}))
+        return str(body["id"])
+
+    async def pay(self, invoice_id: str | None, units: int, *, asset: str = "TON",
+                  confirmations: int = 1, tx: str | None = None) -> ingest.IngestResult:
+        chain = Chain.TRON if asset == "USDT_TRC20" else Chain.TON
+        transfer = ObservedTransfer(chain, tx or f"tx-{next(_tx)}", 0, asset, units, "dest", None,
+                                    100, confirmations)
+        return await ingest.ingest_transfer(self.deps, transfer, invoice_id)
+
+    async def state(self, invoice_id: str) -> tuple[str, str | None, int]:
+        i = await invoices.get_invoice(self.deps, self.merchant_id, invoice_id)
+        return i.status.value, i.exception.value if i.exception else None, i.amount_paid
+
+    async def ledger(self) -> dict[tuple[str, str], int]:
+        async with self.deps.uow(write=False) as uow:
+            balances = await uow.ledger.balances()
+        for asset in {a for _, a in balances}:
+            assert sum(v for (_, a), v in balances.items() if a == asset) == 0
+        return balances
+
+    async def events(self) -> list[str]:
+        async with self.deps.uow(write=False) as uow:
+            return [e.type for e in await uow.events.read((0, 0), 1000)]
+
+    async def settlement(self, invoice_id: str) -> tuple[int, int, int] | None:
+        async with self.deps.uow(write=False) as uow:
+            s = await uow.settlements.for_invoice(invoice_id)
+        return (s.gross, s.fee, s.net) if s else None
+
+
+@pytest.fixture
+async def shop(container: Container, clock: ManualClock) -> Shop:
+    merchant, _ = await merchants.create_merchant(container.deps, name="Shop", fee_bps=150)
+    return Shop(container.deps, merchant.id, clock)
+
+
+async def test_exact_payment_settles_with_fee_and_events(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    await shop.pay(inv, 10 * TON)
+    assert await shop.state(inv) == ("paid", None, 10 * TON)
+    assert await shop.settlement(inv) == (10 * TON, 150_000_000, 9_850_000_000)
+    balances = await shop.ledger()
+    assert balances[(f"merchant:{shop.merchant_id}:TON", "TON")] == 9_850_000_000
+    assert balances[("fees:TON", "TON")] == 150_000_000
+    assert await shop.events() == [
+        "merchant.created", "invoice.created", "payment.detected", "payment.confirming",
+        "payment.confirmed", "invoice.confirming", "invoice.paid", "settlement.created"]
+
+
+async def test_underpaid_then_topped_up(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    await shop.pay(inv, 4 * TON)
+    assert await shop.state(inv) == ("pending", "underpaid", 4 * TON)
+    assert await shop.settlement(inv) is None
+    await shop.pay(inv, 6 * TON)
+    assert await shop.state(inv) == ("paid", None, 10 * TON)
+    assert await shop.settlement(inv) == (10 * TON, 150_000_000, 9_850_000_000)
+
+
+async def test_overpaid_settles_everything_received(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    await shop.pay(inv, 12 * TON)
+    assert await shop.state(inv) == ("paid", "overpaid", 12 * TON)
+    assert await shop.settlement(inv) == (12 * TON, 180_000_000, 11_820_000_000)
+
+
+async def test_tron_payment_confirms_after_policy_count(shop: Shop) -> None:
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    tx = "tron-tx"
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx=tx)
+    assert await shop.state(inv) == ("confirming", None, 0)  # fully paid, awaiting confirmations
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=5, tx=tx)
+    assert (await shop.state(inv))[0] == "confirming"
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx=tx)  # $500 -> 12
+    assert await shop.state(inv) == ("paid", None, 500_000_000)
+
+
+async def test_orphaned_payment_returns_invoice_to_pending_and_never_pays(shop: Shop) -> None:
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=3, tx="reorged")
+    result = await ingest.orphan_transfer(shop.deps, "tron", "reorged", 0)
+    assert result.outcome == "updated"
+    assert await shop.state(inv) == ("pending", None, 0)
+    assert await shop.settlement(inv) is None
+    assert await shop.ledger() == {}
+
+
+async def test_failed_receipt_is_not_paid(shop: Shop) -> None:
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=1, tx="reverted")
+    await ingest.fail_transfer(shop.deps, "tron", "reverted", 0)
+    assert await shop.state(inv) == ("pending", None, 0)
+    assert "payment.failed" in await shop.events()
+
+
+async def test_paid_late_inside_monitoring_window(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    shop.clock.advance(minutes=16)
+    assert await invoices.expire_due(shop.deps) == 1
+    assert (await shop.state(inv))[0] == "expired"
+    await shop.pay(inv, 10 * TON)
+    assert await shop.state(inv) == ("paid", "paid_late", 10 * TON)
+
+
+async def test_payment_after_monitoring_window_is_kept_unmatched(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    shop.clock.advance(hours=25)
+    await invoices.expire_due(shop.deps)
+    result = await shop.pay(inv, 10 * TON)
+    assert (result.outcome, result.reason) == ("unmatched", "invoice_expired")
+    assert await shop.state(inv) == ("expired", None, 0)
+    async with shop.deps.uow(write=False) as uow:
+        assert [u["reason"] for u in await uow.unmatched.list(10)] == ["invoice_expired"]
+
+
+async def test_dust_is_recorded_and_changes_nothing(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    result = await shop.pay(inv, 10)  # 10 nanotons, below the TON dust minimum
+    assert result.outcome == "credited"
+    assert await shop.state(inv) == ("pending", None, 0)
+    async with shop.deps.uow(write=False) as uow:
+        payments = await uow.payments.for_invoice(inv)
+        invoice = await uow.invoices.get(inv)
+    assert [p.dust for p in payments] == [True]
+    assert invoice is not None and invoice.asset is None
+    assert await shop.ledger() == {}
+
+
+async def test_same_transfer_twice_credits_once(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    first = await shop.pay(inv, 6 * TON, tx="dup")
+    second = await shop.pay(inv, 6 * TON, tx="dup")
+    assert (first.outcome, second.outcome) == ("credited", "unchanged")
+    assert await shop.state(inv) == ("pending", "underpaid", 6 * TON)
+
+
+async def test_wrong_asset_after_first_payment_is_unmatched(shop: Shop) -> None:
+    inv = await shop.invoice("10", "USD", methods=["ton", "usdt_ton"])
+    await shop.pay(inv, TON)  # $5 at the static rate: the invoice is now paid in TON
+    result = await shop.pay(inv, 5_000_000, asset="USDT_TON")
+    assert (result.outcome, result.reason) == ("unmatched", "wrong_asset")
+
+
+async def test_unknown_invoice_is_unmatched_and_never_credited_elsewhere(shop: Shop) -> None:
+    result = await shop.pay(None, 10 * TON)
+    assert (result.outcome, result.reason) == ("unmatched", "no_matching_invoice")
+    assert "transfer.unmatched" in await shop.events()
+    assert await shop.ledger() == {}
+
+
+async def test_underpayment_tolerance(container: Container) -> None:
+    merchant, _ = await merchants.create_merchant(container.deps, name="Tolerant",
+                                                  underpayment_tolerance_bps=100)
+    shop = Shop(container.deps, merchant.id, ManualClock())
+    inv = await shop.invoice("10")
+    await shop.pay(inv, 9_900_000_000)  # 1 % short, tolerated
+    assert await shop.state(inv) == ("paid", "underpaid", 9_900_000_000)
+
+
+async def test_cancel_only_pending_without_payments(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    await invoices.cancel_invoice(shop.deps, shop.merchant_id, inv)
+    assert (await shop.state(inv))[0] == "cancelled"
+    with pytest.raises(Conflict):
+        await invoices.cancel_invoice(shop.deps, shop.merchant_id, inv)
+    partly = await shop.invoice("10")
+    await shop.pay(partly, TON)
+    with pytest.raises(Conflict):
+        await invoices.cancel_invoice(shop.deps, shop.merchant_id, partly)
+    assert (await shop.pay(inv, 10 * TON)).reason == "invoice_cancelled"
+
+
+async def test_usd_price_converts_up_at_locked_rate(shop: Shop) -> None:
+    inv = await shop.invoice("9.99", "USD", methods=["ton", "stars"])
+    invoice = await invoices.get_invoice(shop.deps, shop.merchant_id, inv)
+    amounts = {o.asset: (o.amount, o.rate) for o in invoice.options}
+    assert amounts["TON"] == (1_998_000_000, "5.00")
+    assert amounts["XTR"] == (769, "0.013")  # 768.46... rounded up
