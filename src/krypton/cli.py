@@ -28,6 +28,15 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _table(*columns: str) -> Table:
+    """A table whose first column (an id) is never shortened: people copy ids from it."""
+    table = Table()
+    table.add_column(columns[0], no_wrap=True, min_width=28)
+    for column in columns[1:]:
+        table.add_column(column)
+    return table
+
+
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Build the container, run `work`, close it; domain errors become a clear exit 2."""
     async def main() -> T:
@@ -114,7 +123,7 @@ def merchant_list() -> None:
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.merchants.list()
-    table = Table("id", "name", "fee (bps)", "methods")
+    table = _table("id", "name", "fee (bps)", "methods")
     for m in _run(work):
         table.add_row(m.id, m.name, str(m.fee_bps), ", ".join(m.methods))
     out.print(table)
@@ -144,7 +153,7 @@ def apikey_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.api_keys.for_merchant(merchant)
-    table = Table("id", "prefix", "scopes", "created", "revoked")
+    table = _table("id", "prefix", "scopes", "created", "revoked")
     for k in _run(work):
         table.add_row(k.id, k.prefix + "…", ", ".join(k.scopes), k.created_at.isoformat(),
                       k.revoked_at.isoformat() if k.revoked_at else "")

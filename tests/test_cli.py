@@ -1,0 +1,73 @@
+"""The `krypton` command line, run in-process against a fresh data folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from krypton.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KRYPTON_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KRYPTON_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["serve", "--help"], ["demo", "--help"], ["migrate", "--help"],
+                 ["merchant", "create", "--help"], ["merchant", "list", "--help"],
+                 ["apikey", "create", "--help"], ["apikey", "revoke", "--help"],
+                 ["apikey", "list", "--help"], ["replay", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, args
+        assert "Usage" in result.output
+
+
+def test_merchant_create_json_then_list_and_keys() -> None:
+    result = runner.invoke(app, ["merchant", "create", "--name", "Coffee", "--json"])
+    assert result.exit_code == 0
+    created = json.loads(result.output)
+    assert created["id"].startswith("mer_") and created["api_key"].startswith("kr_")
+    listed = runner.invoke(app, ["merchant", "list"])
+    assert "Coffee" in listed.output
+    key = runner.invoke(app, ["apikey", "create", "--merchant", created["id"],
+                              "--scope", "invoices:read"])
+    assert key.exit_code == 0 and "invoices:read" in key.output
+    keys = runner.invoke(app, ["apikey", "list", "--merchant", created["id"]])
+    assert keys.output.count("key_") == 2
+    assert created["api_key"] not in keys.output  # secrets are never shown again
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    empty = runner.invoke(app, ["merchant", "create", "--name", "  "])
+    assert empty.exit_code == 2 and "name must be 1 to 200 characters" in empty.output
+    fee = runner.invoke(app, ["merchant", "create", "--name", "X", "--fee-bps", "20000"])
+    assert fee.exit_code == 2 and "fee_bps" in fee.output
+    scope = runner.invoke(app, ["apikey", "create", "--merchant", "mer_nope"])
+    assert scope.exit_code == 2 and "No merchant" in scope.output
+    revoke = runner.invoke(app, ["apikey", "revoke", "key_nope"])
+    assert revoke.exit_code == 2 and "No API key" in revoke.output
+    assert "Merchant" not in runner.invoke(app, ["merchant", "list"]).output.replace("merchant", "")
+
+
+def test_revoke_then_migrate_and_replay() -> None:
+    created = json.loads(runner.invoke(app, ["merchant", "create", "--name", "A", "--json"]).output)
+    listed = runner.invoke(app, ["apikey", "list", "--merchant", created["id"]]).output
+    key_id = next(word for word in listed.split() if word.startswith("key_"))
+    assert runner.invoke(app, ["apikey", "revoke", key_id]).exit_code == 0
+    assert "revision 0001" in runner.invoke(app, ["migrate"]).output
+    replay = runner.invoke(app, ["replay"])
+    assert replay.exit_code == 0 and "Rebuilt read models from" in replay.output
+
+
+def test_demo_prints_key_and_sample_invoice() -> None:
+    result = runner.invoke(app, ["demo", "--no-serve"])
+    assert result.exit_code == 0
+    assert "kr_" in result.output and "inv_" in result.output
