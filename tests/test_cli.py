@@ -71,3 +71,10 @@ def test_demo_prints_key_and_sample_invoice() -> None:
     result = runner.invoke(app, ["demo", "--no-serve"])
     assert result.exit_code == 0
     assert "kr_" in result.output and "inv_" in result.output
+
+
+def test_bad_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRYPTON_RATE_LIMIT_GLOBAL", "lots")
+    result = runner.invoke(app, ["merchant", "list"])
+    assert result.exit_code == 2
+    assert "KRYPTON_RATE_LIMIT_GLOBAL" in result.output and "100/minute" in result.output

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+import structlog
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -37,10 +40,23 @@ def _table(*columns: str) -> Table:
     return table
 
 
+def _settings() -> Settings:
+    """Read the KRYPTON_* settings; a bad value is a clear error, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "KRYPTON_" + "_".join(str(p) for p in problem["loc"]).upper()
+            err.print(f"[red]Configuration error:[/red] {name}: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Build the container, run `work`, close it; domain errors become a clear exit 2."""
+    settings = _settings()
+
     async def main() -> T:
-        container = await build(Settings())
+        container = await build(settings)
         try:
             return await work(container)
         finally:
@@ -60,7 +76,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
 
     from krypton.web.app import create_app
 
-    settings = Settings()
+    settings = _settings()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(
+        logging.getLevelName(settings.log_level.upper())))
     container = asyncio.run(build(settings))
     uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level, access_log=False)
@@ -82,7 +100,7 @@ def migrate() -> None:
 def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                                    help="Start the server afterwards.")] = True) -> None:
     """Embedded default: create a demo merchant, print its key and a sample invoice, then serve."""
-    settings = Settings()
+    settings = _settings()
 
     async def work(c: Container) -> tuple[Any, Any, dict[str, Any]]:
         merchant, key = await merchants.create_merchant(c.deps, name="Demo shop")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+import limits
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from krypton.domain import money
+from krypton.domain.invoice import validate_expiry
 
 
 class Settings(BaseSettings):
@@ -33,9 +39,35 @@ class Settings(BaseSettings):
     rate_limit_public: str = Field("100/minute", description="Per client IP, public endpoints.")
     rate_limit_global: str = Field("1000/second", description="Whole server.")
     api_key_cache_seconds: float = Field(
-        2.0, description="How long a verified API key is cached in memory; a revocation "
-        "takes effect within this time on other processes (at once on this one).")
-    log_level: str = Field("info", description="debug, info, warning or error.")
+        2.0, description="How long a verified API key is cached in memory: a revoked key "
+        "stops working within this many seconds.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error.")
+
+    @field_validator("rate_limit_invoice_create", "rate_limit_reads", "rate_limit_public",
+                     "rate_limit_global")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a rate limit; write it like '100/minute'.") from None
+        return value
+
+    @field_validator("usd_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, str]) -> dict[str, str]:
+        for currency in ("TON", "USDT", "XTR"):
+            if currency not in value:
+                raise ValueError(f"usd_rates needs a rate for {currency}.")
+            money.parse_rate(value[currency])
+        return value
+
+    @field_validator("invoice_expiry_seconds")
+    @classmethod
+    def _expiry(cls, value: int) -> int:
+        validate_expiry(timedelta(seconds=value))
+        return value
 
     @property
     def db_url(self) -> str:
