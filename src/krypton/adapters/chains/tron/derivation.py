@@ -1,0 +1,77 @@
+"""Deposit addresses: one Tron address per invoice, m/44'/195'/0'/0/i, from a public key only.
+
+The configuration takes the ACCOUNT-level extended public key (m/44'/195'/0', what wallets
+export as "the xpub of account 0"): this class derives the external chain (public child 0)
+and then child i. The external-chain key (m/44'/195'/0'/0, depth 4) is accepted as well and
+then only child i is derived; both give the same addresses. A private key (xprv) is refused,
+so none is ever held by the server.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bip_utils import Bip32Secp256k1, TrxAddrEncoder
+
+from krypton.domain.errors import DomainError
+
+MAX_INDEX = 2**31 - 1  # non-hardened child indexes only: public derivation cannot go further
+ACCOUNT_DEPTH = 3  # m/44'/195'/account'
+CHAIN_DEPTH = 4  # m/44'/195'/account'/0
+EXTERNAL_CHAIN = 0
+_HARDENED = 2**31
+
+Level = Literal["account", "external_chain"]
+
+
+class InvalidExtendedKey(DomainError):
+    code = "invalid_xpub"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="xpub")
+
+
+class DepositAddresses:
+    """Tron deposit addresses derived from an extended public key."""
+
+    __slots__ = ("_chain", "level")
+
+    def __init__(self, xpub: str) -> None:
+        text = xpub.strip()
+        try:
+            key = Bip32Secp256k1.FromExtendedKey(text)
+        except Exception as exc:  # bip_utils raises several unrelated types for bad input
+            raise InvalidExtendedKey(
+                "The Tron xpub is not a valid BIP-32 extended public key (xpub…): "
+                f"{exc}. Export the xpub of account m/44'/195'/0' from the wallet."
+            ) from None
+        if not key.IsPublicOnly():
+            raise InvalidExtendedKey(
+                "This is an extended PRIVATE key (xprv); Krypton never holds one. "
+                "Give the extended public key (xpub) of account m/44'/195'/0' instead."
+            )
+        depth, index = key.Depth().ToInt(), key.Index().ToInt()
+        if depth == ACCOUNT_DEPTH and index >= _HARDENED:
+            self.level: Level = "account"
+            self._chain = key.ChildKey(EXTERNAL_CHAIN)
+        elif depth == CHAIN_DEPTH and index == EXTERNAL_CHAIN:
+            self.level = "external_chain"
+            self._chain = key
+        else:
+            raise InvalidExtendedKey(
+                f"The xpub is at depth {depth} (child index {_describe(index)}); Krypton needs the "
+                "account-level key m/44'/195'/0' (depth 3, hardened) or its external chain "
+                "m/44'/195'/0'/0 (depth 4, index 0)."
+            )
+
+    def address(self, index: int) -> str:
+        """Base58 address at m/44'/195'/0'/0/index."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
+            raise ValueError(f"deposit address index must be an integer in 0..{MAX_INDEX}, not {index!r}")
+        public_key = self._chain.ChildKey(index).PublicKey().KeyObject()
+        address: str = TrxAddrEncoder.EncodeKey(public_key)
+        return address
+
+
+def _describe(index: int) -> str:
+    return f"{index - _HARDENED}'" if index >= _HARDENED else str(index)
