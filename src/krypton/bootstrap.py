@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from krypton.adapters.chains.rails import ChainRails
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.rates.static import StaticRates
@@ -34,6 +35,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     deps = Deps(
         uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
         rates=StaticRates(settings.usd_rates),
+        rails=ChainRails(settings.network, settings.ton_receiving_address,
+                         settings.tron_account_xpub),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     return Container(settings, db, deps)

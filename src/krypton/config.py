@@ -13,6 +13,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from krypton.domain import money
 from krypton.domain.invoice import validate_expiry
 
+# Devnet defaults: public, well-known values that hold no money on any real chain.
+DEVNET_TON_ADDRESS = "0:" + "d3" * 32
+DEVNET_TRON_XPUB = ("xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7"
+                    "dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KRYPTON_", extra="ignore")
@@ -26,6 +31,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `krypton serve` listens on.")
     port: int = Field(8000, description="Port `krypton serve` listens on.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL payers reach.")
+    network: Literal["devnet", "testnet", "mainnet"] = Field(
+        "devnet", description="Which chains to use; devnet is the built-in local simulator.")
+    ton_address: str | None = Field(
+        None, description="Platform TON receiving address (merchants may set their own); "
+        "devnet default: the devnet platform wallet.")
+    tron_xpub: str | None = Field(
+        None, description="Account extended public key (m/44'/195'/0') for Tron deposit "
+        "addresses; devnet default: the public BIP-44 test vector (never fund it).")
     auto_migrate: bool = Field(
         True, description="Apply migrations at start-up (always on for the SQLite default).")
     usd_rates: dict[str, str] = Field(
@@ -68,6 +81,14 @@ class Settings(BaseSettings):
     def _expiry(cls, value: int) -> int:
         validate_expiry(timedelta(seconds=value))
         return value
+
+    @property
+    def ton_receiving_address(self) -> str | None:
+        return self.ton_address or (DEVNET_TON_ADDRESS if self.network == "devnet" else None)
+
+    @property
+    def tron_account_xpub(self) -> str | None:
+        return self.tron_xpub or (DEVNET_TRON_XPUB if self.network == "devnet" else None)
 
     @property
     def db_url(self) -> str:

@@ -19,3 +19,6 @@ class RandomIds:
 
     def secret(self) -> str:
         return secrets.token_urlsafe(32)
+
+    def random_bytes(self, n: int) -> bytes:
+        return secrets.token_bytes(n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from krypton.app.ports import Clock, Ids, RateSource, UnitOfWorkFactory
+from krypton.app.ports import Clock, Ids, Rails, RateSource, UnitOfWorkFactory
 from krypton.domain.invoice import DEFAULT_EXPIRY, DEFAULT_MONITORING
 
 
@@ -15,5 +15,6 @@ class Deps:
     clock: Clock
     ids: Ids
     rates: RateSource
+    rails: Rails
     default_expiry: timedelta = DEFAULT_EXPIRY
     monitoring_window: timedelta = DEFAULT_MONITORING

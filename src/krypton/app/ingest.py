@@ -67,7 +67,7 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
     if not payment.dust:
         invoice.asset = invoice.asset or asset.code
     await uow.events.append(_payment_event(payment, events.PAYMENT_DETECTED), now)
-    payment.observe(transfer.confirmations, transfer.block, now)
+    payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     await uow.payments.add(payment)
     await _after_payment_change(uow, payment, invoice, now)
     return IngestResult("credited", payment.id)
@@ -78,7 +78,7 @@ async def _observe(uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer
     before = (payment.status, payment.confirmations)
     if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
         return IngestResult("unchanged", payment.id)
-    payment.observe(transfer.confirmations, transfer.block, now)
+    payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     if (payment.status, payment.confirmations) == before:
         return IngestResult("unchanged", payment.id)
     invoice = await uow.invoices.get(payment.invoice_id, for_update=True)

@@ -6,18 +6,20 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from krypton.app.deps import Deps
 from krypton.app.ports import IdempotencyClash, UnitOfWork
-from krypton.domain import events, money, pricing
-from krypton.domain.assets import pricing_decimals
+from krypton.domain import events, memo, money, pricing
+from krypton.domain.assets import Chain, pricing_decimals
+from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import Conflict, DomainError, NotFound
 from krypton.domain.invoice import Invoice, InvoiceStatus, validate_expiry
-from krypton.domain.merchant import validate_confirmations, validate_methods
+from krypton.domain.merchant import Merchant, validate_confirmations, validate_methods
 
 Render = Callable[[Invoice], tuple[int, Any]]
+TRON_DEPOSIT_COUNTER = "tron_deposit_index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +78,8 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
         merchant = await uow.merchants.get(merchant_id)
         if merchant is None:
             raise NotFound("The merchant of this API key no longer exists.")
-        invoice = await _build(deps, uow, merchant.methods, merchant.fee_bps,
-                               merchant.underpayment_tolerance_bps, merchant_id, req, now)
+        invoice = await _build(deps, merchant, req, now)
+        await _assign_destinations(deps, uow, invoice, merchant)
         try:
             if idempotency_key is not None:
                 await uow.idempotency.claim(merchant_id, idempotency_key, fingerprint, now)
@@ -114,12 +116,11 @@ async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> t
     return status, body
 
 
-async def _build(deps: Deps, uow: UnitOfWork, merchant_methods: Sequence[str], fee_bps: int,
-                 tolerance_bps: int, merchant_id: str, req: InvoiceRequest, now: Any) -> Invoice:
+async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datetime) -> Invoice:
     decimals = pricing_decimals(req.currency)
     price = money.parse_units(req.amount, decimals)
-    methods = validate_methods(list(req.methods) if req.methods is not None else list(merchant_methods))
-    disabled = [m for m in methods if m not in merchant_methods]
+    methods = validate_methods(list(req.methods) if req.methods is not None else list(merchant.methods))
+    disabled = [m for m in methods if m not in merchant.methods]
     if disabled:
         raise DomainError(f"Payment methods {disabled} are not enabled for this merchant.",
                           field="methods")
@@ -128,12 +129,26 @@ async def _build(deps: Deps, uow: UnitOfWork, merchant_methods: Sequence[str], f
     expires_in = validate_expiry(
         timedelta(seconds=req.expires_in) if req.expires_in is not None else deps.default_expiry)
     return Invoice(
-        id=deps.ids.new("inv"), merchant_id=merchant_id, price_currency=req.currency,
-        price_amount=price, options=options, fee_bps=fee_bps,
-        underpayment_tolerance_bps=tolerance_bps, created_at=now, expires_at=now + expires_in,
+        id=deps.ids.new("inv"), merchant_id=merchant.id, price_currency=req.currency,
+        price_amount=price, options=options, fee_bps=merchant.fee_bps,
+        underpayment_tolerance_bps=merchant.underpayment_tolerance_bps, created_at=now,
+        expires_at=now + expires_in,
         monitor_until=now + expires_in + deps.monitoring_window, order_id=req.order_id,
         description=req.description, metadata=dict(req.metadata), redirect_url=req.redirect_url,
         confirmations=validate_confirmations(req.confirmations))
+
+
+async def _assign_destinations(deps: Deps, uow: UnitOfWork, invoice: Invoice,
+                               merchant: Merchant) -> None:
+    """Give the invoice a memo and the TON address, and/or its own Tron deposit address."""
+    chains = {get_asset(o.asset).chain for o in invoice.options}
+    if Chain.TON in chains:
+        invoice.ton_address = deps.rails.ton_address(merchant.ton_address)
+        invoice.memo = memo.from_random(deps.ids.random_bytes(memo.LENGTH))
+    if Chain.TRON in chains:
+        # Monotonic under the counter row's lock and unique on the invoice: never reused.
+        invoice.tron_index = await uow.counters.next(TRON_DEPOSIT_COUNTER)
+        invoice.tron_address = deps.rails.tron_address(invoice.tron_index)
 
 
 async def get_invoice(deps: Deps, merchant_id: str | None, invoice_id: str) -> Invoice:

@@ -84,7 +84,12 @@ class Invoice:
     metadata: dict[str, Any] = field(default_factory=dict)
     redirect_url: str | None = None
     confirmations: int | None = None
+    # Where to pay: TON and USDT-on-TON go to one address with the memo as comment;
+    # USDT on Tron goes to a deposit address of this invoice alone.
     memo: str | None = None
+    ton_address: str | None = None
+    tron_address: str | None = None
+    tron_index: int | None = None
     paid_at: datetime | None = None
     changes: list[tuple[InvoiceStatus, InvoiceStatus]] = field(default_factory=list)
 

@@ -19,6 +19,8 @@ class Merchant:
     # Accepted shortfall, in basis points of the amount due (0 = the full amount is needed).
     underpayment_tolerance_bps: int = 0
     methods: tuple[str, ...] = field(default_factory=lambda: tuple(METHODS))
+    # Where this merchant's TON payments go (raw form); None: the platform's address.
+    ton_address: str | None = None
 
     def __post_init__(self) -> None:
         name = self.name.strip() if isinstance(self.name, str) else ""

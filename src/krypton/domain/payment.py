@@ -48,6 +48,9 @@ class ObservedTransfer:
     block: int | None
     confirmations: int
     sender: str | None = None
+    # Whether the chain itself calls the transfer irreversible (TON: in a masterchain
+    # block; Tron: solidified with a SUCCESS receipt). Nothing is confirmed before that.
+    final: bool = True
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -80,8 +83,8 @@ class Payment:
         self.changes.append((self.status, target))
         self.status = target
 
-    def observe(self, confirmations: int, block: int | None, now: datetime) -> None:
-        """A new sighting: advance as far as the confirmation count allows."""
+    def observe(self, confirmations: int, block: int | None, now: datetime, final: bool = True) -> None:
+        """A new sighting: advance as far as the confirmation count and finality allow."""
         self.confirmations = confirmations
         if block is not None:
             self.block = block
@@ -89,7 +92,7 @@ class Payment:
             self.move(P.DETECTED)
         if self.status is P.DETECTED and confirmations >= 1:
             self.move(P.CONFIRMING)
-        if self.status is P.CONFIRMING and confirmations >= self.required_confirmations:
+        if self.status is P.CONFIRMING and final and confirmations >= self.required_confirmations:
             self.move(P.CONFIRMED)
             self.confirmed_at = now
 

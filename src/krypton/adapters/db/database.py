@@ -13,6 +13,8 @@ from krypton.adapters.db.event_log import EventLog
 from krypton.adapters.db.read_models import ReadModels
 from krypton.adapters.db.repositories import (
     ApiKeyRepo,
+    CounterRepo,
+    CursorRepo,
     IdempotencyRepo,
     InvoiceRepo,
     LedgerRepo,
@@ -85,6 +87,8 @@ class SqlUnitOfWork:
     idempotency: IdempotencyRepo
     events: EventLog
     read_models: ReadModels
+    counters: CounterRepo
+    cursors: CursorRepo
 
     def __init__(self, db: Database, new_id: Callable[[str], str], *, write: bool) -> None:
         self.db = db
@@ -107,6 +111,8 @@ class SqlUnitOfWork:
         self.idempotency = IdempotencyRepo(conn, locking=locking)
         self.events = EventLog(conn, self.new_id)
         self.read_models = ReadModels(conn)
+        self.counters = CounterRepo(conn, locking=locking)
+        self.cursors = CursorRepo(conn, locking=locking)
         return self
 
     async def commit(self) -> None:

@@ -53,12 +53,12 @@ class MerchantRepo(Repo):
         await self.conn.execute(t.merchants.insert().values(
             id=m.id, name=m.name, fee_bps=m.fee_bps, confirmations_override=m.confirmations_override,
             underpayment_tolerance_bps=m.underpayment_tolerance_bps, methods=list(m.methods),
-            created_at=now))
+            ton_address=m.ton_address, created_at=now))
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Merchant:
         return Merchant(r.id, r.name, r.fee_bps, r.confirmations_override,
-                        r.underpayment_tolerance_bps, tuple(r.methods))
+                        r.underpayment_tolerance_bps, tuple(r.methods), r.ton_address)
 
     async def get(self, merchant_id: str) -> Merchant | None:
         row = await self._one(sa.select(t.merchants).where(t.merchants.c.id == merchant_id))
@@ -115,6 +115,7 @@ class InvoiceRepo(Repo):
             fee_bps=i.fee_bps, underpayment_tolerance_bps=i.underpayment_tolerance_bps,
             order_id=i.order_id, description=i.description, metadata=i.metadata,
             redirect_url=i.redirect_url, confirmations=i.confirmations, memo=i.memo,
+            ton_address=i.ton_address, tron_address=i.tron_address, tron_index=i.tron_index,
             created_at=i.created_at, expires_at=i.expires_at, monitor_until=i.monitor_until,
             **_invoice_values(i)))
 
@@ -134,7 +135,8 @@ class InvoiceRepo(Repo):
             exception=InvoiceException(r.exception) if r.exception else None, asset=r.asset,
             amount_paid=r.amount_paid, amount_detected=r.amount_detected, order_id=r.order_id,
             description=r.description, metadata=r.metadata, redirect_url=r.redirect_url,
-            confirmations=r.confirmations, memo=r.memo, paid_at=r.paid_at)
+            confirmations=r.confirmations, memo=r.memo, ton_address=r.ton_address,
+            tron_address=r.tron_address, tron_index=r.tron_index, paid_at=r.paid_at)
 
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
         query = sa.select(t.invoices).where(t.invoices.c.id == invoice_id)
@@ -145,6 +147,10 @@ class InvoiceRepo(Repo):
 
     async def by_memo(self, memo: str) -> Invoice | None:
         row = await self._one(sa.select(t.invoices).where(t.invoices.c.memo == memo))
+        return self._load(row) if row else None
+
+    async def by_tron_address(self, address: str) -> Invoice | None:
+        row = await self._one(sa.select(t.invoices).where(t.invoices.c.tron_address == address))
         return self._load(row) if row else None
 
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
@@ -295,3 +301,29 @@ class IdempotencyRepo(Repo):
         row = await self._one(sa.select(c.request_hash, c.status_code, c.response).where(
             c.merchant_id == merchant_id, c.key == key))
         return (row.request_hash, row.status_code, row.response) if row else None
+
+
+class CounterRepo(Repo):
+    async def next(self, name: str) -> int:
+        # UPDATE ... RETURNING takes the row lock: concurrent callers queue, none share a value.
+        c = t.counters.c
+        result = await self.conn.execute(
+            t.counters.update().where(c.name == name).values(value=c.value + 1).returning(c.value))
+        value = result.scalar_one_or_none()
+        if value is None:
+            raise LookupError(f"counter {name} is not seeded by a migration")
+        return int(value)
+
+
+class CursorRepo(Repo):
+    async def get(self, name: str) -> str | None:
+        c = t.chain_cursors.c
+        row = await self._one(sa.select(c.value).where(c.name == name))
+        return str(row.value) if row else None
+
+    async def set(self, name: str, value: str) -> None:
+        c = t.chain_cursors.c
+        result = await self.conn.execute(
+            t.chain_cursors.update().where(c.name == name).values(value=value))
+        if result.rowcount == 0:
+            await self.conn.execute(t.chain_cursors.insert().values(name=name, value=value))

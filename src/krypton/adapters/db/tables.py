@@ -50,6 +50,7 @@ merchants = sa.Table(
     sa.Column("underpayment_tolerance_bps", sa.Integer, nullable=False),
     sa.Column("methods", sa.JSON, nullable=False),
     sa.Column("created_at", TS, nullable=False),
+    sa.Column("ton_address", sa.String(80)),
 )
 
 api_keys = sa.Table(
@@ -87,6 +88,9 @@ invoices = sa.Table(
     sa.Column("expires_at", TS, nullable=False),
     sa.Column("monitor_until", TS, nullable=False),
     sa.Column("paid_at", TS),
+    sa.Column("ton_address", sa.String(80)),
+    sa.Column("tron_address", sa.String(40), unique=True),
+    sa.Column("tron_index", sa.BigInteger, unique=True),
     sa.Index("ix_invoices_merchant_created", "merchant_id", "created_at", "id"),
     sa.Index("ix_invoices_merchant_order", "merchant_id", "order_id"),
     sa.Index("ix_invoices_status_expires", "status", "expires_at"),
@@ -180,6 +184,20 @@ events = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Index("ix_events_txid_seq", "txid", "seq"),
     sa.Index("ix_events_merchant_txid_seq", "merchant_id", "txid", "seq"),
+)
+
+# Monotonic counters (e.g. the next Tron deposit-address index); rows are seeded by migrations.
+counters = sa.Table(
+    "counters", metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+# Where each chain watcher has read up to (e.g. a TON account's last (lt, hash)).
+chain_cursors = sa.Table(
+    "chain_cursors", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.String(400), nullable=False),
 )
 
 consumer_positions = sa.Table(

@@ -1,0 +1,38 @@
+"""Where payers send money on each rail, from configuration (no private key anywhere)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from krypton.adapters.chains.ton import address as ton_address
+from krypton.adapters.chains.tron.derivation import DepositAddresses
+from krypton.domain.errors import DomainError
+
+Network = Literal["devnet", "testnet", "mainnet"]
+
+
+def ton_network(network: Network) -> ton_address.Network:
+    # The devnet hands out plain (mainnet-form) addresses; testnet accepts both forms.
+    return "mainnet" if network == "mainnet" else "testnet"
+
+
+class ChainRails:
+    def __init__(self, network: Network, ton: str | None, tron_xpub: str | None) -> None:
+        self.network = network
+        self._ton = ton_address.parse(ton, network=ton_network(network)).raw if ton else None
+        self._tron = DepositAddresses(tron_xpub) if tron_xpub else None
+
+    def ton_address(self, merchant_ton_address: str | None) -> str:
+        address = merchant_ton_address or self._ton
+        if address is None:
+            raise DomainError("TON payments need a receiving address: set KRYPTON_TON_ADDRESS or "
+                              "the merchant's TON address, or leave TON methods out.",
+                              field="methods", code="rail_not_configured")
+        return address
+
+    def tron_address(self, index: int) -> str:
+        if self._tron is None:
+            raise DomainError("USDT on Tron needs KRYPTON_TRON_XPUB (an account extended public "
+                              "key, m/44'/195'/0'), or leave usdt_trc20 out.",
+                              field="methods", code="rail_not_configured")
+        return self._tron.address(index)
