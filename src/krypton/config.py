@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     tron_xpub: str | None = Field(
         None, description="Account extended public key (m/44'/195'/0') for Tron deposit "
         "addresses; devnet default: the public BIP-44 test vector (never fund it).")
+    toncenter_urls: list[str] = Field(
+        ["https://toncenter.com/api/v3"], description="TON Center v3 base URLs, tried in order of "
+        "health (JSON list). Ignored on devnet.")
+    toncenter_api_key: str | None = Field(None, description="TON Center key (X-API-Key).")
+    trongrid_urls: list[str] = Field(
+        ["https://api.trongrid.io"], description="TronGrid / node HTTP base URLs (JSON list). "
+        "Ignored on devnet.")
+    trongrid_api_key: str | None = Field(None, description="TronGrid key (TRON-PRO-API-KEY).")
+    watch_interval_seconds: float = Field(2.0, description="Pause between chain polls when idle.")
+    devnet_ton_block_seconds: float = Field(1.0, description="Devnet TON block interval.")
+    devnet_tron_block_seconds: float = Field(3.0, description="Devnet Tron block interval.")
     auto_migrate: bool = Field(
         True, description="Apply migrations at start-up (always on for the SQLite default).")
     usd_rates: dict[str, str] = Field(

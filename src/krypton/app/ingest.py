@@ -88,6 +88,17 @@ async def _observe(uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer
     return IngestResult("updated", payment.id)
 
 
+async def reject_transfer(deps: Deps, transfer: ObservedTransfer, reason: str) -> IngestResult:
+    """Record a transfer that must never be credited (e.g. a counterfeit token), once."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        if await uow.unmatched.exists(*transfer.key) or await uow.payments.by_key(*transfer.key):
+            return IngestResult("unchanged")
+        await _unmatched(deps, uow, transfer, reason, None, now)
+        await uow.commit()
+    return IngestResult("unmatched", reason=reason)
+
+
 async def orphan_transfer(deps: Deps, chain: str, tx_id: str, index: int) -> IngestResult:
     """The block holding this transfer was reorganised away before it was final."""
     return await _terminal(deps, chain, tx_id, index, Payment.orphan)

@@ -153,6 +153,15 @@ class InvoiceRepo(Repo):
         row = await self._one(sa.select(t.invoices).where(t.invoices.c.tron_address == address))
         return self._load(row) if row else None
 
+    async def open_tron_addresses(self, now: datetime) -> dict[str, int]:
+        """Deposit addresses that may still receive a payment -> watch from (ms since epoch)."""
+        c = t.invoices.c
+        rows = await self.conn.execute(sa.select(c.tron_address, c.created_at).where(
+            c.tron_address.is_not(None), c.monitor_until > now,
+            c.status.in_([InvoiceStatus.PENDING.value, InvoiceStatus.CONFIRMING.value,
+                          InvoiceStatus.EXPIRED.value])))
+        return {r.tron_address: int(r.created_at.timestamp() * 1000) - 60_000 for r in rows}
+
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
                    limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]:
         where = []
@@ -206,6 +215,24 @@ class PaymentRepo(Repo):
     async def get(self, payment_id: str) -> Payment | None:
         row = await self._one(sa.select(t.payments).where(t.payments.c.id == payment_id))
         return self._load(row) if row else None
+
+    async def unfinished(self, chain: str) -> list[Payment]:
+        """Payments still waiting for finality (or re-appearance after a reorganisation)."""
+        c = t.payments.c
+        rows = await self.conn.execute(sa.select(t.payments).where(c.chain == chain, c.status.in_(
+            [PaymentStatus.DETECTED.value, PaymentStatus.CONFIRMING.value,
+             PaymentStatus.ORPHANED.value])).order_by(c.detected_at))
+        return [self._load(r) for r in rows]
+
+    async def known_tx_ids(self, chain: str, tx_ids: Sequence[str]) -> set[str]:
+        """Which of these transactions were already recorded, as payments or as unmatched."""
+        known: set[str] = set()
+        for table in (t.payments, t.unmatched_transfers):
+            for start in range(0, len(tx_ids), 500):
+                rows = await self.conn.execute(sa.select(table.c.tx_id).where(
+                    table.c.chain == chain, table.c.tx_id.in_(tx_ids[start:start + 500])))
+                known.update(r.tx_id for r in rows)
+        return known
 
     async def for_invoice(self, invoice_id: str) -> list[Payment]:
         rows = await self.conn.execute(sa.select(t.payments).where(

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pytoniq_core.boc.cell import Cell
 
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
-from krypton.adapters.chains.ton.cells import CellFormatError, cell_from_boc
+from krypton.adapters.chains.ton.cells import CellFormatError, Reader, cell_from_boc
 from krypton.adapters.chains.ton.comments import text_comment
 from krypton.adapters.chains.ton.jetton import (
     OP_TRANSFER_NOTIFICATION,
@@ -368,3 +368,23 @@ def _address(value: Any, where: str) -> TonAddress:
     except InvalidAddress as exc:
         raise PayloadError(f"{where}: {exc.message}") from None
 
+
+
+def parse_wallet_address(payload: Mapping[str, Any]) -> TonAddress:
+    """The address a `get_wallet_address` runGetMethod answered (stack: one cell or slice)."""
+    where = "runGetMethod"
+    body = _mapping(payload, where)
+    if _int_field(body, "exit_code", where) != 0:
+        raise PayloadError(f"{where}: get_wallet_address failed with exit code {body['exit_code']}")
+    stack = _get(body, "stack", where)
+    if not isinstance(stack, list) or len(stack) != 1 or not isinstance(stack[0], Mapping):
+        raise PayloadError(f"{where}: expected one stack entry")
+    if stack[0].get("type") not in ("cell", "slice"):
+        raise PayloadError(f"{where}: expected a cell or slice, got {stack[0].get('type')!r}")
+    cell = _boc(stack[0].get("value"))
+    if cell is None:
+        raise PayloadError(f"{where}: the stack entry holds no address")
+    reader = Reader(cell)
+    if reader.uint(3) != 0b100:  # addr_std$10, anycast none$0
+        raise PayloadError(f"{where}: not a standard internal address")
+    return TonAddress(reader.sint(8, "a workchain"), reader.raw_bytes(32, "an account id"))

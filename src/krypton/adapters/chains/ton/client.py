@@ -1,0 +1,45 @@
+"""TON Center API v3 client: the requests the watcher needs, parsed by toncenter.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytoniq_core.boc.builder import Builder
+
+from krypton.adapters.chains.provider import Priority, ProviderClient
+from krypton.adapters.chains.ton import toncenter
+from krypton.adapters.chains.ton.address import TonAddress
+from krypton.adapters.chains.ton.cells import cell_to_boc
+
+PAGE = 100
+
+
+class TonCenterClient:
+    def __init__(self, provider: ProviderClient) -> None:
+        self.provider = provider
+
+    async def transactions(self, account: TonAddress, start_lt: int | None,
+                           limit: int = PAGE) -> dict[str, Any]:
+        """Oldest first from `start_lt` (inclusive: the page repeats the cursor's transaction)."""
+        params: dict[str, Any] = {"account": account.raw, "limit": limit, "offset": 0, "sort": "asc"}
+        if start_lt is not None:
+            params["start_lt"] = start_lt
+        payload = await self.provider.get_json("/transactions", params=params,
+                                               priority=Priority.DISCOVERY)
+        if not isinstance(payload, dict):
+            raise toncenter.PayloadError("/transactions did not answer with an object")
+        return payload
+
+    async def masterchain_seqno(self) -> int:
+        payload = await self.provider.get_json("/masterchainInfo", priority=Priority.CONFIRM)
+        return toncenter.parse_masterchain_info(payload)
+
+    async def jetton_wallet(self, owner: TonAddress, master: TonAddress) -> TonAddress:
+        """Our jetton wallet for `master`, asked of the master itself (get_wallet_address):
+        the indexer lists a jetton wallet only after it first received jettons."""
+        owner_slice = Builder().store_uint(0b100, 3).store_int(owner.workchain, 8) \
+            .store_bytes(owner.hash).end_cell()
+        payload = await self.provider.post_json("/runGetMethod", json={
+            "address": master.raw, "method": "get_wallet_address",
+            "stack": [{"type": "slice", "value": cell_to_boc(owner_slice)}]}, priority=Priority.CONFIRM)
+        return toncenter.parse_wallet_address(payload)

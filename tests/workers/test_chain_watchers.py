@@ -1,0 +1,196 @@
+"""The watchers, with the same client and parser code as mainnet, against the devnet."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from krypton.adapters.chains.devnet.devnet import Devnet
+from krypton.adapters.chains.devnet.faults import Fault
+from krypton.adapters.chains.ton.address import TonAddress, parse
+from krypton.app import invoices
+from krypton.bootstrap import Container
+from krypton.domain.invoice import Invoice
+from krypton.workers import chains
+from krypton.workers.ton_watcher import cursor_name
+from tests.support.clock import ManualClock
+
+TON = 10**9
+USDT = 10**6
+
+
+@dataclass
+class Rig:
+    container: Container
+    devnet: Devnet
+    watchers: chains.ChainWatchers
+    merchant_id: str
+
+    async def invoice(self, amount: str, currency: str, methods: list[str]) -> Invoice:
+        _, body = await invoices.create_invoice(
+            self.container.deps, self.merchant_id,
+            invoices.InvoiceRequest(amount=amount, currency=currency, methods=methods),
+            lambda i: (201, {"id": i.id}))
+        return await invoices.get_invoice(self.container.deps, self.merchant_id, body["id"])
+
+    async def state(self, invoice: Invoice) -> tuple[str, str | None, int]:
+        i = await invoices.get_invoice(self.container.deps, self.merchant_id, invoice.id)
+        return i.status.value, i.exception.value if i.exception else None, i.amount_paid
+
+    async def payments(self, invoice: Invoice) -> list[str]:
+        async with self.container.deps.uow(write=False) as uow:
+            return [p.status.value for p in await uow.payments.for_invoice(invoice.id)]
+
+    async def unmatched(self) -> list[str]:
+        async with self.container.deps.uow(write=False) as uow:
+            return [u["reason"] for u in await uow.unmatched.list(100)]
+
+    async def ledger_balanced(self) -> None:
+        async with self.container.deps.uow(write=False) as uow:
+            balances = await uow.ledger.balances()
+        for asset in {a for _, a in balances}:
+            assert sum(v for (_, a), v in balances.items() if a == asset) == 0
+
+
+@pytest.fixture
+async def rig(container: Container, clock: ManualClock) -> AsyncIterator[Rig]:
+    from krypton.app import merchants
+
+    merchant, _ = await merchants.create_merchant(container.deps, name="Shop")
+    devnet = Devnet(clock.now)
+    watchers = chains.build(container.settings, container.deps, devnet)
+    yield Rig(container, devnet, watchers, merchant.id)
+    await watchers.aclose()
+
+
+def ton_address(invoice: Invoice) -> TonAddress:
+    assert invoice.ton_address is not None
+    return parse(invoice.ton_address, network="testnet")
+
+
+async def test_ton_payment_with_memo_pays(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    assert await rig.watchers.poll() == 1
+    assert await rig.state(invoice) == ("paid", None, 10 * TON)
+    await rig.ledger_balanced()
+
+
+async def test_memo_matching_ignores_case_and_blanks(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    assert invoice.memo is not None
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=f"  {invoice.memo.lower()} ")
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert (await rig.state(invoice))[0] == "paid"
+
+
+async def test_usdt_on_ton_through_our_jetton_wallet_pays(rig: Rig) -> None:
+    invoice = await rig.invoice("25", "USDT", ["usdt_ton"])
+    rig.devnet.ton.pay_jetton("alice", ton_address(invoice), 25 * USDT, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", None, 25 * USDT)
+
+
+async def test_counterfeit_jetton_is_recorded_never_credited(rig: Rig) -> None:
+    invoice = await rig.invoice("25", "USDT", ["usdt_ton"])
+    rig.devnet.ton.pay_jetton("alice", ton_address(invoice), 25 * USDT, comment=invoice.memo,
+                              counterfeit=True)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", None, 0)
+    assert await rig.unmatched() == ["counterfeit_token"]
+
+
+async def test_bounced_message_is_not_a_payment(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo,
+                           bounceable=True, undeliverable=True)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", None, 0)
+    assert await rig.payments(invoice) == []
+    assert await rig.unmatched() == []
+
+
+async def test_rewound_cursor_credits_once(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    async with rig.container.deps.uow() as uow:
+        await uow.cursors.set(cursor_name(ton_address(invoice)), "")
+        await uow.commit()
+    await rig.watchers.poll()
+    assert await rig.payments(invoice) == ["confirmed"]
+    assert await rig.state(invoice) == ("paid", None, 10 * TON)
+
+
+async def test_ton_provider_faults_miss_nothing(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    rig.devnet.faults.inject("toncenter", Fault("status", status=500), count=1)
+    rig.devnet.faults.inject("toncenter", Fault("status", status=429, retry_after=0), count=1)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", None, 10 * TON)
+
+
+async def test_tron_transfer_confirms_only_when_solidified(rig: Rig) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT)
+    rig.devnet.produce("tron")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("confirming", None, 0)
+    assert await rig.payments(invoice) == ["confirming"]
+    rig.devnet.produce("tron", 18)
+    await rig.watchers.poll()
+    assert (await rig.state(invoice))[0] == "confirming"  # 19 confirmations, not yet solidified
+    rig.devnet.produce("tron", 1)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", None, 50 * USDT)
+    await rig.ledger_balanced()
+
+
+async def test_tron_reorg_orphans_and_never_pays(rig: Rig) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT)
+    rig.devnet.produce("tron", 2)
+    await rig.watchers.poll()
+    rig.devnet.tron.reorg(3)
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    assert await rig.payments(invoice) == ["orphaned"]
+    assert await rig.state(invoice) == ("pending", None, 0)
+
+
+async def test_tron_reverted_transfer_is_never_credited(rig: Rig) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT, result="REVERT")
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    await rig.watchers.poll()
+    # A reverted call emits no Transfer event, so discovery never even lists it.
+    assert await rig.state(invoice) == ("pending", None, 0)
+    assert await rig.payments(invoice) == []
+
+
+async def test_tron_counterfeit_token_is_ignored(rig: Rig) -> None:
+    """Only the real USDT contract is asked about: another contract's Transfer never shows."""
+    from krypton.adapters.chains.devnet.tron import COUNTERFEIT_CONTRACT
+
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT, contract=COUNTERFEIT_CONTRACT)
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", None, 0)
+    assert await rig.payments(invoice) == []
+    assert await rig.unmatched() == []
