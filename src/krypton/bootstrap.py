@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from krypton.adapters.chains.devnet.devnet import Devnet
 from krypton.adapters.chains.rails import ChainRails
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
@@ -20,6 +21,8 @@ class Container:
     settings: Settings
     db: Database
     deps: Deps
+    # The in-process chain simulator when the network is "devnet".
+    devnet: Devnet | None = None
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -39,4 +42,5 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
                          settings.tron_account_xpub),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
-    return Container(settings, db, deps)
+    devnet = Devnet(deps.clock.now) if settings.network == "devnet" else None
+    return Container(settings, db, deps, devnet)

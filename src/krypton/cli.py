@@ -18,6 +18,7 @@ from rich.table import Table
 from krypton.app import invoices, merchants, relay
 from krypton.bootstrap import Container, build
 from krypton.config import Settings
+from krypton.devnet_cli import app as devnet_app
 from krypton.domain.errors import DomainError
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
@@ -26,6 +27,7 @@ merchant_app = typer.Typer(help="Create and list merchants.", no_args_is_help=Tr
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(devnet_app, name="devnet")
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 T = TypeVar("T")

@@ -7,8 +7,12 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from krypton.adapters.chains.devnet.devnet import Devnet
+from krypton.adapters.chains.devnet.timer import run_block_timer
 from krypton.app import invoices, relay
 from krypton.app.deps import Deps
+from krypton.config import Settings
+from krypton.workers.chains import ChainWatchers
 
 log = structlog.get_logger()
 
@@ -27,11 +31,19 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -
             await asyncio.sleep(idle)
 
 
-def start(deps: Deps) -> list[asyncio.Task[None]]:
-    return [
+def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | None = None,
+          settings: Settings | None = None) -> list[asyncio.Task[None]]:
+    tasks = [
         asyncio.create_task(_forever("expiry", lambda: invoices.expire_due(deps), 5.0)),
         asyncio.create_task(_forever("projections", lambda: relay.run_projections(deps), 0.5)),
     ]
+    interval = settings.watch_interval_seconds if settings else 2.0
+    if watchers is not None:
+        tasks.append(asyncio.create_task(_forever("chains", watchers.poll, interval)))
+    if devnet is not None and settings is not None:
+        tasks.append(asyncio.create_task(run_block_timer(
+            devnet, settings.devnet_ton_block_seconds, settings.devnet_tron_block_seconds)))
+    return tasks
 
 
 async def stop(tasks: list[asyncio.Task[None]]) -> None:
