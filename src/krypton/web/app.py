@@ -27,12 +27,13 @@ currency or asset code. Lists are cursor-paginated with `limit`, `starting_after
 
 def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = loops.start(container.deps) if run_workers else []
         try:
             yield
         finally:
             await loops.stop(tasks)
+            await app.state.limiter.close()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,

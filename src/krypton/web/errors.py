@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from krypton.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
 
@@ -43,25 +44,60 @@ _FRIENDLY = {
     "string_type": "must be a string",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
-    "json_invalid": "is not valid JSON",
+    "int_from_float": "must be a whole number",
     "dict_type": "must be a JSON object",
     "list_type": "must be a list",
     "model_attributes_type": "must be a JSON object",
+    # These read their bound from the error's context.
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "string_too_short": "must be at least {min_length} character(s) long",
+    "string_too_long": "must be at most {max_length} characters long",
+    "too_long": "must have at most {max_length} items",
 }
 
 
 def _validation_message(err: dict[str, Any]) -> tuple[str, str | None]:
+    kind = err.get("type", "")
+    ctx = err.get("ctx", {})
+    if kind == "json_invalid":
+        # loc is ("body", <character offset>): the offset is not a field.
+        position = err.get("loc", ("body", 0))[-1]
+        return (f"The request body is not valid JSON ({ctx.get('error', 'decode error')} at "
+                f"character {position}); send a JSON object.", None)
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
     field = ".".join(loc) or None
-    kind = err.get("type", "")
     if kind == "value_error":
-        message = str(err.get("ctx", {}).get("error", err.get("msg")))
+        message = str(ctx.get("error", err.get("msg")))
     else:
-        message = f"{field or 'The request body'} {_FRIENDLY.get(kind, err.get('msg', 'is invalid'))}."
+        friendly = _FRIENDLY.get(kind)
+        try:
+            text = friendly.format(**ctx) if friendly else err.get("msg", "is invalid")
+        except (KeyError, IndexError):
+            text = err.get("msg", "is invalid")
+        message = f"{field or 'The request body'} {text}."
     return message, field
 
 
+class RejectNulInUrl:
+    """ASGI middleware: a NUL (%00) in the path or query is bad input, answered before it can
+    reach PostgreSQL, which cannot store or even compare text containing NUL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            response = error_response(422, "invalid_request",
+                                      "The URL contains a NUL character (%00); remove it.")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(RejectNulInUrl)
+
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
@@ -76,10 +112,17 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message, field)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = "No such endpoint; see /docs." if exc.status_code == 404 else str(exc.detail)
-        return error_response(exc.status_code, code, message)
+        if exc.status_code == 404:
+            message = "No such endpoint; see /docs."
+        elif exc.status_code == 405:
+            message = f"This endpoint does not accept {request.method}; see /docs."
+        else:
+            message = f"{str(exc.detail).rstrip('.')}."
+        # Keep the exception's headers (a 405 carries `Allow`).
+        return error_response(exc.status_code, code, message,
+                              headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 
+import redis.asyncio
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -21,10 +22,16 @@ from krypton.web.errors import ApiError
 class Limiter:
     def __init__(self, settings: Settings) -> None:
         storage: Storage
+        # Owned here so `close` can release the connections (limits never closes them).
+        self._pool: redis.asyncio.ConnectionPool | None = None
         if settings.redis_url:
             uri = "async+" + settings.redis_url if "+" not in settings.redis_url.split(":")[0] \
                 else settings.redis_url
-            storage = RedisStorage(uri, implementation="redispy", key_prefix="krypton")
+            plain = settings.redis_url.removeprefix("async+").replace("redis+unix://", "unix://", 1)
+            self._pool = redis.asyncio.ConnectionPool.from_url(plain)
+            # `connection_pool` is a documented option; limits types **options too narrowly.
+            storage = RedisStorage(uri, implementation="redispy", key_prefix="krypton",
+                                   connection_pool=self._pool)  # type: ignore[arg-type]
         else:
             storage = MemoryStorage()
         self.storage = storage
@@ -56,3 +63,8 @@ class Limiter:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+    async def close(self) -> None:
+        """Release the Redis connections, if any (the app calls this on shutdown)."""
+        if self._pool is not None:
+            await self._pool.aclose()

@@ -3,42 +3,70 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from krypton.domain import fees, money
 from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
-from krypton.domain.invoice import Invoice
+from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice
 from krypton.domain.payment import Payment
 from krypton.domain.settlement import Settlement
 
 MAX_METADATA_BYTES = 4096
+# Far more than the largest amount (19 digits of smallest units plus a dot); stops a huge string
+# from reaching the integer parser.
+MAX_AMOUNT_CHARS = 64
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_nul(value: str, info: ValidationInfo) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{info.field_name} must not contain the NUL character (\\u0000); remove it.")
+    return value
+
+
+# Free text that is stored: PostgreSQL cannot store NUL in a text column.
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class InvoiceCreate(Strict):
+    # `json_schema_extra` documents the accepted values in the OpenAPI schema (for clients and
+    # the schemathesis tests) while the domain still checks them and words the errors.
     amount: str = Field(description='Price as a decimal string, e.g. "9.99". Never a JSON number.',
-                        examples=["9.99"])
-    currency: str = Field(description=f"One of {', '.join(PRICING_DECIMALS)}.", examples=["USD"])
-    methods: list[str] | None = Field(
+                        examples=["9.99"], max_length=MAX_AMOUNT_CHARS,
+                        json_schema_extra={"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"})
+    currency: str = Field(description=f"One of {', '.join(PRICING_DECIMALS)}.", examples=["USD"],
+                          json_schema_extra={"enum": list(PRICING_DECIMALS)})
+    methods: list[Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]] | None = Field(
         None, description=f"Payment methods to offer ({', '.join(METHODS)}); default: the "
         "merchant's enabled methods.", max_length=len(METHODS))
-    order_id: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=1000)
+    order_id: Text | None = Field(None, max_length=200)
+    description: Text | None = Field(None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Up to 4 KB of JSON.")
-    expires_in: int | None = Field(None, description="Seconds until expiry (60 to 2,592,000).")
-    redirect_url: str | None = Field(None, max_length=2000)
-    confirmations: int | None = Field(None, description="Override the confirmation policy (1-100).")
+    expires_in: Annotated[StrictInt, Field(json_schema_extra={"minimum": 60, "maximum": 2_592_000})] \
+        | None = Field(None, description="Seconds until expiry (60 to 2,592,000).")
+    redirect_url: Annotated[Text, Field(json_schema_extra={"pattern": "^https?://"})] | None = Field(
+        None, max_length=2000)
+    confirmations: Annotated[StrictInt, Field(json_schema_extra={"minimum": 1, "maximum": 100})] \
+        | None = Field(None, description="Override the confirmation policy (1-100).")
 
     @field_validator("amount", mode="before")
     @classmethod
     def _amount_is_text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError('amount must be a decimal string such as "9.99", not a JSON number.')
+        return value
+
+    @field_validator("expires_in")
+    @classmethod
+    def _expiry_range(cls, value: int | None) -> int | None:
+        # Checked here too: a huge value would overflow timedelta before the domain sees it.
+        if value is not None and not MIN_EXPIRY.total_seconds() <= value <= MAX_EXPIRY.total_seconds():
+            raise ValueError("expires_in must be between 60 and 2,592,000 seconds (1 minute to 30 days).")
         return value
 
     @field_validator("redirect_url")
@@ -52,7 +80,11 @@ class InvoiceCreate(Strict):
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
         import json
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError("metadata must be plain JSON; NaN and Infinity are not allowed.") from None
+        if len(text) > MAX_METADATA_BYTES:
             raise ValueError("metadata must be at most 4 KB of JSON.")
         return value
 

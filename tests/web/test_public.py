@@ -1,0 +1,72 @@
+"""The payer's view of an invoice: no key, and never the merchant's internals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from krypton.app.merchants import IssuedKey
+from krypton.bootstrap import Container
+from tests.conftest import auth
+from tests.web.helpers import API, create_invoice, error_of, pay
+
+PUBLIC_FIELDS = {"id", "status", "amount", "currency", "description", "payment_options",
+                 "amount_paid", "asset", "expires_at", "redirect_url"}
+
+
+async def _private_invoice(api: httpx.AsyncClient, merchant: IssuedKey) -> dict[str, object]:
+    return await create_invoice(api, merchant, amount="9.99", currency="USD", description="A hat",
+                                order_id="secret-order-77", metadata={"customer": "secret-meta-42"},
+                                redirect_url="https://shop.example/done")
+
+
+async def test_public_invoice_needs_no_key(api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    created = await _private_invoice(api, merchant)
+    response = await api.get(f"{API}/public/invoice/{created['id']}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == PUBLIC_FIELDS
+    assert {k: body[k] for k in ("id", "status", "amount", "currency", "description", "amount_paid",
+                                 "asset", "redirect_url")} == {
+        "id": created["id"], "status": "pending", "amount": "9.99", "currency": "USD",
+        "description": "A hat", "amount_paid": "0", "asset": None,
+        "redirect_url": "https://shop.example/done"}
+    assert body["payment_options"] == created["payment_options"]
+    assert datetime.fromisoformat(body["expires_at"]) == datetime.fromisoformat(str(created["expires_at"]))
+
+
+async def test_public_invoice_never_shows_fees_merchant_metadata_or_order(
+        api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    created = await _private_invoice(api, merchant)
+    response = await api.get(f"{API}/public/invoice/{created['id']}")
+    text = response.text
+    for secret in (merchant.merchant_id, "secret-order-77", "secret-meta-42", "fee", "metadata",
+                   "order_id", "merchant", "platform"):
+        assert secret not in text, secret
+
+
+async def test_public_invoice_ignores_a_key_it_does_not_need(api: httpx.AsyncClient,
+                                                            merchant: IssuedKey) -> None:
+    created = await _private_invoice(api, merchant)
+    response = await api.get(f"{API}/public/invoice/{created['id']}", headers=auth("not-a-key"))
+    assert response.status_code == 200
+    assert "secret-order-77" not in response.text
+
+
+async def test_public_invoice_shows_payment_progress(api: httpx.AsyncClient, container: Container,
+                                                     merchant: IssuedKey) -> None:
+    created = await create_invoice(api, merchant, amount="1", currency="TON")
+    await pay(container, created["id"], 10**9)
+    body = (await api.get(f"{API}/public/invoice/{created['id']}")).json()
+    assert (body["status"], body["asset"], body["amount_paid"]) == ("paid", "TON", "1")
+
+
+async def test_public_unknown_invoice_is_404(api: httpx.AsyncClient) -> None:
+    error_of(await api.get(f"{API}/public/invoice/inv_nope"), 404, "not_found")
+
+
+async def test_openapi_public_schema_has_no_private_fields(api: httpx.AsyncClient) -> None:
+    schema = (await api.get(f"{API}/openapi.json")).json()
+    public = schema["components"]["schemas"]["PublicInvoiceOut"]["properties"]
+    assert set(public) == PUBLIC_FIELDS
