@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class ManualClock:
     def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+        self.current = start or datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.current

@@ -33,7 +33,8 @@ async def test_create_returns_201_with_the_invoice(api: httpx.AsyncClient, merch
         "metadata": {"sku": "hat-1"}, "redirect_url": "https://shop.example/done",
         "confirmations": None, "paid_at": None}
     # Prices convert at the static rates and round up to the asset's smallest unit.
-    assert body["payment_options"] == [
+    options = body["payment_options"]
+    assert [{k: o[k] for k in ("method", "asset", "amount", "rate")} for o in options] == [
         {"method": "ton", "asset": "TON", "amount": "1.998", "rate": "5.00"},
         {"method": "usdt_ton", "asset": "USDT_TON", "amount": "9.99", "rate": "1.00"},
         {"method": "usdt_trc20", "asset": "USDT_TRC20", "amount": "9.99", "rate": "1.00"},
@@ -210,3 +211,34 @@ async def test_invoice_rows_match_what_the_list_returns(api: httpx.AsyncClient, 
         await create_invoice(api, merchant)
     listed = (await api.get(f"{API}/invoices", headers=auth(merchant))).json()["data"]
     assert len(listed) == count == await count_rows(container, tables.invoices)
+
+
+
+async def test_each_option_says_where_and_how_to_pay(api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    created = (await api.post(f"{API}/invoices", headers=auth(merchant), json={
+        "amount": "9.99", "currency": "USD"})).json()
+    ton, usdt_ton, usdt_trc20, stars = created["payment_options"]
+    memo = ton["memo"]
+    assert memo.startswith("KR-") and len(memo) == 11 and usdt_ton["memo"] == memo
+    assert ton["address"].startswith("UQ") and usdt_ton["address"] == ton["address"]
+    assert ton["deep_link"] == f"ton://transfer/{ton['address']}?amount=1998000000&text={memo}"
+    assert usdt_ton["deep_link"].startswith(f"ton://transfer/{ton['address']}?jetton=EQ")
+    assert "amount=9990000&" in usdt_ton["deep_link"]
+    assert usdt_trc20["address"].startswith("T") and usdt_trc20["memo"] is None
+    assert stars["address"] is None and stars["qr_url"] is None
+    public = (await api.get(f"{API}/public/invoice/{created['id']}")).json()
+    assert public["payment_options"] == created["payment_options"]
+    qr = await api.get(ton["qr_url"].removeprefix("http://127.0.0.1:8000"))
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
+    assert qr.text.startswith("<svg")
+    missing = await api.get(f"{API}/public/invoice/{created['id']}/qr/stars.svg")
+    assert missing.status_code == 404
+
+
+async def test_every_invoice_gets_its_own_memo_and_deposit_address(
+        api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    seen = [(await api.post(f"{API}/invoices", headers=auth(merchant), json={
+        "amount": "1", "currency": "USDT"})).json()["payment_options"] for _ in range(5)]
+    memos = {options[0]["memo"] for options in seen}
+    tron = {options[1]["address"] for options in seen}
+    assert len(memos) == 5 and len(tron) == 5

@@ -15,6 +15,7 @@ from krypton.domain.errors import InvalidAmount
 
 # Largest amount in smallest units: fits a signed 64-bit column on every database.
 MAX_UNITS = 2**63 - 1
+MAX_TEXT = 64
 
 _DECIMAL = re.compile(r"(?P<int>0|[1-9][0-9]*)(?:\.(?P<frac>[0-9]+))?")
 
@@ -25,7 +26,10 @@ def parse_units(text: object, decimals: int, *, field: str = "amount", positive:
         raise InvalidAmount(
             f"{field} must be a decimal string such as \"9.99\", not a JSON number.", field=field
         )
-    match = _DECIMAL.fullmatch(text)
+    # Longer than any representable amount: refuse before int() works on thousands of digits.
+    match = _DECIMAL.fullmatch(text) if len(text) <= MAX_TEXT else None
+    if match is None and len(text) > MAX_TEXT:
+        raise InvalidAmount(f"{field} is too long; at most {MAX_TEXT} characters.", field=field)
     if match is None:
         raise InvalidAmount(
             f"{field} '{text[:40]}' is not a plain decimal number; write it like \"12.50\" "

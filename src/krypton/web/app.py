@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from krypton import __version__
+from krypton.adapters.chains.devnet.http import create_devnet_app
 from krypton.bootstrap import Container
 from krypton.web import errors
 from krypton.web.api import invoices, public, resources
 from krypton.web.auth import KeyCache
 from krypton.web.ratelimit import Limiter
-from krypton.workers import loops
+from krypton.workers import chains, loops
 
 DESCRIPTION = """Take payments in TON, USDT (Tron TRC-20 and TON jetton) and Telegram Stars.
 
@@ -28,11 +29,16 @@ currency or asset code. Lists are cursor-paginated with `limit`, `starting_after
 def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = loops.start(container.deps) if run_workers else []
+        watchers = chains.build(container.settings, container.deps, container.devnet) \
+            if run_workers else None
+        tasks = loops.start(container.deps, watchers, container.devnet, container.settings) \
+            if run_workers else []
         try:
             yield
         finally:
             await loops.stop(tasks)
+            if watchers is not None:
+                await watchers.aclose()
             await app.state.limiter.close()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
@@ -50,6 +56,9 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     api.include_router(resources.router)
     api.include_router(public.router)
     app.include_router(api)
+    if container.devnet is not None:
+        # The local chain simulator's provider APIs and control API (devnet network only).
+        app.mount("/devnet", create_devnet_app(container.devnet))
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> JSONResponse:

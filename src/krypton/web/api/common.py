@@ -8,6 +8,8 @@ from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app.deps import Deps
+from krypton.domain.invoice import Invoice
+from krypton.web.api import schemas
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 After = Annotated[str | None, Query(max_length=64, description="Id of the last item of the previous page.")]
@@ -19,6 +21,15 @@ def deps_of(request: Request) -> Deps:
 
 def json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
+
+
+def invoice_json(request: Request, invoice: Invoice, *, public: bool = False) -> dict[str, Any]:
+    """An invoice as the API shows it (merchant view, or the payer's public view)."""
+    settings = request.app.state.settings
+    testnet = settings.network == "testnet"
+    if public:
+        return schemas.public_invoice_body(invoice, settings.public_url, testnet)
+    return schemas.invoice_body(invoice, settings.public_url, testnet)
 
 
 def page(items: list[dict[str, Any]], has_more: bool) -> JSONResponse:

@@ -11,7 +11,7 @@ from krypton.app import invoices as use
 from krypton.domain.errors import DomainError, NotFound
 from krypton.domain.invoice import InvoiceStatus
 from krypton.web.api import schemas as s
-from krypton.web.api.common import After, Limit, deps_of, json, page
+from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, page
 from krypton.web.auth import Principal, require
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -24,10 +24,9 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, ma
 async def create(body: s.InvoiceCreate, request: Request,
                  who: Principal = Depends(require("invoices:write", tier="create")),
                  idempotency_key: IdemKey = None) -> JSONResponse:
-    public_url = request.app.state.settings.public_url
     req = use.InvoiceRequest(**body.model_dump())
     status, payload = await use.create_invoice(
-        deps_of(request), who.merchant_id, req, lambda inv: (201, s.invoice_body(inv, public_url)),
+        deps_of(request), who.merchant_id, req, lambda inv: (201, invoice_json(request, inv)),
         idempotency_key)
     return json(payload, status)
 
@@ -43,25 +42,24 @@ async def list_(request: Request, who: Principal = Depends(require("invoices:rea
     except ValueError:
         raise DomainError(f"status must be one of {', '.join(InvoiceStatus)}.",
                           field="status") from None
-    public_url = request.app.state.settings.public_url
     async with deps_of(request).uow(write=False) as uow:
         items, more = await uow.invoices.page(who.merchant_id, status=wanted, order_id=order_id,
                                               limit=limit, starting_after=starting_after)
-    return page([s.invoice_body(i, public_url) for i in items], more)
+    return page([invoice_json(request, i) for i in items], more)
 
 
 @router.get("/{invoice_id}", response_model=s.InvoiceOut, summary="Retrieve an invoice")
 async def get(invoice_id: str, request: Request,
               who: Principal = Depends(require("invoices:read"))) -> JSONResponse:
     invoice = await use.get_invoice(deps_of(request), who.merchant_id, invoice_id)
-    return json(s.invoice_body(invoice, request.app.state.settings.public_url))
+    return json(invoice_json(request, invoice))
 
 
 @router.post("/{invoice_id}/cancel", response_model=s.InvoiceOut, summary="Cancel a pending invoice")
 async def cancel(invoice_id: str, request: Request,
                  who: Principal = Depends(require("invoices:write"))) -> JSONResponse:
     invoice = await use.cancel_invoice(deps_of(request), who.merchant_id, invoice_id)
-    return json(s.invoice_body(invoice, request.app.state.settings.public_url))
+    return json(invoice_json(request, invoice))
 
 
 @router.get("/{invoice_id}/payments", response_model=s.listing(s.PaymentOut),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from krypton.app import invoices as use
+from krypton.domain.errors import NotFound
+from krypton.web.api import instructions
 from krypton.web.api import schemas as s
-from krypton.web.api.common import deps_of, json
+from krypton.web.api.common import deps_of, invoice_json, json
 
 router = APIRouter(prefix="/public", tags=["public"])
 
@@ -17,4 +19,21 @@ router = APIRouter(prefix="/public", tags=["public"])
 async def public_invoice(invoice_id: str, request: Request) -> JSONResponse:
     await request.app.state.limiter.check_ip(request)
     invoice = await use.get_invoice(deps_of(request), None, invoice_id)
-    return json(s.public_invoice_body(invoice))
+    return json(invoice_json(request, invoice, public=True))
+
+
+@router.get("/invoice/{invoice_id}/qr/{method}.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}},
+            summary="QR code for paying one option of an invoice (SVG)")
+async def invoice_qr(invoice_id: str, method: str, request: Request) -> Response:
+    await request.app.state.limiter.check_ip(request)
+    invoice = await use.get_invoice(deps_of(request), None, invoice_id)
+    option = next((o for o in invoice.options if o.method == method), None)
+    if option is None:
+        raise NotFound(f"Invoice '{invoice_id}' has no '{method}' payment option.", field="method")
+    where = instructions.pay_to(invoice, option, testnet=request.app.state.settings.network == "testnet")
+    data = where["deep_link"] or where["address"]
+    if data is None:
+        raise NotFound(f"The '{method}' option has nothing to scan.", field="method")
+    return Response(instructions.qr_svg(data), media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=300"})

@@ -12,6 +12,7 @@ from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice
 from krypton.domain.payment import Payment
 from krypton.domain.settlement import Settlement
+from krypton.web.api import instructions
 
 MAX_METADATA_BYTES = 4096
 # Far more than the largest amount (19 digits of smallest units plus a dot); stops a huge string
@@ -94,6 +95,10 @@ class PaymentOptionOut(BaseModel):
     asset: str
     amount: str
     rate: str
+    address: str | None = Field(description="Where to send: TON (UQ…) or Tron deposit address.")
+    memo: str | None = Field(description="TON only: put exactly this in the transfer comment.")
+    deep_link: str | None = Field(description="ton://transfer/… link for TON wallets.")
+    qr_url: str | None = Field(description="SVG QR code of the deep link (or Tron address).")
 
 
 class InvoiceOut(BaseModel):
@@ -199,12 +204,18 @@ def fmt(units: int, asset_code: str) -> str:
     return money.format_units(units, asset(asset_code).decimals)
 
 
-def _options(invoice: Invoice) -> list[dict[str, Any]]:
-    return [{"method": o.method, "asset": o.asset, "amount": fmt(o.amount, o.asset), "rate": o.rate}
-            for o in invoice.options]
+def _options(invoice: Invoice, public_url: str, testnet: bool) -> list[dict[str, Any]]:
+    out = []
+    for o in invoice.options:
+        where = instructions.pay_to(invoice, o, testnet=testnet)
+        qr = f"{public_url.rstrip('/')}/api/v1/public/invoice/{invoice.id}/qr/{o.method}.svg" \
+            if where["address"] else None
+        out.append({"method": o.method, "asset": o.asset, "amount": fmt(o.amount, o.asset),
+                    "rate": o.rate, **where, "qr_url": qr})
+    return out
 
 
-def invoice_body(i: Invoice, public_url: str) -> dict[str, Any]:
+def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
     due = i.amount_due
     return {
         "id": i.id, "object": "invoice", "status": i.status.value,
@@ -213,7 +224,8 @@ def invoice_body(i: Invoice, public_url: str) -> dict[str, Any]:
         "currency": i.price_currency, "asset": i.asset,
         "amount_due": fmt(due, i.asset) if i.asset and due is not None else None,
         "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
-        "payment_options": _options(i), "platform_fee_percentage": fees.percentage(i.fee_bps),
+        "payment_options": _options(i, public_url, testnet),
+        "platform_fee_percentage": fees.percentage(i.fee_bps),
         "order_id": i.order_id, "description": i.description, "metadata": i.metadata,
         "redirect_url": i.redirect_url, "confirmations": i.confirmations,
         "checkout_url": f"{public_url.rstrip('/')}/pay/{i.id}",
@@ -223,12 +235,12 @@ def invoice_body(i: Invoice, public_url: str) -> dict[str, Any]:
     }
 
 
-def public_invoice_body(i: Invoice) -> dict[str, Any]:
+def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
     return {
         "id": i.id, "status": i.status.value,
         "amount": money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency]),
         "currency": i.price_currency, "description": i.description,
-        "payment_options": _options(i), "asset": i.asset,
+        "payment_options": _options(i, public_url, testnet), "asset": i.asset,
         "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
         "expires_at": i.expires_at.isoformat(), "redirect_url": i.redirect_url,
     }

@@ -1,0 +1,38 @@
+"""How a payer pays each option: address, memo, amount, wallet deep link and QR code."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import segno
+
+from krypton.adapters.chains.ton.address import parse
+from krypton.domain.assets import Chain
+from krypton.domain.assets import asset as get_asset
+from krypton.domain.invoice import Invoice, PaymentOption
+
+
+def _friendly(raw: str, *, bounceable: bool, testnet: bool) -> str:
+    return parse(raw, network="testnet").friendly(bounceable=bounceable, testnet=testnet)
+
+
+def pay_to(invoice: Invoice, option: PaymentOption, *, testnet: bool) -> dict[str, Any]:
+    """The fields a wallet needs; `deep_link` is what the QR code encodes."""
+    asset = get_asset(option.asset)
+    if asset.chain is Chain.TRON:
+        return {"address": invoice.tron_address, "memo": None, "deep_link": None}
+    if asset.chain is not Chain.TON or invoice.ton_address is None:
+        return {"address": None, "memo": None, "deep_link": None}
+    # Non-bounceable (UQ…) for a wallet: money sent to it is never bounced back.
+    address = _friendly(invoice.ton_address, bounceable=False, testnet=testnet)
+    params: dict[str, str | int] = {"amount": option.amount, "text": invoice.memo or ""}
+    if asset.contract is not None:
+        params = {"jetton": _friendly(asset.contract, bounceable=True, testnet=testnet), **params}
+    link = f"ton://transfer/{address}?{urlencode(params, quote_via=quote)}"
+    return {"address": address, "memo": invoice.memo, "deep_link": link}
+
+
+def qr_svg(data: str) -> str:
+    """An SVG QR code (segno), medium error correction, scaled for a phone camera."""
+    return str(segno.make(data, error="m").svg_inline(scale=5, border=2))
