@@ -26,7 +26,9 @@ def test_every_command_has_help() -> None:
     for args in (["--help"], ["serve", "--help"], ["demo", "--help"], ["migrate", "--help"],
                  ["merchant", "create", "--help"], ["merchant", "list", "--help"],
                  ["apikey", "create", "--help"], ["apikey", "revoke", "--help"],
-                 ["apikey", "list", "--help"], ["replay", "--help"]):
+                 ["apikey", "list", "--help"], ["replay", "--help"], ["unmatched", "--help"],
+                 ["devnet", "pay", "--help"], ["devnet", "blocks", "--help"],
+                 ["devnet", "reorg", "--help"], ["devnet", "state", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
         assert "Usage" in result.output
@@ -81,3 +83,20 @@ def test_bad_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     result = runner.invoke(app, ["merchant", "list"])
     assert result.exit_code == 2
     assert "KRYPTON_RATE_LIMIT_GLOBAL" in result.output and "100/minute" in result.output
+
+
+def test_devnet_pay_without_a_server_says_how_to_start_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRYPTON_PUBLIC_URL", "http://127.0.0.1:9")  # nothing listens there
+    demo = runner.invoke(app, ["demo", "--no-serve"])
+    invoice_id = next(w for w in demo.output.split() if w.startswith("inv_"))
+    result = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "usdt_trc20"])
+    assert result.exit_code == 2 and "make demo" in result.output
+    wrong = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "stars"])
+    assert wrong.exit_code == 2 and "--method must be" in wrong.output
+    unknown = runner.invoke(app, ["devnet", "pay", "inv_nope"])
+    assert unknown.exit_code == 2 and "No invoice" in unknown.output
+
+
+def test_unmatched_lists_nothing_on_a_fresh_install() -> None:
+    result = runner.invoke(app, ["unmatched"])
+    assert result.exit_code == 0 and "No unmatched transfers" in result.output

@@ -181,6 +181,25 @@ def apikey_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...
 
 
 @app.command()
+def unmatched(limit: Annotated[int, typer.Option(help="How many, newest first.", min=1, max=1000)] = 50,
+              ) -> None:
+    """Transfers that paid no invoice (unknown memo or address, wrong asset, too late,
+    counterfeit token): kept for the operator, never credited elsewhere."""
+    async def work(c: Container) -> Any:
+        async with c.deps.uow(write=False) as uow:
+            return await uow.unmatched.list(limit)
+    rows = _run(work)
+    if not rows:
+        out.print("No unmatched transfers.")
+        return
+    table = _table("tx", "chain", "asset", "amount", "to", "memo", "reason", "invoice", "seen")
+    for u in rows:
+        table.add_row(u["tx_id"], u["chain"], u["asset"], str(u["amount"]), u["destination"],
+                      u["memo"] or "", u["reason"], u["invoice_id"] or "", u["observed_at"].isoformat())
+    out.print(table)
+
+
+@app.command()
 def replay() -> None:
     """Rebuild every read model from the event log."""
     async def work(c: Container) -> int:
