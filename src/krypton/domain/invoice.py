@@ -135,7 +135,8 @@ class Invoice:
         self.amount_paid = sum(p.amount for p in counted if p.status is PaymentStatus.CONFIRMED)
         due = self.amount_due
         assert due is not None
-        enough = due - due * self.underpayment_tolerance_bps // 10_000
+        # At least one unit: a tolerance can never make "nothing confirmed" count as paid.
+        enough = max(1, due - due * self.underpayment_tolerance_bps // 10_000)
         was_expired = self.status is S.EXPIRED
         if self.status in (S.PENDING, S.EXPIRED) and self.amount_detected >= enough:
             self.move(S.CONFIRMING)

@@ -10,6 +10,9 @@ from krypton.domain.errors import DomainError
 from krypton.domain.fees import DEFAULT_FEE_BPS, validate_bps
 
 
+MAX_TOLERANCE_BPS = 5_000
+
+
 @dataclass(slots=True)
 class Merchant:
     id: str
@@ -28,7 +31,9 @@ class Merchant:
             raise DomainError("A merchant name must be 1 to 200 characters.", field="name")
         self.name = name
         validate_bps(self.fee_bps)
-        validate_bps(self.underpayment_tolerance_bps, "underpayment_tolerance_bps")
+        if not 0 <= self.underpayment_tolerance_bps <= MAX_TOLERANCE_BPS:
+            raise DomainError(f"underpayment_tolerance_bps must be a whole number from 0 to "
+                              f"{MAX_TOLERANCE_BPS} (50 %).", field="underpayment_tolerance_bps")
         validate_confirmations(self.confirmations_override, "confirmations_override")
         self.methods = validate_methods(self.methods)
 
