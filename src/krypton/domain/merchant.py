@@ -9,7 +9,6 @@ from krypton.domain.confirmations import MAX_OVERRIDE
 from krypton.domain.errors import DomainError
 from krypton.domain.fees import DEFAULT_FEE_BPS, validate_bps
 
-
 MAX_TOLERANCE_BPS = 5_000
 
 

@@ -65,8 +65,11 @@ class TonWatcher:
             page = toncenter.parse_transactions(payload, our_address=self.account,
                                                 jetton_wallets=self.jetton_wallets)
             fresh = toncenter.newer_than(page, cursor)
+            await matching.receive_all(self.deps, [t.observed(confirmations=1)
+                                                   for t in fresh if t.credited])
             for transfer in fresh:
-                await self._handle(transfer)
+                if transfer.kind == "counterfeit_jetton":
+                    await self._reject(transfer)
             last = toncenter.cursor_after(fresh)
             if last is not None:
                 async with self.deps.uow() as uow:
@@ -76,12 +79,9 @@ class TonWatcher:
             if len(page) < PAGE or not fresh:
                 return handled
 
-    async def _handle(self, transfer: toncenter.TonTransfer) -> None:
-        if transfer.credited:
-            await matching.receive(self.deps, transfer.observed(confirmations=1))
-        elif transfer.kind == "counterfeit_jetton":
-            log.warning("counterfeit_jetton", tx=transfer.hash, source=str(transfer.source))
-            await ingest.reject_transfer(self.deps, ObservedTransfer(
-                Chain.TON, transfer.hash, 0, "COUNTERFEIT", transfer.amount, self.account.raw,
-                transfer.comment, transfer.mc_block_seqno, 1,
-                str(transfer.source) if transfer.source else None), "counterfeit_token")
+    async def _reject(self, transfer: toncenter.TonTransfer) -> None:
+        log.warning("counterfeit_jetton", tx=transfer.hash, source=str(transfer.source))
+        await ingest.reject_transfer(self.deps, ObservedTransfer(
+            Chain.TON, transfer.hash, 0, "COUNTERFEIT", transfer.amount, self.account.raw,
+            transfer.comment, transfer.mc_block_seqno, 1,
+            str(transfer.source) if transfer.source else None), "counterfeit_token")

@@ -145,13 +145,23 @@ class InvoiceRepo(Repo):
         row = await self._one(query)
         return self._load(row) if row else None
 
-    async def by_memo(self, memo: str) -> Invoice | None:
-        row = await self._one(sa.select(t.invoices).where(t.invoices.c.memo == memo))
-        return self._load(row) if row else None
+    async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        c = t.invoices.c
+        found: dict[str, tuple[str, str | None]] = {}
+        for start in range(0, len(memos), 500):
+            rows = await self.conn.execute(sa.select(c.memo, c.id, c.ton_address).where(
+                c.memo.in_(memos[start:start + 500])))
+            found.update((r.memo, (r.id, r.ton_address)) for r in rows)
+        return found
 
-    async def by_tron_address(self, address: str) -> Invoice | None:
-        row = await self._one(sa.select(t.invoices).where(t.invoices.c.tron_address == address))
-        return self._load(row) if row else None
+    async def ids_by_tron_address(self, addresses: Sequence[str]) -> dict[str, str]:
+        c = t.invoices.c
+        found: dict[str, str] = {}
+        for start in range(0, len(addresses), 500):
+            rows = await self.conn.execute(sa.select(c.tron_address, c.id).where(
+                c.tron_address.in_(addresses[start:start + 500])))
+            found.update((r.tron_address, r.id) for r in rows)
+        return found
 
     async def open_tron_addresses(self, now: datetime) -> dict[str, int]:
         """Deposit addresses that may still receive a payment -> watch from (ms since epoch)."""
