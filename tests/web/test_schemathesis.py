@@ -93,7 +93,7 @@ OPERATIONS = [
     ("POST", "/invoices/{invoice_id}/cancel"), ("GET", "/invoices/{invoice_id}/payments"),
     ("GET", "/payments/{payment_id}"), ("GET", "/settlements/{settlement_id}"),
     ("GET", "/settlements"), ("GET", "/balances"), ("GET", "/events"),
-    ("GET", "/public/invoice/{invoice_id}"),
+    ("GET", "/public/invoice/{invoice_id}"), ("GET", "/public/invoice/{invoice_id}/qr/{method}.svg"),
 ]
 
 
