@@ -5,4 +5,5 @@ module.exports = {
     testMatch: ['<rootDir>/tests/**/*.spec.ts'],
     testTimeout: 120000,
     verbose: true,
+    reporters: ['default', '<rootDir>/scripts/summary-reporter.js'],
 };

@@ -81,7 +81,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
     settings = _settings()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(
         logging.getLevelName(settings.log_level.upper())))
-    container = asyncio.run(build(settings))
+    async def prepare() -> Container:
+        container = await build(settings)  # migrates
+        # Connections belong to this event loop; uvicorn runs another. Start its pool afresh.
+        await container.db.dispose()
+        return container
+    container = asyncio.run(prepare())
     uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level, access_log=False)
 

@@ -74,20 +74,23 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
         if replay is not None:
             return replay
     now = deps.clock.now()
-    async with deps.uow() as uow:
+    # Everything that needs no lock happens before the write transaction: on SQLite the
+    # writer is shared by every request, so its transaction is kept as short as possible.
+    async with deps.uow(write=False) as uow:
         merchant = await uow.merchants.get(merchant_id)
-        if merchant is None:
-            raise NotFound("The merchant of this API key no longer exists.")
-        invoice = await _build(deps, merchant, req, now)
+    if merchant is None:
+        raise NotFound("The merchant of this API key no longer exists.")
+    invoice = await _build(deps, merchant, req, now)
+    async with deps.uow() as uow:
         await _assign_destinations(deps, uow, invoice, merchant)
         try:
-            if idempotency_key is not None:
-                await uow.idempotency.claim(merchant_id, idempotency_key, fingerprint, now)
             await uow.invoices.add(invoice)
             await uow.events.append(invoice_event(invoice, events.INVOICE_CREATED), now)
             status, body = render(invoice)
             if idempotency_key is not None:
-                await uow.idempotency.complete(merchant_id, idempotency_key, status, body)
+                # Unique on (merchant, key): a concurrent twin fails here and replays ours.
+                await uow.idempotency.save(merchant_id, idempotency_key, fingerprint, status, body,
+                                           now)
             await uow.commit()
         except IdempotencyClash:
             pass
@@ -111,8 +114,6 @@ async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> t
         raise IdempotencyMismatch(
             "This Idempotency-Key was already used with a different request body; "
             "use a new key for a new request.", field="Idempotency-Key")
-    if status is None:
-        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
     return status, body
 
 

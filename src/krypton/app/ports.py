@@ -149,11 +149,11 @@ class EventLog(Protocol):
 
 
 class IdempotencyRepo(Protocol):
-    async def claim(self, merchant_id: str, key: str, request_hash: str, now: datetime) -> None:
-        """Reserve the key; raises IdempotencyClash if another request holds it."""
+    async def save(self, merchant_id: str, key: str, request_hash: str, status: int, body: Any,
+                   now: datetime) -> None:
+        """Store the response; raises IdempotencyClash if another request stored one first."""
 
-    async def complete(self, merchant_id: str, key: str, status: int, body: Any) -> None: ...
-    async def get(self, merchant_id: str, key: str) -> tuple[str, int | None, Any] | None: ...
+    async def get(self, merchant_id: str, key: str) -> tuple[str, int, Any] | None: ...
 
 
 class ReadModels(Protocol):

@@ -23,6 +23,8 @@ from krypton.app.ports import StoredEvent
 from krypton.domain.events import Event
 
 PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::bigint")
+_INSERT = t.events.insert()
+_INSERT_PG = t.events.insert().values(txid=PG_TXID)
 PG_HORIZON: sa.ColumnClause[int] = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
@@ -34,10 +36,12 @@ class EventLog:
 
     async def append(self, event: Event, now: datetime) -> str:
         event_id = self.new_id("evt")
-        await self.conn.execute(t.events.insert().values(
-            txid=PG_TXID if self.pg else 0, id=event_id, type=event.type,
-            merchant_id=event.merchant_id, subject_id=event.subject_id, data=event.data,
-            created_at=now))
+        row = {"id": event_id, "type": event.type, "merchant_id": event.merchant_id,
+               "subject_id": event.subject_id, "data": event.data, "created_at": now}
+        if self.pg:
+            await self.conn.execute(_INSERT_PG, row)
+        else:
+            await self.conn.execute(_INSERT, {**row, "txid": 0})
         return event_id
 
     async def read(self, after: tuple[int, int], limit: int,
