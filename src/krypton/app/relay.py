@@ -14,8 +14,7 @@ async def run_projections(deps: Deps, batch: int = 500) -> int:
     async with deps.uow() as uow:
         position = await uow.events.consumer_position(PROJECTIONS)
         stored = await uow.events.read(position, batch)
-        for event in stored:
-            await uow.read_models.apply(event)
+        await uow.read_models.apply_batch(stored)
         if stored:
             await uow.events.set_consumer_position(PROJECTIONS, (stored[-1].txid, stored[-1].seq))
         await uow.commit()

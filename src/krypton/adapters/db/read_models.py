@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,10 +14,27 @@ from krypton.adapters.db import tables as t
 from krypton.app.ports import StoredEvent
 from krypton.domain import events as ev
 
+Key = tuple[str, tuple[tuple[str, Any], ...]]  # (table name, key columns)
+
 
 class ReadModels:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def apply(self, e: StoredEvent) -> None:
+        await self.apply_batch([e])
+
+    async def apply_batch(self, events: Sequence[StoredEvent]) -> None:
+        """Fold a batch into per-row deltas first: one write per touched row, not per event
+        (the projection shares SQLite's single writer with every request)."""
+        deltas: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for e in events:
+            for table, key, change in _effects(e):
+                row = deltas[(table.name, tuple(sorted(key.items())))]
+                for column, amount in change.items():
+                    row[column] += amount
+        for (name, columns), change in deltas.items():
+            await self._add(t.metadata.tables[name], dict(columns), change)
 
     async def _add(self, table: sa.Table, key: dict[str, Any], deltas: dict[str, int]) -> None:
         """Add `deltas` to the row at `key`, creating it at zero first."""
@@ -25,34 +44,6 @@ class ReadModels:
         if result.rowcount == 0:
             zeros = {c.name: 0 for c in table.c if c.name not in key}
             await self.conn.execute(table.insert().values({**zeros, **key, **deltas}))
-
-    async def apply(self, e: StoredEvent) -> None:
-        d = e.data
-        day = e.created_at.date().isoformat()
-        if e.type == ev.INVOICE_CREATED:
-            await self._add(t.rm_invoice_summary, {"merchant_id": e.merchant_id, "status": "pending"},
-                            {"count": 1})
-        elif e.type.startswith("invoice.") and "previous_status" in d:
-            await self._add(t.rm_invoice_summary,
-                            {"merchant_id": e.merchant_id, "status": d["previous_status"]},
-                            {"count": -1})
-            await self._add(t.rm_invoice_summary, {"merchant_id": e.merchant_id, "status": d["status"]},
-                            {"count": 1})
-        elif e.type == ev.SETTLEMENT_CREATED:
-            gross, fee, net = int(d["gross"]), int(d["fee"]), int(d["net"])
-            await self._add(t.rm_merchant_revenue, {"merchant_id": e.merchant_id, "asset": d["asset"]},
-                            {"gross": gross, "net": net, "count": 1})
-            await self._add(t.rm_daily_settlements,
-                            {"merchant_id": e.merchant_id, "day": day, "asset": d["asset"]},
-                            {"gross": gross, "fees": fee, "count": 1})
-        elif e.type == ev.PAYMENT_DETECTED:
-            await self._add(t.rm_payment_stats, {"day": day, "asset": d["asset"]}, {"detected": 1})
-        elif e.type == ev.PAYMENT_CONFIRMED:
-            took = datetime.fromisoformat(d["confirmed_at"]) - datetime.fromisoformat(d["detected_at"])
-            await self._add(t.rm_payment_stats, {"day": day, "asset": d["asset"]},
-                            {"confirmed": 1, "confirm_ms_total": took // timedelta(milliseconds=1)})
-        elif e.type == ev.PAYMENT_FAILED:
-            await self._add(t.rm_payment_stats, {"day": day, "asset": d["asset"]}, {"failed": 1})
 
     async def reset(self) -> None:
         for table in t.READ_MODELS:
@@ -85,3 +76,37 @@ class ReadModels:
         rows = await self.conn.execute(sa.select(t.rm_payment_stats).order_by(
             t.rm_payment_stats.c.day, t.rm_payment_stats.c.asset))
         return [dict(r._mapping) for r in rows]
+
+
+Effect = tuple[sa.Table, dict[str, Any], dict[str, int]]
+
+
+def _effects(e: StoredEvent) -> list[Effect]:
+    """What one event adds to which read-model rows."""
+    d = e.data
+    day = e.created_at.date().isoformat()
+    if e.type == ev.INVOICE_CREATED:
+        return [(t.rm_invoice_summary, {"merchant_id": e.merchant_id, "status": "pending"}, {"count": 1})]
+    if e.type.startswith("invoice.") and "previous_status" in d:
+        return [
+            (t.rm_invoice_summary, {"merchant_id": e.merchant_id, "status": d["previous_status"]},
+             {"count": -1}),
+            (t.rm_invoice_summary, {"merchant_id": e.merchant_id, "status": d["status"]}, {"count": 1}),
+        ]
+    if e.type == ev.SETTLEMENT_CREATED:
+        gross, fee, net = int(d["gross"]), int(d["fee"]), int(d["net"])
+        return [
+            (t.rm_merchant_revenue, {"merchant_id": e.merchant_id, "asset": d["asset"]},
+             {"gross": gross, "net": net, "count": 1}),
+            (t.rm_daily_settlements, {"merchant_id": e.merchant_id, "day": day, "asset": d["asset"]},
+             {"gross": gross, "fees": fee, "count": 1}),
+        ]
+    if e.type == ev.PAYMENT_DETECTED:
+        return [(t.rm_payment_stats, {"day": day, "asset": d["asset"]}, {"detected": 1})]
+    if e.type == ev.PAYMENT_CONFIRMED:
+        took = datetime.fromisoformat(d["confirmed_at"]) - datetime.fromisoformat(d["detected_at"])
+        return [(t.rm_payment_stats, {"day": day, "asset": d["asset"]},
+                 {"confirmed": 1, "confirm_ms_total": took // timedelta(milliseconds=1)})]
+    if e.type == ev.PAYMENT_FAILED:
+        return [(t.rm_payment_stats, {"day": day, "asset": d["asset"]}, {"failed": 1})]
+    return []
