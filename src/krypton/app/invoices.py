@@ -66,8 +66,11 @@ def status_events(invoice: Invoice) -> list[events.Event]:
 
 
 async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, render: Render,
-                         idempotency_key: str | None = None) -> tuple[int, Any]:
-    """Create an invoice; with an Idempotency-Key the first response is stored and replayed."""
+                         idempotency_key: str | None = None,
+                         merchant: Merchant | None = None) -> tuple[int, Any]:
+    """Create an invoice; with an Idempotency-Key the first response is stored and replayed.
+
+    `merchant` may be passed when the caller already holds it (the API's key cache does)."""
     fingerprint = req.fingerprint()
     if idempotency_key is not None:
         replay = await _replay(deps, merchant_id, idempotency_key, fingerprint)
@@ -76,9 +79,10 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
     now = deps.clock.now()
     # Everything that needs no lock happens before the write transaction: on SQLite the
     # writer is shared by every request, so its transaction is kept as short as possible.
-    async with deps.uow(write=False) as uow:
-        merchant = await uow.merchants.get(merchant_id)
     if merchant is None:
+        async with deps.uow(write=False) as uow:
+            merchant = await uow.merchants.get(merchant_id)
+    if merchant is None or merchant.id != merchant_id:
         raise NotFound("The merchant of this API key no longer exists.")
     invoice = await _build(deps, merchant, req, now)
     async with deps.uow() as uow:

@@ -23,6 +23,8 @@ from krypton.domain.settlement import Settlement, SettlementStatus
 # database work on SQLite (measured by bench/).
 _INSERT_INVOICE = t.invoices.insert()
 _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
+_NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
+    value=t.counters.c.value + 1).returning(t.counters.c.value)
 _SELECT_MERCHANT = sa.select(t.merchants).where(t.merchants.c.id == sa.bindparam("merchant_id"))
 
 
@@ -346,9 +348,7 @@ class IdempotencyRepo(Repo):
 class CounterRepo(Repo):
     async def next(self, name: str) -> int:
         # UPDATE ... RETURNING takes the row lock: concurrent callers queue, none share a value.
-        c = t.counters.c
-        result = await self.conn.execute(
-            t.counters.update().where(c.name == name).values(value=c.value + 1).returning(c.value))
+        result = await self.conn.execute(_NEXT_COUNTER, {"counter": name})
         value = result.scalar_one_or_none()
         if value is None:
             raise LookupError(f"counter {name} is not seeded by a migration")

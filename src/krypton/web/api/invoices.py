@@ -27,7 +27,7 @@ async def create(body: s.InvoiceCreate, request: Request,
     req = use.InvoiceRequest(**body.model_dump())
     status, payload = await use.create_invoice(
         deps_of(request), who.merchant_id, req, lambda inv: (201, invoice_json(request, inv)),
-        idempotency_key)
+        idempotency_key, who.merchant)
     return json(payload, status)
 
 
