@@ -47,6 +47,7 @@ class Settings(BaseSettings):
         ["https://api.trongrid.io"], description="TronGrid / node HTTP base URLs (JSON list). "
         "Ignored on devnet.")
     trongrid_api_key: str | None = Field(None, description="TronGrid key (TRON-PRO-API-KEY).")
+    provider_timeout_seconds: float = Field(10.0, description="Timeout of each chain provider call.")
     watch_interval_seconds: float = Field(2.0, description="Pause between chain polls when idle.")
     devnet_ton_block_seconds: float = Field(1.0, description="Devnet TON block interval.")
     devnet_tron_block_seconds: float = Field(3.0, description="Devnet Tron block interval.")

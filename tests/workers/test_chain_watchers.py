@@ -60,7 +60,9 @@ async def rig(container: Container, clock: ManualClock) -> AsyncIterator[Rig]:
 
     merchant, _ = await merchants.create_merchant(container.deps, name="Shop")
     devnet = Devnet(clock.now)
-    watchers = chains.build(container.settings, container.deps, devnet)
+    # A short provider timeout: the devnet's "timeout" fault hangs until the client gives up.
+    settings = container.settings.model_copy(update={"provider_timeout_seconds": 0.3})
+    watchers = chains.build(settings, container.deps, devnet)
     yield Rig(container, devnet, watchers, merchant.id)
     await watchers.aclose()
 
@@ -194,3 +196,117 @@ async def test_tron_counterfeit_token_is_ignored(rig: Rig) -> None:
     assert await rig.state(invoice) == ("pending", None, 0)
     assert await rig.payments(invoice) == []
     assert await rig.unmatched() == []
+
+
+async def test_two_partial_ton_payments_pay_together(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 4 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", "underpaid", 4 * TON)
+    rig.devnet.ton.pay_ton("bob", ton_address(invoice), 6 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", None, 10 * TON)
+
+
+async def test_memo_copied_from_another_invoice_pays_only_that_invoice(rig: Rig) -> None:
+    mine = await rig.invoice("10", "TON", ["ton"])
+    other = await rig.invoice("3", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(mine), 10 * TON, comment=other.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(mine) == ("pending", None, 0)
+    assert await rig.state(other) == ("paid", "overpaid", 10 * TON)
+
+
+async def test_unknown_memo_is_kept_unmatched(rig: Rig) -> None:
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment="KR-AAAAAAAA")
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), TON, comment="thanks!")
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", None, 0)
+    assert await rig.unmatched() == ["no_matching_invoice", "no_matching_invoice"]
+
+
+async def test_ton_paid_late_inside_window_and_unmatched_after(rig: Rig, clock: ManualClock) -> None:
+    late = await rig.invoice("10", "TON", ["ton"])
+    too_late = await rig.invoice("10", "TON", ["ton"])
+    clock.advance(minutes=20)
+    await invoices.expire_due(rig.container.deps)
+    rig.devnet.ton.pay_ton("alice", ton_address(late), 10 * TON, comment=late.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(late) == ("paid", "paid_late", 10 * TON)
+    clock.advance(hours=25)
+    rig.devnet.ton.pay_ton("alice", ton_address(too_late), 10 * TON, comment=too_late.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await rig.state(too_late) == ("expired", None, 0)
+    assert await rig.unmatched() == ["invoice_expired"]
+
+
+async def test_payment_to_an_expired_deposit_address_is_recorded_and_never_reused(
+        rig: Rig, clock: ManualClock) -> None:
+    old = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    clock.advance(hours=25)
+    await invoices.expire_due(rig.container.deps)
+    new = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert new.tron_index is not None and old.tron_index is not None
+    assert new.tron_index > old.tron_index and new.tron_address != old.tron_address
+    assert old.tron_address is not None
+    rig.devnet.tron.transfer("alice", old.tron_address, 50 * USDT)
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    assert await rig.state(old) == ("expired", None, 0)
+    assert await rig.state(new) == ("pending", None, 0)
+    assert await rig.unmatched() == ["invoice_expired"]
+
+
+async def test_underpaid_then_topped_up_on_tron(rig: Rig) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 20 * USDT)
+    rig.devnet.produce("tron", 20)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("pending", "underpaid", 20 * USDT)
+    rig.devnet.tron.transfer("bob", invoice.tron_address, 31 * USDT)
+    rig.devnet.produce("tron", 20)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", "overpaid", 51 * USDT)
+    await rig.ledger_balanced()
+
+
+async def test_tron_provider_faults_miss_nothing_and_double_nothing(rig: Rig) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT)
+    rig.devnet.produce("tron", 20)
+    rig.devnet.faults.inject("trongrid", Fault("status", status=503), count=1)
+    rig.devnet.faults.inject("trongrid", Fault("status", status=429, retry_after=0), count=1)
+    rig.devnet.faults.inject("trongrid", Fault("timeout"), count=1)
+    await rig.watchers.poll()
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", None, 50 * USDT)
+    assert await rig.payments(invoice) == ["confirmed"]
+
+
+async def test_an_outage_longer_than_the_retries_leaves_the_cursor_in_place(rig: Rig) -> None:
+    from krypton.adapters.chains.provider import ProviderError
+
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()  # learns our jetton wallet, pays the invoice
+    second = await rig.invoice("10", "TON", ["ton"])
+    rig.devnet.ton.pay_ton("alice", ton_address(second), 10 * TON, comment=second.memo)
+    rig.devnet.produce("ton")
+    rig.devnet.faults.inject("toncenter", Fault("status", status=500), count=20)
+    with pytest.raises(ProviderError):
+        await rig.watchers.poll()
+    assert await rig.state(second) == ("pending", None, 0)
+    rig.devnet.faults.clear()
+    await rig.watchers.poll()
+    assert await rig.state(second) == ("paid", None, 10 * TON)
+    assert await rig.payments(second) == ["confirmed"]

@@ -20,7 +20,6 @@ from krypton.domain.assets import USDT_TON
 from krypton.workers.ton_watcher import TonWatcher
 from krypton.workers.tron_watcher import TronWatcher
 
-TIMEOUT = 10.0
 DEVNET_BASE = "http://devnet"
 
 
@@ -72,8 +71,9 @@ def build(settings: Settings, deps: Deps, devnet: Devnet | None = None) -> Chain
                                 settings.toncenter_api_key)
         tron_points = _endpoints("trongrid", settings.trongrid_urls, "TRON-PRO-API-KEY",
                                  settings.trongrid_api_key)
-    ton_provider = ProviderClient(ton_points, http=http, timeout=TIMEOUT)
-    tron_provider = ProviderClient(tron_points, http=http, timeout=TIMEOUT)
+    timeout = settings.provider_timeout_seconds
+    ton_provider = ProviderClient(ton_points, http=http, timeout=timeout)
+    tron_provider = ProviderClient(tron_points, http=http, timeout=timeout)
     watchers = ChainWatchers(None, None, [ton_provider, tron_provider], [http])
     if settings.ton_receiving_address:
         account = parse(settings.ton_receiving_address, network=ton_network(settings.network))

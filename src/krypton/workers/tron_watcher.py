@@ -22,7 +22,7 @@ from krypton.adapters.chains.tron.finality import confirmations
 from krypton.adapters.chains.tron.transfer import Trc20Transfer
 from krypton.app import ingest, matching
 from krypton.app.deps import Deps
-from krypton.domain.assets import Chain
+from krypton.domain.assets import USDT_TRC20, Chain
 from krypton.domain.payment import ObservedTransfer, PaymentStatus
 
 log = structlog.get_logger()
@@ -135,9 +135,11 @@ class TronWatcher:
             transfer = next((t for t in info.credits if t.index == payment.index), None)
             if transfer is None:
                 continue
-            head = await self.client.head()
-            seen = dataclasses.replace(transfer.observed(confirmations(head, info.block_number)),
-                                       block=info.block_number, final=solid is not None)
+            count = confirmations(await self.client.head(), info.block_number)
+            if solid is not None:  # the head is cached; a solidified block has the full depth
+                count = max(count, USDT_TRC20.finality_depth)
+            seen = dataclasses.replace(transfer.observed(count), block=info.block_number,
+                                       final=solid is not None)
             result = await matching.receive(self.deps, seen)
             moved += result.outcome == "updated"
         return moved

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +26,9 @@ _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
     value=t.counters.c.value + 1).returning(t.counters.c.value)
 _SELECT_MERCHANT = sa.select(t.merchants).where(t.merchants.c.id == sa.bindparam("merchant_id"))
+
+
+LATE_WATCH = timedelta(days=7)
 
 
 class Repo:
@@ -172,12 +175,13 @@ class InvoiceRepo(Repo):
         return found
 
     async def open_tron_addresses(self, now: datetime) -> dict[str, int]:
-        """Deposit addresses that may still receive a payment -> watch from (ms since epoch)."""
+        """Deposit addresses that may still receive a payment -> watch from (ms since epoch).
+
+        Watched a week past the monitoring window too, so a late payment is recorded as
+        unmatched for the operator instead of never being seen."""
         c = t.invoices.c
         rows = await self.conn.execute(sa.select(c.tron_address, c.created_at).where(
-            c.tron_address.is_not(None), c.monitor_until > now,
-            c.status.in_([InvoiceStatus.PENDING.value, InvoiceStatus.CONFIRMING.value,
-                          InvoiceStatus.EXPIRED.value])))
+            c.tron_address.is_not(None), c.monitor_until > now - LATE_WATCH))
         return {r.tron_address: int(r.created_at.timestamp() * 1000) - 60_000 for r in rows}
 
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
