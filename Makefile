@@ -38,6 +38,8 @@ test: lint test-python test-contracts
 
 bench: install system-deps
 	$(PY) -m bench
+	$(PY) -m bench.matching
+	$(PY) -m bench.e2e
 
 clean:
 	rm -rf .venv .tools data contracts/node_modules

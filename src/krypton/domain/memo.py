@@ -28,5 +28,8 @@ def normalise(comment: str | None) -> str | None:
     if comment is None:
         return None
     text = comment.strip().upper()
-    text = text.removeprefix(PREFIX).removeprefix(PREFIX.rstrip("-"))
-    return PREFIX + text if _SHAPE.fullmatch(text) else None
+    # Strip at most one prefix ("KR-" or a bare "KR"): the memo body may itself start with KR.
+    for prefix in (PREFIX, PREFIX.rstrip("-"), ""):
+        if text.startswith(prefix) and _SHAPE.fullmatch(text[len(prefix):]):
+            return PREFIX + text[len(prefix):]
+    return None
