@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import structlog
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
+from krypton import cli_support as support
 from krypton.app import invoices, merchants, relay
 from krypton.bootstrap import Container, build
-from krypton.config import Settings
+from krypton.cli_support import out
 from krypton.devnet_cli import app as devnet_app
-from krypton.domain.errors import DomainError
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -28,48 +24,6 @@ apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_he
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(devnet_app, name="devnet")
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _table(*columns: str) -> Table:
-    """A table whose first column (an id) is never shortened: people copy ids from it."""
-    table = Table()
-    table.add_column(columns[0], no_wrap=True, min_width=28)
-    for column in columns[1:]:
-        table.add_column(column)
-    return table
-
-
-def _settings() -> Settings:
-    """Read the KRYPTON_* settings; a bad value is a clear error, not a traceback."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for problem in exc.errors():
-            name = "KRYPTON_" + "_".join(str(p) for p in problem["loc"]).upper()
-            err.print(f"[red]Configuration error:[/red] {name}: {problem['msg']}")
-        raise typer.Exit(2) from None
-
-
-def _run(work: Callable[[Container], Awaitable[T]]) -> T:
-    """Build the container, run `work`, close it; domain errors become a clear exit 2."""
-    settings = _settings()
-
-    async def main() -> T:
-        container = await build(settings)
-        try:
-            return await work(container)
-        finally:
-            await container.close()
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        err.print(f"[red]Error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
           port: Annotated[int | None, typer.Option(help="Listen port.", min=1, max=65535)] = None) -> None:
@@ -78,7 +32,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
 
     from krypton.web.app import create_app
 
-    settings = _settings()
+    settings = support.settings()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(
         logging.getLevelName(settings.log_level.upper())))
     async def prepare() -> Container:
@@ -99,7 +53,7 @@ def migrate() -> None:
     async def work(c: Container) -> str | None:
         await m.upgrade(c.db)
         return await m.current(c.db)
-    revision = _run(work)
+    revision = support.run(work)
     out.print(f"Database is at revision [bold]{revision}[/bold].")
 
 
@@ -107,7 +61,7 @@ def migrate() -> None:
 def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                                    help="Start the server afterwards.")] = True) -> None:
     """Embedded default: create a demo merchant, print its key and a sample invoice, then serve."""
-    settings = _settings()
+    settings = support.settings()
 
     async def work(c: Container) -> tuple[Any, Any, dict[str, Any]]:
         merchant, key = await merchants.create_merchant(c.deps, name="Demo shop")
@@ -116,7 +70,7 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                                          description="Demo invoice"),
             lambda inv: (201, {"id": inv.id, "options": [(o.asset, o.amount) for o in inv.options]}))
         return merchant, key, body
-    merchant, key, invoice = _run(work)
+    merchant, key, invoice = support.run(work)
     base = settings.public_url.rstrip("/")
     out.print(f"Demo merchant [bold]{merchant.id}[/bold]")
     out.print(f"API key (shown once): [bold green]{key.secret}[/bold green]")
@@ -134,7 +88,7 @@ def merchant_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print {\"id\", \"api_key\"} as JSON.")] = False,
 ) -> None:
     """Create a merchant and its first API key."""
-    merchant, key = _run(lambda c: merchants.create_merchant(c.deps, name=name, fee_bps=fee_bps))
+    merchant, key = support.run(lambda c: merchants.create_merchant(c.deps, name=name, fee_bps=fee_bps))
     if as_json:
         typer.echo(json.dumps({"id": merchant.id, "api_key": key.secret}))
     else:
@@ -148,8 +102,8 @@ def merchant_list() -> None:
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.merchants.list()
-    table = _table("id", "name", "fee (bps)", "methods")
-    for m in _run(work):
+    table = support.table("id", "name", "fee (bps)", "methods")
+    for m in support.run(work):
         table.add_row(m.id, m.name, str(m.fee_bps), ", ".join(m.methods))
     out.print(table)
 
@@ -160,7 +114,7 @@ def apikey_create(
     scope: Annotated[list[str] | None, typer.Option(help="Scope to grant; repeat. Default: all.")] = None,
 ) -> None:
     """Create an API key; its secret is shown once."""
-    key = _run(lambda c: merchants.create_api_key(c.deps, merchant, scope or None))
+    key = support.run(lambda c: merchants.create_api_key(c.deps, merchant, scope or None))
     out.print(f"Key [bold]{key.id}[/bold] scopes: {', '.join(key.scopes)}")
     out.print(f"Secret (shown once): [bold green]{key.secret}[/bold green]")
 
@@ -168,7 +122,7 @@ def apikey_create(
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]) -> None:
     """Revoke an API key."""
-    _run(lambda c: merchants.revoke_api_key(c.deps, key_id))
+    support.run(lambda c: merchants.revoke_api_key(c.deps, key_id))
     out.print(f"Key {key_id} revoked.")
 
 
@@ -178,8 +132,8 @@ def apikey_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.api_keys.for_merchant(merchant)
-    table = _table("id", "prefix", "scopes", "created", "revoked")
-    for k in _run(work):
+    table = support.table("id", "prefix", "scopes", "created", "revoked")
+    for k in support.run(work):
         table.add_row(k.id, k.prefix + "…", ", ".join(k.scopes), k.created_at.isoformat(),
                       k.revoked_at.isoformat() if k.revoked_at else "")
     out.print(table)
@@ -193,11 +147,11 @@ def unmatched(limit: Annotated[int, typer.Option(help="How many, newest first.",
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.unmatched.list(limit)
-    rows = _run(work)
+    rows = support.run(work)
     if not rows:
         out.print("No unmatched transfers.")
         return
-    table = _table("tx", "chain", "asset", "amount", "to", "memo", "reason", "invoice", "seen")
+    table = support.table("tx", "chain", "asset", "amount", "to", "memo", "reason", "invoice", "seen")
     for u in rows:
         table.add_row(u["tx_id"], u["chain"], u["asset"], str(u["amount"]), u["destination"],
                       u["memo"] or "", u["reason"], u["invoice_id"] or "", u["observed_at"].isoformat())
@@ -214,7 +168,7 @@ def replay() -> None:
                       console=out) as bar:
             task = bar.add_task("replay", total=total)
             return await relay.rebuild(c.deps, progress=lambda n: bar.advance(task, n))
-    out.print(f"Rebuilt read models from {_run(work)} events.")
+    out.print(f"Rebuilt read models from {support.run(work)} events.")
 
 
 if __name__ == "__main__":

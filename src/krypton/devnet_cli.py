@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 
+from krypton import cli_support as support
 from krypton.app import invoices
-from krypton.bootstrap import Container, build
+from krypton.bootstrap import Container
+from krypton.cli_support import out
 from krypton.config import Settings
 from krypton.domain import money
 from krypton.domain.assets import METHODS, Chain
@@ -18,28 +18,19 @@ from krypton.domain.errors import DomainError
 
 app = typer.Typer(help="Pay invoices and make blocks on the local devnet (network=devnet).",
                   no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]Error:[/red] {message}")
-    return typer.Exit(2)
-
-
 def _control(settings: Settings, path: str, body: dict[str, Any] | None = None) -> Any:
     """Call the devnet control API of the running server."""
     if settings.network != "devnet":
-        raise _fail(f"The network is '{settings.network}'; devnet commands need network=devnet.")
+        raise support.fail(f"The network is '{settings.network}'; devnet commands need network=devnet.")
     url = f"{settings.public_url.rstrip('/')}/devnet/control{path}"
     try:
         response = httpx.post(url, json=body, timeout=10) if body is not None else httpx.get(url, timeout=10)
     except httpx.HTTPError:
-        raise _fail(f"No Krypton server answers at {settings.public_url}; start it with "
+        raise support.fail(f"No Krypton server answers at {settings.public_url}; start it with "
                     "`make demo` or `krypton serve` first.") from None
     payload = response.json()
     if response.status_code >= 400:
-        raise _fail(payload.get("error", {}).get("message", response.text))
+        raise support.fail(payload.get("error", {}).get("message", response.text))
     return payload
 
 
@@ -56,16 +47,7 @@ def _payment(invoice_id: str, method: str, amount: str | None) -> dict[str, Any]
             return {"asset": method, "to": invoice.tron_address, "amount": units}
         return {"asset": method, "to": invoice.ton_address, "amount": units, "comment": invoice.memo}
 
-    async def main() -> dict[str, Any]:
-        container = await build(Settings())
-        try:
-            return await work(container)
-        finally:
-            await container.close()
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        raise _fail(exc.message) from None
+    return support.run(work)
 
 
 @app.command()
@@ -78,8 +60,8 @@ def pay(
 ) -> None:
     """Pay an invoice from a funded devnet wallet."""
     if method not in ("ton", "usdt_ton", "usdt_trc20"):
-        raise _fail("--method must be ton, usdt_ton or usdt_trc20.")
-    settings = Settings()
+        raise support.fail("--method must be ton, usdt_ton or usdt_trc20.")
+    settings = support.settings()
     body = _payment(invoice_id, method, amount)
     if payer:
         body["from"] = payer
@@ -95,17 +77,17 @@ def pay(
 def blocks(chain: Annotated[str, typer.Option(help="ton or tron.")] = "tron",
            count: Annotated[int, typer.Option(help="How many blocks.", min=1, max=1000)] = 1) -> None:
     """Produce blocks now instead of waiting for the timer."""
-    result = _control(Settings(), "/blocks", {"chain": chain, "count": count})
+    result = _control(support.settings(), "/blocks", {"chain": chain, "count": count})
     out.print(result)
 
 
 @app.command()
 def reorg(n: Annotated[int, typer.Argument(help="How many unsolidified Tron blocks to drop.")]) -> None:
     """Reorganise away the last N not-yet-solidified Tron blocks."""
-    out.print(_control(Settings(), "/reorg", {"n": n}))
+    out.print(_control(support.settings(), "/reorg", {"n": n}))
 
 
 @app.command()
 def state() -> None:
     """Heads, payer wallets and balances."""
-    out.print(_control(Settings(), "/state"))
+    out.print(_control(support.settings(), "/state"))
