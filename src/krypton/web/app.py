@@ -31,8 +31,8 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watchers = chains.build(container.settings, container.deps, container.devnet) \
             if run_workers else None
-        tasks = loops.start(container.deps, watchers, container.devnet, container.settings) \
-            if run_workers else []
+        tasks = loops.start(container.deps, watchers, container.devnet, container.settings,
+                            container.db.checkpoint) if run_workers else []
         try:
             yield
         finally:

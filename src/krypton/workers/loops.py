@@ -15,6 +15,8 @@ from krypton.config import Settings
 from krypton.workers.chains import ChainWatchers
 
 log = structlog.get_logger()
+PROJECTION_BATCH = 100
+CHECKPOINT_SECONDS = 1.0
 
 
 async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -> None:
@@ -32,11 +34,19 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -
 
 
 def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | None = None,
-          settings: Settings | None = None) -> list[asyncio.Task[None]]:
+          settings: Settings | None = None,
+          checkpoint: Callable[[], int] | None = None) -> list[asyncio.Task[None]]:
     tasks = [
         asyncio.create_task(_forever("expiry", lambda: invoices.expire_due(deps), 5.0)),
-        asyncio.create_task(_forever("projections", lambda: relay.run_projections(deps), 0.5)),
+        # Small batches: on SQLite a batch runs without yielding the event loop.
+        asyncio.create_task(_forever("projections",
+                                     lambda: relay.run_projections(deps, PROJECTION_BATCH), 0.5)),
     ]
+    if checkpoint is not None:
+        async def fold_wal() -> int:
+            await asyncio.to_thread(checkpoint)
+            return 0  # always rest between checkpoints
+        tasks.append(asyncio.create_task(_forever("checkpoint", fold_wal, CHECKPOINT_SECONDS)))
     interval = settings.watch_interval_seconds if settings else 2.0
     if watchers is not None:
         tasks.append(asyncio.create_task(_forever("chains", watchers.poll, interval)))

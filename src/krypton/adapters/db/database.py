@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from krypton.adapters.db import sqlite_inline
 from krypton.adapters.db.event_log import EventLog
 from krypton.adapters.db.read_models import ReadModels
 from krypton.adapters.db.repositories import (
@@ -32,14 +35,15 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
         url, pool_size=1 if writer else 8, max_overflow=0, pool_timeout=60,
         # The unit of work always ends its transaction itself: no reset round trip needed.
         pool_reset_on_return=None,
-        connect_args={"timeout": 30})
+        async_creator=sqlite_inline.creator(make_url(url).database or "", timeout=30))
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
+        # No automatic checkpoint: its fsync would stall the event loop the statements run
+        # on; Database.checkpoint() does it on a worker thread instead.
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "busy_timeout=30000"):
+                       "busy_timeout=30000", "wal_autocheckpoint=0"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -69,6 +73,15 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.writer.dialect.name
+
+    def checkpoint(self) -> int:
+        """Fold the SQLite write-ahead log back into the database (blocking: run it on a
+        worker thread). Returns the pages written; 0 on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return 0
+        with closing(sqlite3.connect(make_url(self.url).database or "", timeout=30)) as conn:
+            _busy, _log, written = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(written)
 
     async def dispose(self) -> None:
         await self.writer.dispose()
