@@ -32,7 +32,8 @@ async def test_late_commit_with_lower_seq_is_not_skipped(container: Container) -
     now = container.deps.clock.now()
     slow = container.deps.uow()
     await slow.__aenter__()
-    await slow.events.append(_event(1), now)  # takes the lower seq, commits last
+    await slow.events.append(_event(1), now)
+    await slow.events.flush()  # written now: takes the lower seq, but commits last
     async with container.deps.uow() as fast:
         await fast.events.append(_event(2), now)
         await fast.commit()
@@ -49,6 +50,7 @@ async def test_older_transaction_writing_later_is_not_skipped(container: Contain
     old = container.deps.uow()
     await old.__aenter__()
     await old.events.append(_event(1), now)
+    await old.events.flush()  # the older transaction has its xid and an event written
     async with container.deps.uow() as young:
         await young.events.append(_event(2), now)
         await young.commit()
@@ -72,6 +74,7 @@ async def test_consumer_sees_every_event_once_under_concurrent_writers(container
         for i in range(per_writer):
             async with deps.uow() as uow:
                 await uow.events.append(_event(w * 1000 + i), deps.clock.now())
+                await uow.events.flush()
                 await asyncio.sleep(rng.random() / 200)
                 await uow.commit()
 

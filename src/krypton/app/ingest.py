@@ -53,10 +53,7 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
     option = invoice.option(asset.code)
     assert option is not None
     usd = money.value_in(transfer.amount, asset.decimals, money.parse_rate(option.usd_rate))
-    override = invoice.confirmations
-    if override is None:
-        merchant = await uow.merchants.get(invoice.merchant_id)
-        override = merchant.confirmations_override if merchant else None
+    override = invoice.confirmations  # the invoice's own, else its merchant's at creation
     payment = Payment(
         id=deps.ids.new("pay"), invoice_id=invoice.id, merchant_id=invoice.merchant_id,
         chain=transfer.chain, tx_id=transfer.tx_id, index=transfer.index, asset=asset.code,

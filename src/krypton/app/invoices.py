@@ -140,7 +140,9 @@ async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datet
         expires_at=now + expires_in,
         monitor_until=now + expires_in + deps.monitoring_window, order_id=req.order_id,
         description=req.description, metadata=dict(req.metadata), redirect_url=req.redirect_url,
-        confirmations=validate_confirmations(req.confirmations))
+        # The merchant's override is locked in like the rates: the policy a payer was shown.
+        confirmations=validate_confirmations(req.confirmations) if req.confirmations is not None
+        else merchant.confirmations_override)
 
 
 async def _assign_destinations(deps: Deps, uow: UnitOfWork, invoice: Invoice,

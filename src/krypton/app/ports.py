@@ -139,6 +139,8 @@ class StoredEvent:
 
 class EventLog(Protocol):
     async def append(self, event: Event, now: datetime) -> str: ...
+    async def flush(self) -> None:
+        """Write appended events now (the unit of work does it before committing)."""
     async def read(self, after: tuple[int, int], limit: int,
                    merchant_id: str | None = None) -> Sequence[StoredEvent]: ...
     async def position_of(self, event_id: str,

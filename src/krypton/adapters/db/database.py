@@ -132,6 +132,7 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None
+        await self.events.flush()
         await self._conn.commit()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,16 +34,24 @@ class EventLog:
         self.conn = conn
         self.new_id = new_id
         self.pg = conn.dialect.name == "postgresql"
+        self._pending: list[dict[str, Any]] = []
 
     async def append(self, event: Event, now: datetime) -> str:
+        """Queue an event; the unit of work writes the queue (in order, one statement) just
+        before it commits, so the events still commit with the state they describe."""
         event_id = self.new_id("evt")
-        row = {"id": event_id, "type": event.type, "merchant_id": event.merchant_id,
-               "subject_id": event.subject_id, "data": event.data, "created_at": now}
-        if self.pg:
-            await self.conn.execute(_INSERT_PG, row)
-        else:
-            await self.conn.execute(_INSERT, {**row, "txid": 0})
+        self._pending.append({"id": event_id, "type": event.type, "merchant_id": event.merchant_id,
+                              "subject_id": event.subject_id, "data": event.data, "created_at": now})
         return event_id
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        if self.pg:
+            await self.conn.execute(_INSERT_PG, rows)
+        else:
+            await self.conn.execute(_INSERT, [{**row, "txid": 0} for row in rows])
 
     async def read(self, after: tuple[int, int], limit: int,
                    merchant_id: str | None = None) -> list[StoredEvent]:
