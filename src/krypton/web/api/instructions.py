@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -13,6 +14,7 @@ from krypton.domain.assets import asset as get_asset
 from krypton.domain.invoice import Invoice, PaymentOption
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of receiving addresses, shown on every render
 def _friendly(raw: str, *, bounceable: bool, testnet: bool) -> str:
     return parse(raw, network="testnet").friendly(bounceable=bounceable, testnet=testnet)
 

@@ -41,14 +41,9 @@ class InvalidAddress(DomainError):
 
 
 def crc16_xmodem(data: bytes) -> int:
-    """CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final xor."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
+    """CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final xor.
+    binascii.crc_hqx is exactly that CRC, in C."""
+    return binascii.crc_hqx(data, 0)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
