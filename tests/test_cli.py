@@ -100,3 +100,11 @@ def test_devnet_pay_without_a_server_says_how_to_start_one(monkeypatch: pytest.M
 def test_unmatched_lists_nothing_on_a_fresh_install() -> None:
     result = runner.invoke(app, ["unmatched"])
     assert result.exit_code == 0 and "No unmatched transfers" in result.output
+
+
+def test_merchant_with_its_own_ton_address() -> None:
+    bad = runner.invoke(app, ["merchant", "create", "--name", "X", "--ton-address", "EQnope"])
+    assert bad.exit_code == 2 and "address" in bad.output.lower()
+    good = runner.invoke(app, ["merchant", "create", "--name", "X", "--json", "--ton-address",
+                               "0:" + "ab" * 32])
+    assert good.exit_code == 0 and json.loads(good.output)["id"].startswith("mer_")

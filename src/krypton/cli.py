@@ -85,10 +85,13 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
 def merchant_create(
     name: Annotated[str, typer.Option(help="Display name.")],
     fee_bps: Annotated[int | None, typer.Option(help="Platform fee in basis points (100 = 1 %).")] = None,
+    ton_address: Annotated[str | None, typer.Option(
+        help="Where its TON payments go (default: the platform address).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print {\"id\", \"api_key\"} as JSON.")] = False,
 ) -> None:
     """Create a merchant and its first API key."""
-    merchant, key = support.run(lambda c: merchants.create_merchant(c.deps, name=name, fee_bps=fee_bps))
+    merchant, key = support.run(lambda c: merchants.create_merchant(
+        c.deps, name=name, fee_bps=fee_bps, ton_address=ton_address))
     if as_json:
         typer.echo(json.dumps({"id": merchant.id, "api_key": key.secret}))
     else:

@@ -310,3 +310,32 @@ async def test_an_outage_longer_than_the_retries_leaves_the_cursor_in_place(rig:
     await rig.watchers.poll()
     assert await rig.state(second) == ("paid", None, 10 * TON)
     assert await rig.payments(second) == ["confirmed"]
+
+
+async def test_a_merchant_with_its_own_ton_address_is_paid_there(rig: Rig) -> None:
+    from krypton.app import merchants
+
+    own = rig.devnet.ton.payer("carol")  # any devnet account will do as the merchant's wallet
+    merchant, _ = await merchants.create_merchant(rig.container.deps, name="Own wallet",
+                                                  ton_address=own.friendly(bounceable=False))
+    shop = Rig(rig.container, rig.devnet, rig.watchers, merchant.id)
+    invoice = await shop.invoice("10", "TON", ["ton"])
+    assert invoice.ton_address == own.raw
+    platform_invoice = await rig.invoice("10", "TON", ["ton"])
+    # The platform invoice's memo sent to the merchant's address pays nothing.
+    rig.devnet.ton.pay_ton("alice", own, 10 * TON, comment=platform_invoice.memo)
+    rig.devnet.ton.pay_ton("alice", own, 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    await rig.watchers.poll()
+    assert await shop.state(invoice) == ("paid", None, 10 * TON)
+    assert await rig.state(platform_invoice) == ("pending", None, 0)
+    assert await rig.unmatched() == ["no_matching_invoice"]
+
+
+async def test_a_merchant_ton_address_is_validated(rig: Rig) -> None:
+    from krypton.app import merchants
+    from krypton.domain.errors import DomainError
+
+    with pytest.raises(DomainError) as bad:
+        await merchants.create_merchant(rig.container.deps, name="Typo", ton_address="EQ-not-an-address")
+    assert bad.value.field == "address"

@@ -61,13 +61,17 @@ async def _issue_key(deps: Deps, uow: UnitOfWork, merchant_id: str,
 async def create_merchant(deps: Deps, *, name: str, fee_bps: int | None = None,
                           confirmations_override: int | None = None,
                           underpayment_tolerance_bps: int = 0,
-                          methods: Sequence[str] | None = None) -> tuple[Merchant, IssuedKey]:
-    """Create a merchant and its first API key (all scopes); the secret is shown only here."""
+                          methods: Sequence[str] | None = None,
+                          ton_address: str | None = None) -> tuple[Merchant, IssuedKey]:
+    """Create a merchant and its first API key (all scopes); the secret is shown only here.
+    `ton_address`: where its TON payments go (e.g. its fee-collector contract)."""
     kwargs = {} if fee_bps is None else {"fee_bps": fee_bps}
     if methods is not None:
         kwargs["methods"] = tuple(methods)  # type: ignore[assignment]
     merchant = Merchant(deps.ids.new("mer"), name, confirmations_override=confirmations_override,
-                        underpayment_tolerance_bps=underpayment_tolerance_bps, **kwargs)  # type: ignore[arg-type]
+                        underpayment_tolerance_bps=underpayment_tolerance_bps,
+                        ton_address=deps.rails.canonical_ton_address(ton_address) if ton_address
+                        else None, **kwargs)  # type: ignore[arg-type]
     now = deps.clock.now()
     async with deps.uow() as uow:
         await uow.merchants.add(merchant, now)

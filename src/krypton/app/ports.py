@@ -36,6 +36,10 @@ class Rails(Protocol):
     def tron_address(self, index: int) -> str:
         """The Tron deposit address at `index` (m/44'/195'/0'/0/index)."""
 
+    def canonical_ton_address(self, text: str) -> str:
+        """A TON address as typed (raw or user-friendly) in stored form; DomainError if invalid
+        or of the wrong network."""
+
 
 class RateSource(Protocol):
     """USD for one whole unit of a pricing currency ("TON", "USDT", "XTR"), as a decimal string."""

@@ -29,14 +29,25 @@ class ChainWatchers:
     tron: TronWatcher | None
     clients: list[ProviderClient] = field(default_factory=list)
     http: list[httpx.AsyncClient] = field(default_factory=list)
+    # Merchants' own TON receiving addresses (e.g. fee-collector contracts), one watcher each.
+    merchant_ton: dict[str, TonWatcher] = field(default_factory=dict)
 
     async def poll(self) -> int:
         moved = 0
         if self.ton is not None:
-            moved += await self.ton.poll()
+            await self._follow_merchant_addresses(self.ton)
+            for watcher in (self.ton, *self.merchant_ton.values()):
+                moved += await watcher.poll()
         if self.tron is not None:
             moved += await self.tron.poll()
         return moved
+
+    async def _follow_merchant_addresses(self, platform: TonWatcher) -> None:
+        async with platform.deps.uow(write=False) as uow:
+            addresses = {m.ton_address for m in await uow.merchants.list() if m.ton_address}
+        for raw in addresses - set(self.merchant_ton) - {platform.account.raw}:
+            self.merchant_ton[raw] = TonWatcher(platform.deps, platform.client,
+                                                parse(raw, network="testnet"), platform.masters)
 
     async def aclose(self) -> None:
         for client in self.clients:

@@ -30,6 +30,9 @@ class ChainRails:
                               field="methods", code="rail_not_configured")
         return address
 
+    def canonical_ton_address(self, text: str) -> str:
+        return ton_address.parse(text, network=ton_network(self.network)).raw
+
     def tron_address(self, index: int) -> str:
         if self._tron is None:
             raise DomainError("USDT on Tron needs KRYPTON_TRON_XPUB (an account extended public "
