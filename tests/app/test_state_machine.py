@@ -387,7 +387,10 @@ class PaymentMachine(RuleBasedStateMachine):
     def _terminal(self, tracked: Tracked | None, action: str) -> None:
         """Orphan or fail `tracked` (None: a key nobody has seen) and check the outcome."""
         target = PS.ORPHANED if action == "orphan" else PS.FAILED
-        allowed_from = (PS.CONFIRMING,) if action == "orphan" else (PS.DETECTED, PS.CONFIRMING)
+        # A failed receipt for an orphaned payment means it came back on the new fork and
+        # failed there: orphaned -> detected -> failed.
+        allowed_from = (PS.CONFIRMING,) if action == "orphan" else (PS.DETECTED, PS.CONFIRMING,
+                                                                     PS.ORPHANED)
         call = ingest.orphan_transfer if action == "orphan" else ingest.fail_transfer
         unknown = ("tron", f"tx-unknown-{next(self.tx_numbers)}", 0)
         key = unknown if tracked is None else tracked.transfer.key

@@ -339,3 +339,23 @@ async def test_a_merchant_ton_address_is_validated(rig: Rig) -> None:
     with pytest.raises(DomainError) as bad:
         await merchants.create_merchant(rig.container.deps, name="Typo", ton_address="EQ-not-an-address")
     assert bad.value.field == "address"
+
+
+@pytest.mark.parametrize("seen_orphaned", [False, True])
+async def test_tron_transfer_that_fails_on_the_new_fork_is_failed(rig: Rig, seen_orphaned: bool) -> None:
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT)
+    rig.devnet.produce("tron", 2)
+    await rig.watchers.poll()
+    assert await rig.payments(invoice) == ["confirming"]
+    (dropped,) = rig.devnet.tron.reorg(2)
+    if seen_orphaned:
+        await rig.watchers.poll()
+        assert await rig.payments(invoice) == ["orphaned"]
+    rig.devnet.tron.reinclude(dropped, "OUT_OF_ENERGY")
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    assert await rig.payments(invoice) == ["failed"]
+    assert await rig.state(invoice) == ("pending", None, 0)
+    await rig.ledger_balanced()

@@ -101,6 +101,8 @@ class Payment:
         self.confirmations = 0
 
     def fail(self) -> None:
+        if self.status is P.ORPHANED:  # it came back on the new fork, and failed there
+            self.move(P.DETECTED)
         self.move(P.FAILED)
 
     @property

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -204,6 +205,15 @@ class TronChain:
             self._move(tx, -1)
             del self._where[tx.tx_id]
         return txs
+
+    def reinclude(self, tx: TronTx, result: Result) -> TronTx:
+        """Queue a transaction dropped by a reorg again, re-executed with `result` (on the new
+        fork it may run out of energy or revert where it succeeded before)."""
+        if tx.tx_id in self._where or any(t.tx_id == tx.tx_id for t in self._pending):
+            raise InvalidInput(f"Transaction {tx.tx_id} is still on the chain or queued.", field="tx")
+        again = dataclasses.replace(tx, result=result)
+        self._pending.append(again)
+        return again
 
     # -- internals ----------------------------------------------------------------------
 
