@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from krypton.domain import money
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         2.0, description="How long a verified API key is cached in memory: a revoked key "
         "stops working within this many seconds.")
+    operator_token: SecretStr | None = Field(
+        None, description="Bearer token for the operator API (/api/v1/operator/...); unset: "
+        "that API is off.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error.")
 

@@ -94,6 +94,7 @@ OPERATIONS = [
     ("GET", "/payments/{payment_id}"), ("GET", "/settlements/{settlement_id}"),
     ("GET", "/settlements"), ("GET", "/balances"), ("GET", "/events"),
     ("GET", "/public/invoice/{invoice_id}"), ("GET", "/public/invoice/{invoice_id}/qr/{method}.svg"),
+    ("GET", "/operator/unmatched"),
 ]
 
 

@@ -13,7 +13,7 @@ from krypton import __version__
 from krypton.adapters.chains.devnet.http import create_devnet_app
 from krypton.bootstrap import Container
 from krypton.web import errors
-from krypton.web.api import invoices, public, resources
+from krypton.web.api import invoices, operator, public, resources
 from krypton.web.auth import KeyCache
 from krypton.web.ratelimit import Limiter
 from krypton.workers import chains, loops
@@ -55,6 +55,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     api.include_router(invoices.router)
     api.include_router(resources.router)
     api.include_router(public.router)
+    api.include_router(operator.router)
     app.include_router(api)
     if container.devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
