@@ -25,6 +25,12 @@ _INSERT_INVOICE = t.invoices.insert()
 _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
     value=t.counters.c.value + 1).returning(t.counters.c.value)
+_UPDATE_INVOICE = t.invoices.update().where(t.invoices.c.id == sa.bindparam("invoice_id"))
+_INSERT_PAYMENT = t.payments.insert()
+_UPDATE_PAYMENT = t.payments.update().where(t.payments.c.id == sa.bindparam("payment_id"))
+_INSERT_SETTLEMENT = t.settlements.insert()
+_INSERT_JOURNAL = t.journal_entries.insert().returning(t.journal_entries.c.id)
+_INSERT_POSTING = t.postings.insert()
 _SELECT_MERCHANT = sa.select(t.merchants).where(t.merchants.c.id == sa.bindparam("merchant_id"))
 
 
@@ -132,7 +138,7 @@ class InvoiceRepo(Repo):
 
     async def save(self, i: Invoice) -> None:
         await self.conn.execute(
-            t.invoices.update().where(t.invoices.c.id == i.id).values(**_invoice_values(i)))
+            _UPDATE_INVOICE, {"invoice_id": i.id, **_invoice_values(i)})
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Invoice:
@@ -208,7 +214,7 @@ def _payment_values(p: Payment) -> dict[str, Any]:
 
 class PaymentRepo(Repo):
     async def add(self, p: Payment) -> None:
-        await self.conn.execute(t.payments.insert().values(
+        await self.conn.execute(_INSERT_PAYMENT, dict(
             id=p.id, invoice_id=p.invoice_id, merchant_id=p.merchant_id, chain=p.chain.value,
             tx_id=p.tx_id, tx_index=p.index, asset=p.asset, amount=p.amount,
             destination=p.destination, memo=p.memo,
@@ -217,7 +223,7 @@ class PaymentRepo(Repo):
 
     async def save(self, p: Payment) -> None:
         await self.conn.execute(
-            t.payments.update().where(t.payments.c.id == p.id).values(**_payment_values(p)))
+            _UPDATE_PAYMENT, {"payment_id": p.id, **_payment_values(p)})
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Payment:
@@ -284,7 +290,7 @@ class UnmatchedRepo(Repo):
 
 class SettlementRepo(Repo):
     async def add(self, s: Settlement) -> None:
-        await self.conn.execute(t.settlements.insert().values(
+        await self.conn.execute(_INSERT_SETTLEMENT, dict(
             id=s.id, merchant_id=s.merchant_id, invoice_id=s.invoice_id, asset=s.asset,
             gross=s.gross, fee=s.fee, net=s.net, fee_bps=s.fee_bps, status=s.status.value,
             created_at=s.created_at))
@@ -311,11 +317,10 @@ class SettlementRepo(Repo):
 
 class LedgerRepo(Repo):
     async def post(self, entry: JournalEntry, now: datetime) -> None:
-        result = await self.conn.execute(t.journal_entries.insert().values(
-            kind=entry.kind, reference=entry.reference, created_at=now
-        ).returning(t.journal_entries.c.id))
+        result = await self.conn.execute(_INSERT_JOURNAL, {
+            "kind": entry.kind, "reference": entry.reference, "created_at": now})
         entry_id = result.scalar_one()
-        await self.conn.execute(t.postings.insert(), [
+        await self.conn.execute(_INSERT_POSTING, [
             {"entry_id": entry_id, "account": p.account, "asset": p.asset, "amount": p.amount}
             for p in entry.postings])
 
