@@ -98,26 +98,29 @@ async def reject_transfer(deps: Deps, transfer: ObservedTransfer, reason: str) -
 
 async def orphan_transfer(deps: Deps, chain: str, tx_id: str, index: int) -> IngestResult:
     """The block holding this transfer was reorganised away before it was final."""
-    return await _terminal(deps, chain, tx_id, index, Payment.orphan)
+    return await _terminal(deps, chain, tx_id, index, PaymentStatus.ORPHANED)
 
 
 async def fail_transfer(deps: Deps, chain: str, tx_id: str, index: int) -> IngestResult:
     """The transfer's receipt says it did not pay (REVERT, OUT_OF_ENERGY, bounced)."""
-    return await _terminal(deps, chain, tx_id, index, Payment.fail)
+    return await _terminal(deps, chain, tx_id, index, PaymentStatus.FAILED)
 
 
-async def _terminal(deps: Deps, chain: str, tx_id: str, index: int, action: object) -> IngestResult:
+async def _terminal(deps: Deps, chain: str, tx_id: str, index: int,
+                    target: PaymentStatus) -> IngestResult:
     now = deps.clock.now()
     async with deps.uow() as uow:
         payment = await uow.payments.by_key(chain, tx_id, index)
         if payment is None:
             return IngestResult("unchanged")
-        target = PaymentStatus.ORPHANED if action is Payment.orphan else PaymentStatus.FAILED
         if payment.status is target:
             return IngestResult("unchanged", payment.id)
         invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
         assert invoice is not None
-        action(payment)  # type: ignore[operator]
+        if target is PaymentStatus.ORPHANED:
+            payment.orphan()
+        else:
+            payment.fail()
         await uow.payments.save(payment)
         await _after_payment_change(uow, payment, invoice, now)
         await uow.commit()

@@ -93,7 +93,3 @@ def pricing_decimals(currency: str) -> int:
             field="currency",
         ) from None
 
-
-def assets_for_currency(currency: str) -> list[Asset]:
-    """Assets that pay a price in `currency` one to one (no conversion)."""
-    return [a for a in ASSETS.values() if a.currency == currency]

@@ -5,19 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Status changes are named after the new status: invoice.<status>, payment.<status>.
 MERCHANT_CREATED = "merchant.created"
 INVOICE_CREATED = "invoice.created"
-INVOICE_CANCELLED = "invoice.cancelled"
-INVOICE_EXPIRED = "invoice.expired"
-INVOICE_CONFIRMING = "invoice.confirming"
-INVOICE_PENDING = "invoice.pending"
-INVOICE_PAID = "invoice.paid"
-INVOICE_UPDATED = "invoice.updated"
 PAYMENT_DETECTED = "payment.detected"
-PAYMENT_CONFIRMING = "payment.confirming"
 PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
-PAYMENT_ORPHANED = "payment.orphaned"
 SETTLEMENT_CREATED = "settlement.created"
 TRANSFER_UNMATCHED = "transfer.unmatched"
 

@@ -8,7 +8,6 @@ way it rounds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 
 from krypton.domain.errors import InvalidAmount
@@ -94,14 +93,3 @@ def value_in(units: int, decimals: int, rate: Fraction) -> Fraction:
     """Exact value of `units` in the rate's currency (whole units, not rounded)."""
     return Fraction(units, 10**decimals) * rate
 
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An amount with its asset code; only for carrying both together across boundaries."""
-
-    units: int
-    asset: str
-
-    def __post_init__(self) -> None:
-        if isinstance(self.units, bool) or not isinstance(self.units, int):
-            raise InvalidAmount("Money needs an integer number of smallest units.")

@@ -56,13 +56,13 @@ class ChainWatchers:
             await http.aclose()
 
 
-def _endpoints(name: str, urls: list[str], key_header: str, key: str | None) -> list[Endpoint]:
+def _endpoints(name: str, urls: list[str], key_header: str, key: str | None,
+               throttle_statuses: frozenset[int] = frozenset({429})) -> list[Endpoint]:
     headers = {key_header: key} if key else {}
     # TON Center: 1 request/s without a key, 10 with the smallest plan (CHAINS.md).
     rate = 10.0 if key else 1.0
     return [Endpoint(f"{name}-{i}", url, headers=headers, rate_per_second=rate,
-                     throttle_statuses=frozenset({429, 403}) if name == "trongrid" else frozenset({429}))
-            for i, url in enumerate(urls)]
+                     throttle_statuses=throttle_statuses) for i, url in enumerate(urls)]
 
 
 def build(settings: Settings, deps: Deps, devnet: Devnet | None = None) -> ChainWatchers:
@@ -80,8 +80,9 @@ def build(settings: Settings, deps: Deps, devnet: Devnet | None = None) -> Chain
         http = httpx.AsyncClient()
         ton_points = _endpoints("toncenter", settings.toncenter_urls, "X-API-Key",
                                 settings.toncenter_api_key)
+        # TronGrid answers an exceeded quota with 429 or 403.
         tron_points = _endpoints("trongrid", settings.trongrid_urls, "TRON-PRO-API-KEY",
-                                 settings.trongrid_api_key)
+                                 settings.trongrid_api_key, frozenset({429, 403}))
     timeout = settings.provider_timeout_seconds
     ton_provider = ProviderClient(ton_points, http=http, timeout=timeout)
     tron_provider = ProviderClient(tron_points, http=http, timeout=timeout)

@@ -21,9 +21,6 @@ class ReadModels:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def apply(self, e: StoredEvent) -> None:
-        await self.apply_batch([e])
-
     async def apply_batch(self, events: Sequence[StoredEvent]) -> None:
         """Fold a batch into per-row deltas first: one write per touched row, not per event
         (the projection shares SQLite's single writer with every request)."""
@@ -65,17 +62,6 @@ class ReadModels:
         rows = await self.conn.execute(sa.select(t.rm_invoice_summary).where(
             t.rm_invoice_summary.c.merchant_id == merchant_id))
         return {str(r.status): int(r._mapping["count"]) for r in rows}
-
-    async def daily_settlements(self, merchant_id: str) -> list[dict[str, Any]]:
-        rows = await self.conn.execute(sa.select(t.rm_daily_settlements).where(
-            t.rm_daily_settlements.c.merchant_id == merchant_id).order_by(
-            t.rm_daily_settlements.c.day))
-        return [dict(r._mapping) for r in rows]
-
-    async def payment_stats(self) -> list[dict[str, Any]]:
-        rows = await self.conn.execute(sa.select(t.rm_payment_stats).order_by(
-            t.rm_payment_stats.c.day, t.rm_payment_stats.c.asset))
-        return [dict(r._mapping) for r in rows]
 
 
 Effect = tuple[sa.Table, dict[str, Any], dict[str, int]]

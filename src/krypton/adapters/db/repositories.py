@@ -270,12 +270,11 @@ class PaymentRepo(Repo):
 
 class UnmatchedRepo(Repo):
     async def add(self, unmatched_id: str, tr: ObservedTransfer, reason: str,
-                  invoice_id: str | None, now: datetime) -> bool:
+                  invoice_id: str | None, now: datetime) -> None:
         await self.conn.execute(t.unmatched_transfers.insert().values(
             id=unmatched_id, chain=tr.chain.value, tx_id=tr.tx_id, tx_index=tr.index,
             asset=tr.asset, amount=tr.amount, destination=tr.destination, memo=tr.memo,
             block=tr.block, reason=reason, invoice_id=invoice_id, observed_at=now))
-        return True
 
     async def exists(self, chain: str, tx_id: str, index: int) -> bool:
         c = t.unmatched_transfers.c

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app.deps import Deps
+from krypton.domain.errors import NotFound
 from krypton.domain.invoice import Invoice
 from krypton.web.api import schemas
 
@@ -21,6 +22,22 @@ def deps_of(request: Request) -> Deps:
 
 def json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
+
+
+class Owned(Protocol):
+    @property
+    def merchant_id(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=Owned)
+
+
+def owned(item: OwnedT | None, merchant_id: str, what: str, item_id: str,
+          field: str = "id") -> OwnedT:
+    """The item if this merchant owns it; another merchant's is as absent as a missing one."""
+    if item is None or item.merchant_id != merchant_id:
+        raise NotFound(f"No {what} '{item_id}'.", field=field)
+    return item
 
 
 def invoice_json(request: Request, invoice: Invoice, *, public: bool = False) -> dict[str, Any]:

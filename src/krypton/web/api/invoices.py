@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app import invoices as use
-from krypton.domain.errors import DomainError, NotFound
+from krypton.domain.errors import DomainError
 from krypton.domain.invoice import InvoiceStatus
 from krypton.web.api import schemas as s
-from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, page
+from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, owned, page
 from krypton.web.auth import Principal, require
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -67,8 +67,7 @@ async def cancel(invoice_id: str, request: Request,
 async def payments(invoice_id: str, request: Request,
                    who: Principal = Depends(require("payments:read"))) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
-        invoice = await uow.invoices.get(invoice_id)
-        if invoice is None or invoice.merchant_id != who.merchant_id:
-            raise NotFound(f"No invoice '{invoice_id}'.", field="invoice_id")
+        owned(await uow.invoices.get(invoice_id), who.merchant_id, "invoice", invoice_id,
+              field="invoice_id")
         items = await uow.payments.for_invoice(invoice_id)
     return page([s.payment_body(p) for p in items], False)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from krypton.domain import ledger
-from krypton.domain.errors import DomainError, NotFound
+from krypton.domain.errors import DomainError
 from krypton.web.api import schemas as s
-from krypton.web.api.common import After, Limit, deps_of, json, page
+from krypton.web.api.common import After, Limit, deps_of, json, owned, page
 from krypton.web.auth import Principal, require
 
 router = APIRouter()
@@ -22,9 +22,7 @@ async def get_payment(payment_id: str, request: Request,
                       who: Principal = Depends(require("payments:read"))) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         payment = await uow.payments.get(payment_id)
-    if payment is None or payment.merchant_id != who.merchant_id:
-        raise NotFound(f"No payment '{payment_id}'.", field="id")
-    return json(s.payment_body(payment))
+    return json(s.payment_body(owned(payment, who.merchant_id, "payment", payment_id)))
 
 
 @router.get("/settlements/{settlement_id}", response_model=s.SettlementOut, tags=["settlements"],
@@ -33,9 +31,7 @@ async def get_settlement(settlement_id: str, request: Request,
                          who: Principal = Depends(require("settlements:read"))) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         settlement = await uow.settlements.get(settlement_id)
-    if settlement is None or settlement.merchant_id != who.merchant_id:
-        raise NotFound(f"No settlement '{settlement_id}'.", field="id")
-    return json(s.settlement_body(settlement))
+    return json(s.settlement_body(owned(settlement, who.merchant_id, "settlement", settlement_id)))
 
 
 @router.get("/settlements", response_model=s.listing(s.SettlementOut), tags=["settlements"],

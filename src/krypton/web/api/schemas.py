@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from krypton.domain import fees, money
-from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
+from krypton.domain.assets import METHODS, PRICING_DECIMALS, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice
 from krypton.domain.payment import Payment
 from krypton.domain.settlement import Settlement
@@ -267,5 +267,3 @@ def settlement_body(s: Settlement) -> dict[str, Any]:
         "created_at": s.created_at.isoformat(),
     }
 
-
-ASSET_CODES = sorted(ASSETS)
