@@ -39,7 +39,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
         rates=StaticRates(settings.usd_rates),
         rails=ChainRails(settings.network, settings.ton_receiving_address,
-                         settings.tron_account_xpub),
+                         settings.tron_account_xpub, settings.fee_collector_owner_address),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     devnet = Devnet(deps.clock.now) if settings.network == "devnet" else None

@@ -15,6 +15,7 @@ from krypton import cli_support as support
 from krypton.app import invoices, merchants, relay
 from krypton.bootstrap import Container, build
 from krypton.cli_support import out
+from krypton.contract_cli import app as contract_app
 from krypton.devnet_cli import app as devnet_app
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
@@ -23,6 +24,7 @@ merchant_app = typer.Typer(help="Create and list merchants.", no_args_is_help=Tr
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(contract_app, name="contract")
 app.add_typer(devnet_app, name="devnet")
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = None,

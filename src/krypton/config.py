@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     ton_address: str | None = Field(
         None, description="Platform TON receiving address (merchants may set their own); "
         "devnet default: the devnet platform wallet.")
+    fee_collector_owner: str | None = Field(
+        None, description="Owner of merchants' fee-collector contracts: receives the fees and "
+        "alone may withdraw or change the threshold; default: the platform TON address.")
     tron_xpub: str | None = Field(
         None, description="Account extended public key (m/44'/195'/0') for Tron deposit "
         "addresses; devnet default: the public BIP-44 test vector (never fund it).")
@@ -100,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def ton_receiving_address(self) -> str | None:
         return self.ton_address or (DEVNET_TON_ADDRESS if self.network == "devnet" else None)
+
+    @property
+    def fee_collector_owner_address(self) -> str | None:
+        return self.fee_collector_owner or self.ton_receiving_address
 
     @property
     def tron_account_xpub(self) -> str | None:

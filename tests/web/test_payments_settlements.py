@@ -72,7 +72,8 @@ async def test_settlement_of_a_paid_invoice(api: httpx.AsyncClient, merchant: Is
     assert {k: v for k, v in body.items() if k != "created_at"} == {
         "id": paid.settlement_id, "object": "settlement", "invoice_id": paid.invoice_id,
         "status": "completed", "asset": "TON", "gross_amount": "10", "platform_fee_amount": "0.1",
-        "platform_fee_percentage": "1", "net_amount": "9.9"}
+        "platform_fee_percentage": "1", "net_amount": "9.9", "payout": "balance",
+        "net_forwarded_amount": "0", "collector_fee_amount": "0", "collector_address": None}
     assert datetime.fromisoformat(body["created_at"]) == clock.now()
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from krypton.app.deps import Deps
 from krypton.app.invoices import status_events
 from krypton.app.ports import UnitOfWork
-from krypton.domain import confirmations, events, ledger, money
+from krypton.domain import collector, confirmations, events, ledger, money
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.invoice import Invoice, InvoiceStatus
 from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus
@@ -153,17 +153,32 @@ async def _after_payment_change(uow: UnitOfWork, payment: Payment,
 
 async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], now: datetime) -> None:
     assert invoice.asset is not None
-    gross = sum(p.amount for p in payments
-                if p.status is PaymentStatus.CONFIRMED and not p.dust and p.asset == invoice.asset)
+    counted = [p for p in payments
+               if p.status is PaymentStatus.CONFIRMED and not p.dust and p.asset == invoice.asset]
+    via_collector = [p.amount for p in counted
+                     if invoice.ton_collector is not None and p.destination == invoice.ton_collector]
+    on_chain = None
+    if via_collector:
+        contract = await uow.collectors.by_address(invoice.ton_collector or "")
+        assert contract is not None  # an invoice names only a registered collector
+        # The contract already split each payment with the fee fixed in its data.
+        on_chain = collector.split_payments(via_collector, contract.fee_bps)
+    custodial = sum(p.amount for p in counted) - sum(via_collector)
     settlement = settle("set_" + invoice.id.removeprefix("inv_"), invoice.merchant_id, invoice.id,
-                        invoice.asset, gross, invoice.fee_bps, now)
+                        invoice.asset, custodial, invoice.fee_bps, now, on_chain=on_chain,
+                        collector_address=invoice.ton_collector)
     await uow.settlements.add(settlement)
     await uow.ledger.post(ledger.settlement(settlement.id, invoice.merchant_id, invoice.asset,
-                                            settlement.split()), now)
+                                            settlement.split(), settlement.collector_fee), now)
+    if settlement.forwarded:
+        await uow.ledger.post(ledger.forwarded_on_chain(settlement.id, invoice.merchant_id,
+                                                        invoice.asset, settlement.forwarded), now)
     await uow.events.append(events.Event(events.SETTLEMENT_CREATED, invoice.merchant_id,
                                          settlement.id, {
         "invoice_id": invoice.id, "asset": settlement.asset, "gross": str(settlement.gross),
         "fee": str(settlement.fee), "net": str(settlement.net), "fee_bps": settlement.fee_bps,
+        "payout": settlement.payout.value, "forwarded": str(settlement.forwarded),
+        "collector_fee": str(settlement.collector_fee),
         "day": now.date().isoformat()}), now)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from krypton.app.deps import Deps
 from krypton.app.ports import IdempotencyClash, UnitOfWork
-from krypton.domain import events, memo, money, pricing
-from krypton.domain.assets import Chain, pricing_decimals
+from krypton.domain import collector, events, memo, money, pricing
+from krypton.domain.assets import TON, Chain, pricing_decimals
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import Conflict, DomainError, NotFound
 from krypton.domain.invoice import Invoice, InvoiceStatus, validate_expiry
@@ -152,6 +152,11 @@ async def _assign_destinations(deps: Deps, uow: UnitOfWork, invoice: Invoice,
     if Chain.TON in chains:
         invoice.ton_address = deps.rails.ton_address(merchant.ton_address)
         invoice.memo = memo.from_random(deps.ids.random_bytes(memo.LENGTH))
+        ton = invoice.option(TON.code)
+        # TON goes to the merchant's fee collector, unless the amount is below what the
+        # contract accepts (it would bounce): then to the address above, like jettons.
+        if merchant.ton_collector and ton and ton.amount >= collector.min_payment(invoice.fee_bps):
+            invoice.ton_collector = merchant.ton_collector
     if Chain.TRON in chains:
         # Monotonic under the counter row's lock and unique on the invoice: never reused.
         invoice.tron_index = await uow.counters.next(TRON_DEPOSIT_COUNTER)

@@ -26,7 +26,7 @@ async def find_invoices(uow: UnitOfWork, transfers: Sequence[ObservedTransfer]) 
             hit = by_memo.get(memo.normalise(t.memo) or "")
             # A memo only counts at the address its invoice names: a memo copied to another
             # merchant's address must not pay this invoice.
-            found.append(hit[0] if hit and hit[1] == t.destination else None)
+            found.append(hit[0] if hit and t.destination in hit[1] else None)
         else:
             found.append(by_address.get(t.destination))
     return found

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from krypton.domain.collector import CollectorStats, FeeCollector
 from krypton.domain.events import Event
 from krypton.domain.invoice import Invoice, InvoiceStatus
 from krypton.domain.ledger import JournalEntry, Posting
@@ -40,6 +41,46 @@ class Rails(Protocol):
         """A TON address as typed (raw or user-friendly) in stored form; DomainError if invalid
         or of the wrong network."""
 
+    def fee_collector(self, destination: str, fee_bps: int, min_withdrawal: int,
+                      deploy_amount: int) -> CollectorPlan:
+        """The collector that forwards to `destination` (raw) and keeps fees for the platform;
+        DomainError if a value is out of the contract's range or no owner is configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorPlan:
+    """A merchant's fee-collector contract, ready to deploy (addresses in raw form)."""
+
+    address: str
+    address_friendly: str  # bounceable (EQ…, kQ… on testnet): it is a contract
+    owner: str
+    destination: str
+    fee_bps: int
+    min_withdrawal: int
+    state_init: str  # standard base64 BOC
+    deploy_amount: int
+    deploy_link: str  # ton://transfer/… with init= and the owner's top_up body; open in the owner's wallet
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedCollector:
+    """What a deployed collector's get_config answers."""
+
+    owner: str
+    destination: str
+    fee_bps: int
+    min_withdrawal: int
+
+
+class CollectorChain(Protocol):
+    """Reads fee-collector contracts on chain (TON Center v3 runGetMethod)."""
+
+    async def deployed(self, address: str) -> DeployedCollector | None:
+        """get_config, or None while nothing runs at the address (not deployed yet)."""
+
+    async def stats(self, address: str) -> CollectorStats:
+        """get_stats; raises if the contract is not deployed."""
+
 
 class RateSource(Protocol):
     """USD for one whole unit of a pricing currency ("TON", "USDT", "XTR"), as a decimal string."""
@@ -63,6 +104,16 @@ class MerchantRepo(Protocol):
     async def add(self, merchant: Merchant, now: datetime) -> None: ...
     async def get(self, merchant_id: str) -> Merchant | None: ...
     async def list(self) -> Sequence[Merchant]: ...
+    async def set_ton_collector(self, merchant_id: str, address: str) -> None: ...
+
+
+class CollectorRepo(Protocol):
+    async def put(self, collector: FeeCollector) -> None:
+        """Insert, or replace the merchant's pending collector."""
+    async def save(self, collector: FeeCollector) -> None: ...
+    async def for_merchant(self, merchant_id: str) -> FeeCollector | None: ...
+    async def by_address(self, address: str) -> FeeCollector | None: ...
+    async def pending(self) -> list[FeeCollector]: ...
 
 
 class ApiKeyRepo(Protocol):
@@ -77,8 +128,8 @@ class ApiKeyRepo(Protocol):
 class InvoiceRepo(Protocol):
     async def add(self, invoice: Invoice) -> None: ...
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None: ...
-    async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-        """memo -> (invoice id, TON receiving address)."""
+    async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, frozenset[str]]]:
+        """memo -> (invoice id, the TON addresses it may be paid at)."""
     async def ids_by_tron_address(self, addresses: Sequence[str]) -> dict[str, str]: ...
     async def open_tron_addresses(self, now: datetime) -> dict[str, int]: ...
     async def save(self, invoice: Invoice) -> None: ...
@@ -121,6 +172,8 @@ class SettlementRepo(Protocol):
     async def for_invoice(self, invoice_id: str) -> Settlement | None: ...
     async def page(self, merchant_id: str, *, limit: int,
                    starting_after: str | None) -> tuple[list[Settlement], bool]: ...
+    async def forwarded_total(self, merchant_id: str, asset: str) -> int:
+        """Net the merchant's fee collector forwarded on chain, over all settlements."""
 
 
 class LedgerRepo(Protocol):
@@ -173,6 +226,8 @@ class ReadModels(Protocol):
 class UnitOfWork(Protocol):
     @property
     def merchants(self) -> MerchantRepo: ...
+    @property
+    def collectors(self) -> CollectorRepo: ...
     @property
     def api_keys(self) -> ApiKeyRepo: ...
     @property

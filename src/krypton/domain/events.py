@@ -13,6 +13,7 @@ PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
 SETTLEMENT_CREATED = "settlement.created"
 TRANSFER_UNMATCHED = "transfer.unmatched"
+FEE_COLLECTOR_ACTIVATED = "fee_collector.activated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ class Invoice:
     # USDT on Tron goes to a deposit address of this invoice alone.
     memo: str | None = None
     ton_address: str | None = None
+    # TON itself (not jettons) goes to the merchant's fee collector, when it has one.
+    ton_collector: str | None = None
     tron_address: str | None = None
     tron_index: int | None = None
     paid_at: datetime | None = None

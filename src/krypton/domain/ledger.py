@@ -8,7 +8,9 @@ Accounts:
   external:<asset>                    money that arrived from a chain or from Telegram
   clearing:<merchant_id>:<asset>      received for a merchant, not yet settled
   merchant:<merchant_id>:<asset>      the merchant's settled balance (net)
-  fees:<asset>                        platform fees
+  fees:<asset>                        platform fees held by Krypton
+  collector_fees:<merchant_id>:<asset>  platform fees kept by the merchant's fee-collector
+                                      contract (flushed from there to the platform's wallet)
 """
 
 from __future__ import annotations
@@ -69,14 +71,32 @@ def payment_received(payment_id: str, merchant_id: str, asset: str, amount: int)
     )
 
 
-def settlement(settlement_id: str, merchant_id: str, asset: str, split: FeeSplit) -> JournalEntry:
+def settlement(settlement_id: str, merchant_id: str, asset: str, split: FeeSplit,
+               collector_fee: int = 0) -> JournalEntry:
+    """Clearing -> merchant (net) and fees; `collector_fee` of the fee stays in the contract."""
+    postings = [
+        Posting(clearing(merchant_id, asset), asset, -split.gross),
+        Posting(merchant_account(merchant_id, asset), asset, split.net),
+        Posting(fees(asset), asset, split.fee - collector_fee),
+    ]
+    if collector_fee:
+        postings.append(Posting(collector_fees(merchant_id, asset), asset, collector_fee))
+    return JournalEntry("settlement", settlement_id, tuple(postings))
+
+
+def collector_fees(merchant_id: str, asset: str) -> str:
+    return f"collector_fees:{merchant_id}:{asset}"
+
+
+def forwarded_on_chain(settlement_id: str, merchant_id: str, asset: str, amount: int) -> JournalEntry:
+    """The fee collector already sent the merchant's net on to its wallet: the merchant's
+    balance goes straight back out to the chain (no custodial balance is left)."""
     return JournalEntry(
-        "settlement",
+        "forwarded_on_chain",
         settlement_id,
         (
-            Posting(clearing(merchant_id, asset), asset, -split.gross),
-            Posting(merchant_account(merchant_id, asset), asset, split.net),
-            Posting(fees(asset), asset, split.fee),
+            Posting(merchant_account(merchant_id, asset), asset, -amount),
+            Posting(external(asset), asset, amount),
         ),
     )
 

@@ -23,6 +23,8 @@ class Merchant:
     methods: tuple[str, ...] = field(default_factory=lambda: tuple(METHODS))
     # Where this merchant's TON payments go (raw form); None: the platform's address.
     ton_address: str | None = None
+    # Its active fee-collector contract (raw form): TON itself is paid there.
+    ton_collector: str | None = None
 
     def __post_init__(self) -> None:
         name = self.name.strip() if isinstance(self.name, str) else ""

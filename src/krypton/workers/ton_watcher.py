@@ -39,10 +39,12 @@ def _decode(text: str | None) -> toncenter.Cursor | None:
 
 class TonWatcher:
     def __init__(self, deps: Deps, client: TonCenterClient, account: TonAddress,
-                 masters: Mapping[TonAddress, str]) -> None:
+                 masters: Mapping[TonAddress, str], *, fee_collector: bool = False) -> None:
         self.deps = deps
         self.client = client
         self.account = account
+        # A merchant's fee-collector contract: only payments it processed count (toncenter.py).
+        self.fee_collector = fee_collector
         # Allow-listed jetton masters -> asset; our own wallet of each is learned from the master.
         self.masters = dict(masters)
         self.jetton_wallets: dict[TonAddress, str] = {}
@@ -63,7 +65,8 @@ class TonWatcher:
                 cursor = _decode(await uow.cursors.get(cursor_name(self.account)))
             payload = await self.client.transactions(self.account, cursor[0] if cursor else None)
             page = toncenter.parse_transactions(payload, our_address=self.account,
-                                                jetton_wallets=self.jetton_wallets)
+                                                jetton_wallets=self.jetton_wallets,
+                                                fee_collector=self.fee_collector)
             fresh = toncenter.newer_than(page, cursor)
             await matching.receive_all(self.deps, [t.observed(confirmations=1)
                                                    for t in fresh if t.credited])

@@ -16,6 +16,7 @@ from krypton.adapters.db.event_log import EventLog
 from krypton.adapters.db.read_models import ReadModels
 from krypton.adapters.db.repositories import (
     ApiKeyRepo,
+    CollectorRepo,
     CounterRepo,
     CursorRepo,
     IdempotencyRepo,
@@ -117,6 +118,7 @@ class SqlUnitOfWork:
         await conn.begin()
         locking = self.db.dialect == "postgresql"
         self.merchants = MerchantRepo(conn, locking=locking)
+        self.collectors = CollectorRepo(conn, locking=locking)
         self.api_keys = ApiKeyRepo(conn, locking=locking)
         self.invoices = InvoiceRepo(conn, locking=locking)
         self.payments = PaymentRepo(conn, locking=locking)

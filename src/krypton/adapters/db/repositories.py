@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from krypton.adapters.db import tables as t
 from krypton.app.ports import ApiKeyRecord, IdempotencyClash
 from krypton.domain.assets import Chain
+from krypton.domain.collector import CollectorStatus, FeeCollector
 from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus, PaymentOption
 from krypton.domain.ledger import JournalEntry, Posting
 from krypton.domain.merchant import Merchant
@@ -70,12 +71,13 @@ class MerchantRepo(Repo):
         await self.conn.execute(t.merchants.insert().values(
             id=m.id, name=m.name, fee_bps=m.fee_bps, confirmations_override=m.confirmations_override,
             underpayment_tolerance_bps=m.underpayment_tolerance_bps, methods=list(m.methods),
-            ton_address=m.ton_address, created_at=now))
+            ton_address=m.ton_address, ton_collector=m.ton_collector, created_at=now))
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Merchant:
         return Merchant(r.id, r.name, r.fee_bps, r.confirmations_override,
-                        r.underpayment_tolerance_bps, tuple(r.methods), r.ton_address)
+                        r.underpayment_tolerance_bps, tuple(r.methods), r.ton_address,
+                        r.ton_collector)
 
     async def get(self, merchant_id: str) -> Merchant | None:
         row = (await self.conn.execute(_SELECT_MERCHANT, {"merchant_id": merchant_id})).first()
@@ -83,6 +85,50 @@ class MerchantRepo(Repo):
 
     async def list(self) -> list[Merchant]:
         rows = await self.conn.execute(sa.select(t.merchants).order_by(t.merchants.c.created_at))
+        return [self._load(r) for r in rows]
+
+    async def set_ton_collector(self, merchant_id: str, address: str) -> None:
+        await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id)
+                                .values(ton_collector=address))
+
+
+class CollectorRepo(Repo):
+    async def put(self, c: FeeCollector) -> None:
+        """Insert, or replace the merchant's PENDING collector (an active one never changes)."""
+        await self.conn.execute(t.fee_collectors.delete().where(
+            t.fee_collectors.c.merchant_id == c.merchant_id,
+            t.fee_collectors.c.status == CollectorStatus.PENDING.value))
+        await self.conn.execute(t.fee_collectors.insert().values(**self._values(c)))
+
+    async def save(self, c: FeeCollector) -> None:
+        await self.conn.execute(t.fee_collectors.update().where(
+            t.fee_collectors.c.merchant_id == c.merchant_id).values(**self._values(c)))
+
+    @staticmethod
+    def _values(c: FeeCollector) -> dict[str, Any]:
+        return dict(merchant_id=c.merchant_id, address=c.address, owner=c.owner,
+                    destination=c.destination, fee_bps=c.fee_bps, min_withdrawal=c.min_withdrawal,
+                    status=c.status.value, created_at=c.created_at, activated_at=c.activated_at)
+
+    @staticmethod
+    def _load(r: sa.Row[Any]) -> FeeCollector:
+        return FeeCollector(r.merchant_id, r.address, r.owner, r.destination, r.fee_bps,
+                            r.min_withdrawal, CollectorStatus(r.status), r.created_at,
+                            r.activated_at)
+
+    async def for_merchant(self, merchant_id: str) -> FeeCollector | None:
+        row = await self._one(sa.select(t.fee_collectors).where(
+            t.fee_collectors.c.merchant_id == merchant_id))
+        return self._load(row) if row else None
+
+    async def by_address(self, address: str) -> FeeCollector | None:
+        row = await self._one(sa.select(t.fee_collectors).where(
+            t.fee_collectors.c.address == address))
+        return self._load(row) if row else None
+
+    async def pending(self) -> list[FeeCollector]:
+        rows = await self.conn.execute(sa.select(t.fee_collectors).where(
+            t.fee_collectors.c.status == CollectorStatus.PENDING.value))
         return [self._load(r) for r in rows]
 
 
@@ -132,7 +178,8 @@ class InvoiceRepo(Repo):
             fee_bps=i.fee_bps, underpayment_tolerance_bps=i.underpayment_tolerance_bps,
             order_id=i.order_id, description=i.description, metadata=i.metadata,
             redirect_url=i.redirect_url, confirmations=i.confirmations, memo=i.memo,
-            ton_address=i.ton_address, tron_address=i.tron_address, tron_index=i.tron_index,
+            ton_address=i.ton_address, ton_collector=i.ton_collector,
+            tron_address=i.tron_address, tron_index=i.tron_index,
             created_at=i.created_at, expires_at=i.expires_at, monitor_until=i.monitor_until,
             **_invoice_values(i)))
 
@@ -153,7 +200,8 @@ class InvoiceRepo(Repo):
             amount_paid=r.amount_paid, amount_detected=r.amount_detected, order_id=r.order_id,
             description=r.description, metadata=r.metadata, redirect_url=r.redirect_url,
             confirmations=r.confirmations, memo=r.memo, ton_address=r.ton_address,
-            tron_address=r.tron_address, tron_index=r.tron_index, paid_at=r.paid_at)
+            ton_collector=r.ton_collector, tron_address=r.tron_address, tron_index=r.tron_index,
+            paid_at=r.paid_at)
 
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
         query = sa.select(t.invoices).where(t.invoices.c.id == invoice_id)
@@ -162,13 +210,14 @@ class InvoiceRepo(Repo):
         row = await self._one(query)
         return self._load(row) if row else None
 
-    async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, frozenset[str]]]:
         c = t.invoices.c
-        found: dict[str, tuple[str, str | None]] = {}
+        found: dict[str, tuple[str, frozenset[str]]] = {}
         for start in range(0, len(memos), 500):
-            rows = await self.conn.execute(sa.select(c.memo, c.id, c.ton_address).where(
-                c.memo.in_(memos[start:start + 500])))
-            found.update((r.memo, (r.id, r.ton_address)) for r in rows)
+            rows = await self.conn.execute(sa.select(c.memo, c.id, c.ton_address, c.ton_collector)
+                                           .where(c.memo.in_(memos[start:start + 500])))
+            found.update((r.memo, (r.id, frozenset(a for a in (r.ton_address, r.ton_collector) if a)))
+                         for r in rows)
         return found
 
     async def ids_by_tron_address(self, addresses: Sequence[str]) -> dict[str, str]:
@@ -292,12 +341,14 @@ class SettlementRepo(Repo):
         await self.conn.execute(_INSERT_SETTLEMENT, dict(
             id=s.id, merchant_id=s.merchant_id, invoice_id=s.invoice_id, asset=s.asset,
             gross=s.gross, fee=s.fee, net=s.net, fee_bps=s.fee_bps, status=s.status.value,
-            created_at=s.created_at))
+            created_at=s.created_at, forwarded=s.forwarded, collector_fee=s.collector_fee,
+            collector_address=s.collector_address))
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Settlement:
         return Settlement(r.id, r.merchant_id, r.invoice_id, r.asset, r.gross, r.fee, r.net,
-                          r.fee_bps, SettlementStatus(r.status), r.created_at)
+                          r.fee_bps, SettlementStatus(r.status), r.created_at, r.forwarded,
+                          r.collector_fee, r.collector_address)
 
     async def get(self, settlement_id: str) -> Settlement | None:
         row = await self._one(sa.select(t.settlements).where(t.settlements.c.id == settlement_id))
@@ -312,6 +363,12 @@ class SettlementRepo(Repo):
                    starting_after: str | None) -> tuple[list[Settlement], bool]:
         rows, more = await _page(self, t.settlements, merchant_id, [], limit, starting_after)
         return [self._load(r) for r in rows], more
+
+    async def forwarded_total(self, merchant_id: str, asset: str) -> int:
+        c = t.settlements.c
+        total = (await self.conn.execute(sa.select(sa.func.coalesce(sa.func.sum(c.forwarded), 0))
+                                         .where(c.merchant_id == merchant_id, c.asset == asset))).scalar()
+        return int(total or 0)
 
 
 class LedgerRepo(Repo):

@@ -51,6 +51,23 @@ merchants = sa.Table(
     sa.Column("methods", sa.JSON, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("ton_address", sa.String(80)),
+    # The active fee collector's address (fee_collectors has the rest): read with the
+    # merchant on every invoice creation, so it costs no extra query.
+    sa.Column("ton_collector", sa.String(80)),
+)
+
+# One fee-collector contract per merchant: pending until read back from the chain.
+fee_collectors = sa.Table(
+    "fee_collectors", metadata,
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), primary_key=True),
+    sa.Column("address", sa.String(80), nullable=False, unique=True),
+    sa.Column("owner", sa.String(80), nullable=False),
+    sa.Column("destination", sa.String(80), nullable=False),
+    sa.Column("fee_bps", sa.Integer, nullable=False),
+    sa.Column("min_withdrawal", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("activated_at", TS),
 )
 
 api_keys = sa.Table(
@@ -89,6 +106,7 @@ invoices = sa.Table(
     sa.Column("monitor_until", TS, nullable=False),
     sa.Column("paid_at", TS),
     sa.Column("ton_address", sa.String(80)),
+    sa.Column("ton_collector", sa.String(80)),  # where TON itself goes, if not ton_address
     sa.Column("tron_address", sa.String(40), unique=True),
     sa.Column("tron_index", sa.BigInteger, unique=True),
     sa.Index("ix_invoices_merchant_created", "merchant_id", "created_at", "id"),
@@ -147,6 +165,10 @@ settlements = sa.Table(
     sa.Column("fee_bps", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", TS, nullable=False),
+    # Of net and fee: what the fee collector forwarded on chain and kept (0 when custodial).
+    sa.Column("forwarded", Money, nullable=False, server_default="0"),
+    sa.Column("collector_fee", Money, nullable=False, server_default="0"),
+    sa.Column("collector_address", sa.String(80)),
     sa.CheckConstraint("gross = fee + net", name="gross_is_fee_plus_net"),
     sa.Index("ix_settlements_merchant_created", "merchant_id", "created_at", "id"),
 )

@@ -26,8 +26,13 @@ def pay_to(invoice: Invoice, option: PaymentOption, *, testnet: bool) -> dict[st
         return {"address": invoice.tron_address, "memo": None, "deep_link": None}
     if asset.chain is not Chain.TON or invoice.ton_address is None:
         return {"address": None, "memo": None, "deep_link": None}
-    # Non-bounceable (UQ…) for a wallet: money sent to it is never bounced back.
-    address = _friendly(invoice.ton_address, bounceable=False, testnet=testnet)
+    if asset.contract is None and invoice.ton_collector is not None:
+        # The merchant's fee collector: bounceable (EQ…), so a payment it refuses (too
+        # small) comes back to the payer instead of staying in the contract.
+        address = _friendly(invoice.ton_collector, bounceable=True, testnet=testnet)
+    else:
+        # Non-bounceable (UQ…) for a wallet: money sent to it is never bounced back.
+        address = _friendly(invoice.ton_address, bounceable=False, testnet=testnet)
     params: dict[str, str | int] = {"amount": option.amount, "text": invoice.memo or ""}
     if asset.contract is not None:
         params = {"jetton": _friendly(asset.contract, bounceable=True, testnet=testnet), **params}

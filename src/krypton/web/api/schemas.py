@@ -168,6 +168,15 @@ class SettlementOut(BaseModel):
     platform_fee_amount: str
     platform_fee_percentage: str
     net_amount: str
+    payout: Literal["balance", "on_chain", "mixed"] = Field(
+        description="Where the net went: the merchant's balance with Krypton, or forwarded on "
+        "chain by the merchant's fee-collector contract (mixed: some of each).")
+    net_forwarded_amount: str = Field(
+        description="Part of net_amount the fee collector already sent to the merchant's wallet; "
+        "the chain's forwarding fee (about 0.003 TON) came out of it.")
+    collector_fee_amount: str = Field(
+        description="Part of platform_fee_amount kept by the fee-collector contract.")
+    collector_address: str | None
     created_at: datetime
 
 
@@ -264,6 +273,8 @@ def settlement_body(s: Settlement) -> dict[str, Any]:
         "asset": s.asset, "gross_amount": fmt(s.gross, s.asset),
         "platform_fee_amount": fmt(s.fee, s.asset),
         "platform_fee_percentage": fees.percentage(s.fee_bps), "net_amount": fmt(s.net, s.asset),
-        "created_at": s.created_at.isoformat(),
+        "payout": s.payout.value, "net_forwarded_amount": fmt(s.forwarded, s.asset),
+        "collector_fee_amount": fmt(s.collector_fee, s.asset),
+        "collector_address": s.collector_address, "created_at": s.created_at.isoformat(),
     }
 

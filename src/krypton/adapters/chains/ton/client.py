@@ -39,7 +39,13 @@ class TonCenterClient:
         the indexer lists a jetton wallet only after it first received jettons."""
         owner_slice = Builder().store_uint(0b100, 3).store_int(owner.workchain, 8) \
             .store_bytes(owner.hash).end_cell()
-        payload = await self.provider.post_json("/runGetMethod", json={
-            "address": master.raw, "method": "get_wallet_address",
-            "stack": [{"type": "slice", "value": cell_to_boc(owner_slice)}]}, priority=Priority.CONFIRM)
+        payload = await self.run_get_method(
+            master, "get_wallet_address", [{"type": "slice", "value": cell_to_boc(owner_slice)}])
         return toncenter.parse_wallet_address(payload)
+
+    async def run_get_method(self, account: TonAddress, method: str,
+                             stack: list[dict[str, str]] | None = None) -> Any:
+        """``POST /runGetMethod``; the answer is parsed by toncenter.parse_get_method."""
+        return await self.provider.post_json("/runGetMethod", json={
+            "address": account.raw, "method": method, "stack": stack or []},
+            priority=Priority.CONFIRM)

@@ -34,7 +34,7 @@ from pytoniq_core.tlb.account import StateInit
 
 from krypton.adapters.chains.ton.address import InvalidAddress, Network, TonAddress, parse
 from krypton.adapters.chains.ton.cells import cell_to_boc
-from krypton.domain import fees
+from krypton.domain import collector, fees
 from krypton.domain.errors import DomainError
 
 CODE_FILE = "fee_collector_code.boc"
@@ -43,7 +43,7 @@ CODE_HASH_HEX = "923db9b94514e2e0ea5792be53ae270447855125c30b19e6c140d3a28ca05e0
 # Contract constants (fee_collector.fc), in nanoton.
 FEE_DENOMINATOR = 10_000
 STORAGE_FLOOR = 50_000_000  # 0.05 TON: never withdrawn, pays the rent
-MIN_NET = 10_000_000  # 0.01 TON: a payment is refused (exit 102) unless value - fee >= this
+MIN_NET = collector.MIN_NET  # 0.01 TON: a payment is refused (exit 102) unless value - fee >= this
 MAX_COINS = (1 << 120) - 1  # Coins = VarUInteger 16: at most 15 bytes
 
 # A deploy below the storage floor is accepted by the contract, but then the first fees
@@ -220,13 +220,9 @@ def fee_split(amount: int, fee_bps: int) -> tuple[int, int]:
 
 
 def min_payment(fee_bps: int) -> int:
-    """The smallest payment the contract accepts (smaller ones bounce with exit 102).
-
-    Accepted iff ``value - floor(value * bps / 10000) >= MIN_NET``, i.e.
-    ``value * (10000 - bps) > (MIN_NET - 1) * 10000``. 10 256 410 nanoton at 2.5 %.
-    """
+    """The smallest payment the contract accepts (smaller ones bounce with exit 102)."""
     if not _whole(fee_bps, 0, FEE_DENOMINATOR - 1):
         raise InvalidFeeCollectorConfig(
             f"fee_bps must be a whole number from 0 to {FEE_DENOMINATOR - 1}.", field="fee_bps"
         )
-    return (MIN_NET - 1) * FEE_DENOMINATOR // (FEE_DENOMINATOR - fee_bps) + 1
+    return collector.min_payment(fee_bps)

@@ -124,16 +124,22 @@ def parse_transactions(
     *,
     our_address: TonAddress,
     jetton_wallets: Mapping[TonAddress, str],
+    fee_collector: bool = False,
 ) -> list[TonTransfer]:
     """Every transaction of a ``GET /transactions`` page, classified, sorted by (lt, hash)
-    with duplicates (overlapping pages) removed."""
+    with duplicates (overlapping pages) removed.
+
+    fee_collector: `our_address` is a fee-collector contract (contracts/fee_collector.fc).
+    Only what the contract processed as a payment counts there: an aborted transaction
+    (refused, exit 102/104) did not forward anything even if it kept the value, and a body
+    with an op other than 0 (a text comment) is an owner operation such as the deploy's top_up."""
     rows = _get(payload, "transactions", "response")
     if not isinstance(rows, list):
         raise PayloadError("response.transactions is not a list")
     seen: dict[Cursor, TonTransfer] = {}
     for i, row in enumerate(rows):
         transfer = _transaction(_mapping(row, f"transactions[{i}]"), f"transactions[{i}]",
-                                our_address, jetton_wallets)
+                                our_address, jetton_wallets, fee_collector)
         seen[transfer.cursor] = transfer
     return sorted(seen.values(), key=lambda t: t.cursor)
 
@@ -200,7 +206,7 @@ class _Head:
 
 
 def _transaction(tx: Mapping[str, Any], where: str, our: TonAddress,
-                 wallets: Mapping[TonAddress, str]) -> TonTransfer:
+                 wallets: Mapping[TonAddress, str], fee_collector: bool = False) -> TonTransfer:
     head = _Head(
         account=_address_field(tx, "account", where),
         lt=_int_field(tx, "lt", where),
@@ -229,7 +235,11 @@ def _transaction(tx: Mapping[str, Any], where: str, our: TonAddress,
 
     body = _boc(_content(msg).get("body"))
     op = body_op(body) if body is not None else _opcode(msg.get("opcode"))
-    if op == OP_TRANSFER_NOTIFICATION:
+    if fee_collector:
+        refusal = _collector_refusal(tx, body, op)
+        if refusal is not None:
+            return record("ignored", source=source, value=value, reason=refusal)
+    elif op == OP_TRANSFER_NOTIFICATION:
         return _jetton(head, source, value, body, wallets)
     if source in wallets:
         return record("ignored", source=source, value=value,
@@ -259,6 +269,20 @@ def _jetton(head: _Head, source: TonAddress, value: int, body: Cell | None,
         return head.record("ignored", source=source, value=value, reason=problem)
     return head.record("jetton", source=source, value=value, comment=note.comment, asset=asset,
                        amount=note.amount, jetton_sender=note.sender, query_id=note.query_id)
+
+
+def _collector_refusal(tx: Mapping[str, Any], body: Cell | None, op: int | None) -> str | None:
+    """Why the fee collector did not take this message as a payment, or None if it did."""
+    description = tx.get("description")
+    if isinstance(description, Mapping) and description.get("aborted") is True:
+        return "the fee collector refused it (the transaction aborted): nothing was forwarded"
+    if op not in (None, 0) or (op is None and body is not None and not _empty(body)):
+        return "an operation for the fee collector (not a payment)"
+    return None
+
+
+def _empty(body: Cell) -> bool:
+    return not body.bits and not body.refs
 
 
 def _refused(tx: Mapping[str, Any], source: TonAddress) -> bool:
@@ -370,21 +394,56 @@ def _address(value: Any, where: str) -> TonAddress:
 
 
 
-def parse_wallet_address(payload: Mapping[str, Any]) -> TonAddress:
-    """The address a `get_wallet_address` runGetMethod answered (stack: one cell or slice)."""
-    where = "runGetMethod"
+def parse_get_method(payload: Any, method: str) -> tuple[int, list[Mapping[str, Any]]]:
+    """(exit_code, stack) of a ``POST /runGetMethod`` answer; exit code 0 means it ran.
+
+    A contract that is not deployed cannot run anything: TON Center answers a non-zero exit
+    code (or an error status, which the provider layer raises)."""
+    where = f"runGetMethod {method}"
     body = _mapping(payload, where)
-    if _int_field(body, "exit_code", where) != 0:
-        raise PayloadError(f"{where}: get_wallet_address failed with exit code {body['exit_code']}")
-    stack = _get(body, "stack", where)
-    if not isinstance(stack, list) or len(stack) != 1 or not isinstance(stack[0], Mapping):
-        raise PayloadError(f"{where}: expected one stack entry")
-    if stack[0].get("type") not in ("cell", "slice"):
-        raise PayloadError(f"{where}: expected a cell or slice, got {stack[0].get('type')!r}")
-    cell = _boc(stack[0].get("value"))
+    exit_code = _int_field(body, "exit_code", where)
+    stack = body.get("stack", [])
+    if not isinstance(stack, list) or not all(isinstance(e, Mapping) for e in stack):
+        raise PayloadError(f"{where}: stack is not a list of entries")
+    return exit_code, stack
+
+
+def stack_int(entry: Mapping[str, Any], where: str) -> int:
+    """A ``{"type": "num", "value": "0x1a"}`` entry (hex, as v3 answers; "-0x…" if negative)."""
+    value = entry.get("value")
+    if entry.get("type") != "num" or not isinstance(value, str):
+        raise PayloadError(f"{where}: expected a num entry, got {entry!r}")
+    text = value.strip().lower()
+    negative = text.startswith("-")
+    digits = text.removeprefix("-")
+    try:
+        number = int(digits, 16) if digits.startswith("0x") else int(digits, 10)
+    except ValueError:
+        raise PayloadError(f"{where}: {value!r} is not a number") from None
+    return -number if negative else number
+
+
+def stack_address(entry: Mapping[str, Any], where: str) -> TonAddress:
+    """A cell or slice entry holding a standard internal address (addr_std, no anycast)."""
+    if entry.get("type") not in ("cell", "slice"):
+        raise PayloadError(f"{where}: expected a cell or slice, got {entry.get('type')!r}")
+    cell = _boc(entry.get("value"))
     if cell is None:
         raise PayloadError(f"{where}: the stack entry holds no address")
-    reader = Reader(cell)
-    if reader.uint(3) != 0b100:  # addr_std$10, anycast none$0
-        raise PayloadError(f"{where}: not a standard internal address")
-    return TonAddress(reader.sint(8, "a workchain"), reader.raw_bytes(32, "an account id"))
+    try:
+        reader = Reader(cell)
+        if reader.uint(3) != 0b100:  # addr_std$10, anycast none$0
+            raise PayloadError(f"{where}: not a standard internal address")
+        return TonAddress(reader.sint(8, "a workchain"), reader.raw_bytes(32, "an account id"))
+    except CellFormatError as exc:
+        raise PayloadError(f"{where}: {exc}") from None
+
+
+def parse_wallet_address(payload: Mapping[str, Any]) -> TonAddress:
+    """The address a `get_wallet_address` runGetMethod answered (stack: one cell or slice)."""
+    exit_code, stack = parse_get_method(payload, "get_wallet_address")
+    if exit_code != 0:
+        raise PayloadError(f"runGetMethod: get_wallet_address failed with exit code {exit_code}")
+    if len(stack) != 1:
+        raise PayloadError("runGetMethod: expected one stack entry")
+    return stack_address(stack[0], "runGetMethod get_wallet_address")
