@@ -26,8 +26,8 @@ T = TypeVar("T")
 MerchantOption = Annotated[str, typer.Option("--merchant", help="Merchant id (mer_...).")]
 
 
-def _ton(text: str, field: str) -> int:
-    return money.parse_units(text, TON.decimals, field=field)
+def _ton(text: str, field: str, *, positive: bool = True) -> int:
+    return money.parse_units(text, TON.decimals, field=field, positive=positive)
 
 
 @app.command("deploy-info")
@@ -36,8 +36,9 @@ def deploy_info(
     destination: Annotated[str | None, typer.Option(
         help="The merchant's TON wallet that receives each payment minus the fee "
         "(needed the first time).")] = None,
-    min_withdrawal: Annotated[str, typer.Option(
-        help="TON: fees are sent to the owner once they reach this.")] = "10",
+    min_withdrawal: Annotated[str | None, typer.Option(
+        help="TON: fees are sent to the owner once they reach this (default 10, or as "
+        "prepared before).")] = None,
     amount: Annotated[str, typer.Option(help="TON sent with the deploy; stays as the "
                                         "contract's storage reserve (at least 0.06).")] = "0.06",
     as_json: Annotated[bool, typer.Option("--json", help="Print it all as JSON.")] = False,
@@ -50,7 +51,8 @@ def deploy_info(
     async def work(c: Container) -> Any:
         return await collectors.prepare(
             c.deps, merchant, destination=destination,
-            min_withdrawal=_ton(min_withdrawal, "min_withdrawal"),
+            min_withdrawal=_ton(min_withdrawal, "min_withdrawal", positive=False)
+            if min_withdrawal is not None else None,
             deploy_amount=_ton(amount, "amount"))
     collector, plan = support.run(work)
     fields = {

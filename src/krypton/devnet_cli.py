@@ -8,7 +8,7 @@ import httpx
 import typer
 
 from krypton import cli_support as support
-from krypton.app import invoices
+from krypton.app import collectors, invoices
 from krypton.bootstrap import Container
 from krypton.cli_support import out
 from krypton.config import Settings
@@ -45,7 +45,10 @@ def _payment(invoice_id: str, method: str, amount: str | None) -> dict[str, Any]
         units = money.parse_units(amount, asset.decimals) if amount is not None else option.amount
         if asset.chain is Chain.TRON:
             return {"asset": method, "to": invoice.tron_address, "amount": units}
-        return {"asset": method, "to": invoice.ton_address, "amount": units, "comment": invoice.memo}
+        # TON itself goes to the merchant's fee collector when the invoice names one.
+        to = invoice.ton_collector if asset.contract is None and invoice.ton_collector \
+            else invoice.ton_address
+        return {"asset": method, "to": to, "amount": units, "comment": invoice.memo}
 
     return support.run(work)
 
@@ -91,3 +94,17 @@ def reorg(n: Annotated[int, typer.Argument(help="How many unsolidified Tron bloc
 def state() -> None:
     """Heads, payer wallets and balances."""
     out.print(_control(support.settings(), "/state"))
+
+
+@app.command()
+def deploy(merchant: Annotated[str, typer.Option("--merchant", help="Merchant id (mer_...).")]) -> None:
+    """Deploy the merchant's fee collector (prepared by `krypton contract deploy-info`)."""
+    settings = support.settings()
+
+    async def work(c: Container) -> Any:
+        return await collectors.prepare(c.deps, merchant, destination=None)
+    _, plan = support.run(work)
+    result = _control(settings, "/ton/deploy", {"state_init": plan.state_init,
+                                                "amount": str(plan.deploy_amount)})
+    out.print(f"Deployed the fee collector at {result['address_bounceable']}; the server "
+              "activates it within 15 s (or run `krypton contract activate`).")

@@ -24,13 +24,14 @@ DEFAULT_DEPLOY_AMOUNT = 60_000_000  # 0.06 TON: the contract's 0.05 storage floo
 
 
 async def prepare(deps: Deps, merchant_id: str, *, destination: str | None,
-                  min_withdrawal: int = DEFAULT_MIN_WITHDRAWAL,
+                  min_withdrawal: int | None = None,
                   deploy_amount: int = DEFAULT_DEPLOY_AMOUNT) -> tuple[FeeCollector, CollectorPlan]:
     """The merchant's collector and how to deploy it; records it as pending.
 
-    `destination` (the merchant's wallet, as typed) may be left out once a collector was
-    prepared: the same one is shown again. A pending collector is replaced when the
-    destination or threshold changes; an active one never changes."""
+    `destination` (the merchant's wallet, as typed) and `min_withdrawal` (nanoton, default
+    10 TON) may be left out once a collector was prepared: the same one is shown again. A
+    pending collector is replaced when the destination or threshold changes; an active one
+    never changes."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         merchant = await uow.merchants.get(merchant_id)
@@ -44,6 +45,8 @@ async def prepare(deps: Deps, merchant_id: str, *, destination: str | None,
             target = current.destination
         else:
             target = deps.rails.canonical_ton_address(destination)
+        if min_withdrawal is None:
+            min_withdrawal = current.min_withdrawal if current else DEFAULT_MIN_WITHDRAWAL
         fee_bps = current.fee_bps if current and current.status is CollectorStatus.ACTIVE \
             else merchant.fee_bps
         plan = deps.rails.fee_collector(target, fee_bps, min_withdrawal, deploy_amount)
