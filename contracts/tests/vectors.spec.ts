@@ -1,13 +1,15 @@
 // Writes vectors/fee-collector-vectors.json for the Python side: code BOC and hash,
-// data cell / state init / address for fixed example configs, and the fee split
-// that get_fee computes in the sandbox for a list of amounts.
+// data cell / state init / address for fixed example configs, the fee split that
+// get_fee computes in the sandbox for a list of amounts, and payment sequences with
+// the get_stats counters after every step (the devnet replays them).
 import '@ton/test-utils';
-import { Address, beginCell, storeStateInit } from '@ton/core';
+import { Address, beginCell, Cell, storeStateInit } from '@ton/core';
 import { Blockchain, internal } from '@ton/sandbox';
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { compileFeeCollector, CONTRACTS_DIR } from '../scripts/compile';
 import {
+    commentBody,
     ExitCode,
     FEE_DENOMINATOR,
     FeeCollector,
@@ -18,7 +20,7 @@ import {
     ownerOpBody,
     STORAGE_FLOOR,
 } from '../wrappers/FeeCollector';
-import { T0, TON } from './helpers';
+import { costs, outMessages, T0, TON } from './helpers';
 
 const VECTORS = join(CONTRACTS_DIR, 'vectors', 'fee-collector-vectors.json');
 
@@ -132,7 +134,153 @@ it('writes the vector file for the Python side', async () => {
             unknown_op: ExitCode.unknownOp,
         },
         configs,
+        sequences_description:
+            'Payments sent one by one (bounceable, from `payer`) to a collector deployed with `deploy_value`, clock frozen. ' +
+            'Per step: exit_code (102 = refused and bounced), the split fee/net, the get_stats counters after the step, ' +
+            'and whether fees were flushed to the owner. `measured` holds what the sandbox delivered, net of gas and ' +
+            'forwarding fees: informative only, a fee-less simulator compares the counters and the split.',
+        sequences: await runSequences(code),
     };
     mkdirSync(join(CONTRACTS_DIR, 'vectors'), { recursive: true });
     writeFileSync(VECTORS, JSON.stringify(vectors, null, 2) + '\n');
 });
+
+// --- payment sequences ----------------------------------------------------------------
+//
+// Each sequence deploys a collector with DEPLOY_VALUE (the Python side's MIN_DEPLOY_AMOUNT)
+// and sends the payments one by one from a fixed payer, bounceable. After every step it
+// records the counters get_stats reports, the contract's split (fee, net), the exit code,
+// and what the destination / owner / payer actually received. Those received values are
+// net of the sandbox's gas and forwarding fees; a simulator without fees will not match
+// them and should compare the counters and the split only.
+
+const DEPLOY_VALUE = 60_000_000n; // 0.06 TON: fee_collector.py MIN_DEPLOY_AMOUNT
+const PAYER = Address.parse('0:4444444444444444444444444444444444444444444444444444444444444444');
+
+type Step = { amount: bigint; comment?: string };
+type Sequence = { name: string; config: FeeCollectorConfig; steps: Step[] };
+
+/** The smallest accepted payment: value - floor(value * bps / 10000) >= MIN_NET. */
+const minPayment = (bps: number) => ((MIN_NET - 1n) * FEE_DENOMINATOR) / (FEE_DENOMINATOR - BigInt(bps)) + 1n;
+
+const STANDARD = EXAMPLES[0];
+const ZERO_FEE = EXAMPLES[1];
+
+const SEQUENCES: Sequence[] = [
+    {
+        // 2.5 %, flush at 1 TON: refused just below the minimum, the minimum, small ones,
+        // one that brings the fees to exactly 1 TON, one big one that flushes at once.
+        name: 'standard-2.5pct',
+        config: STANDARD,
+        steps: [
+            { amount: minPayment(250) - 1n, comment: 'too small' },
+            { amount: minPayment(250), comment: 'INV-MIN' },
+            { amount: 500_000_000n },
+            { amount: TON, comment: 'INV-1' },
+            // fees so far 256 410 + 12 500 000 + 25 000 000; this one's fee is the rest of 1 TON
+            { amount: (TON - 37_756_410n) * 40n, comment: 'exactly to the threshold' },
+            { amount: 20_000_000n, comment: 'after the flush' },
+            { amount: 1000n * TON, comment: 'big' },
+            { amount: 123_456_789n },
+        ],
+    },
+    {
+        // fee 0, min_withdrawal 0: accumulated 0 >= 0 after every payment, but a flush of
+        // 0 is never sent, so nothing ever reaches the owner.
+        name: 'zero-fee-flush-always',
+        config: ZERO_FEE,
+        steps: [
+            { amount: minPayment(0) - 1n },
+            { amount: minPayment(0), comment: 'INV-Z' },
+            { amount: TON },
+            { amount: 1000n * TON, comment: 'big' },
+        ],
+    },
+    {
+        // 2.5 % with min_withdrawal 0: every payment that carries a fee flushes it.
+        name: 'standard-2.5pct-flush-every-payment',
+        config: { ...STANDARD, minWithdrawal: 0n },
+        steps: [
+            { amount: minPayment(250) - 1n },
+            { amount: minPayment(250), comment: 'INV-A' },
+            { amount: TON },
+            // refused well below the minimum (but above the gas of the attempt: a message that
+            // cannot buy any gas is not even run, its value simply stays in the contract)
+            { amount: 5_000_000n },
+            { amount: 5_050_000_000n, comment: 'INV-B' },
+        ],
+    },
+];
+
+async function runSequences(code: Cell) {
+    const out = [];
+    for (const seq of SEQUENCES) {
+        const blockchain = await Blockchain.create();
+        blockchain.now = T0; // frozen clock: no storage rent between steps
+        const contract = FeeCollector.createFromConfig(seq.config, code);
+        const stateInit = beginCell().store(storeStateInit(contract.init!)).endCell();
+        const deployed = await blockchain.sendMessage(
+            internal({ from: seq.config.owner, to: contract.address, value: DEPLOY_VALUE, body: ownerOpBody(Op.topUp), stateInit: contract.init, bounce: false }),
+        );
+        expect(deployed.transactions).toHaveTransaction({ to: contract.address, deploy: true, success: true });
+        const opened = blockchain.openContract(contract);
+
+        const steps = [];
+        for (const step of seq.steps) {
+            const body = step.comment === undefined ? undefined : commentBody(step.comment);
+            const r = await blockchain.sendMessage(internal({ from: PAYER, to: contract.address, value: step.amount, body, bounce: true }));
+            const tx = r.transactions.find((t) => t.inMessage?.info.dest?.toString() === contract.address.toString())!;
+            const c = costs(tx);
+            const fee = (step.amount * BigInt(seq.config.feeBps)) / FEE_DENOMINATOR;
+            const outs = outMessages(tx);
+            const to = (a: Address) => outs.find((m) => m.to !== undefined && m.to !== null && a.equals(m.to as Address));
+            const forward = to(seq.config.destination);
+            const flush = to(seq.config.owner);
+            const refund = to(PAYER);
+            if (c.exitCode === 0) {
+                // the payer's body reaches the destination as the very same cell tree
+                expect(forward!.body.hash().equals((body ?? new Cell()).hash())).toBe(true);
+                expect(forward!.bounce).toBe(false);
+            } else {
+                expect(c.exitCode).toBe(ExitCode.paymentTooSmall);
+                expect(forward).toBeUndefined();
+            }
+            const st = await opened.getStats();
+            steps.push({
+                amount: step.amount.toString(),
+                comment: step.comment ?? null,
+                exit_code: c.exitCode,
+                aborted: c.aborted,
+                fee: fee.toString(),
+                net: (step.amount - fee).toString(),
+                stats: {
+                    accumulated: st.accumulated.toString(),
+                    total_collected: st.totalCollected.toString(),
+                    total_withdrawn: st.totalWithdrawn.toString(),
+                    payment_count: st.paymentCount.toString(),
+                },
+                flushed: flush !== undefined,
+                measured: {
+                    destination_received: forward ? forward.value.toString() : null,
+                    owner_received: flush ? flush.value.toString() : null,
+                    payer_refunded: refund ? refund.value.toString() : null,
+                    gas_fees: c.gasFees.toString(),
+                    fwd_fees: c.fwdFees.toString(),
+                },
+            });
+        }
+        out.push({
+            name: seq.name,
+            owner: seq.config.owner.toRawString(),
+            destination: seq.config.destination.toRawString(),
+            fee_bps: seq.config.feeBps,
+            min_withdrawal: seq.config.minWithdrawal.toString(),
+            state_init_boc_base64: stateInit.toBoc().toString('base64'),
+            address_raw: contract.address.toRawString(),
+            deploy_value: DEPLOY_VALUE.toString(),
+            payer: PAYER.toRawString(),
+            steps,
+        });
+    }
+    return out;
+}

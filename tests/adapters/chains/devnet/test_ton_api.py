@@ -226,7 +226,6 @@ async def test_run_get_method_answers_like_tvm(client: httpx.AsyncClient, devnet
 
 @pytest.mark.parametrize("body", [
     "not json", [], {"method": "get_wallet_address", "stack": []},
-    {"address": OURS.raw, "method": "get_wallet_address", "stack": []},
     {"address": USDT_TON_MASTER, "method": "get_wallet_address", "stack": []},
     {"address": USDT_TON_MASTER, "method": "get_wallet_address", "stack": [{"type": "num", "value": "0x1"}]},
     {"address": USDT_TON_MASTER, "method": "get_wallet_address", "stack": [{"type": "slice", "value": "!!"}]},

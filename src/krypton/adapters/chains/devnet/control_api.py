@@ -3,6 +3,7 @@ reorganise, inject provider faults and read the state.
 
     POST   /control/pay     {asset: ton|usdt_ton|usdt_trc20, to, amount, from?, comment?,
                              counterfeit?, result?, bounce?, forward_ton_amount?}
+    POST   /control/ton/deploy  {state_init: <base64 BOC>, amount?: nanotons, default 60000000}
     POST   /control/blocks  {chain: ton|tron, count?}
     POST   /control/reorg   {n, chain?: tron}
     POST   /control/faults  {provider: toncenter|trongrid, kind: status|latency|timeout,
@@ -13,6 +14,13 @@ reorganise, inject provider faults and read the state.
 Amounts are whole numbers of the smallest unit (nanotons, jetton or token units), as JSON
 numbers or decimal strings. Every refusal is a 4xx {"error": {code, message, field}} with
 a sentence that says what to fix; nothing is changed by a refused request.
+
+TON `bounce: true` sends a bounceable message that the recipient refuses, so it comes back.
+To a deployed fee collector it only makes the message bounceable: the contract decides,
+and `bounced` in the answer says whether it did bounce (a payment below its minimum).
+/control/ton/deploy deploys a fee collector from the StateInit Krypton builds
+(fee_collector.state_init_boc) and answers {address, address_bounceable, balance}; its
+stats are listed under ton.collectors in /control/state.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from krypton.adapters.chains.devnet.devnet import Devnet
 from krypton.adapters.chains.devnet.faults import Fault, fault_kind
 from krypton.adapters.chains.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
 from krypton.adapters.chains.devnet.tron import COUNTERFEIT_CONTRACT, RESULTS, USDT_CONTRACT, Result
+from krypton.adapters.chains.ton import fee_collector
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
+from krypton.adapters.chains.ton.cells import CellFormatError, cell_from_boc
 
 ASSETS = ("ton", "usdt_ton", "usdt_trc20")
 # Which payment options make sense for which asset.
@@ -79,6 +89,9 @@ def routes(devnet: Devnet) -> list[Route]:
     async def state(request: Request) -> JSONResponse:
         return JSONResponse(_state(devnet))
 
+    async def deploy(request: Request) -> JSONResponse:
+        return JSONResponse(_deploy(devnet, await _body(request, {"state_init", "amount"})))
+
     return [
         Route("/pay", pay, methods=["POST"]),
         Route("/blocks", blocks, methods=["POST"]),
@@ -86,6 +99,7 @@ def routes(devnet: Devnet) -> list[Route]:
         Route("/faults", add_fault, methods=["POST"]),
         Route("/faults", clear_faults, methods=["DELETE"]),
         Route("/state", state, methods=["GET"]),
+        Route("/ton/deploy", deploy, methods=["POST"]),
     ]
 
 
@@ -115,7 +129,7 @@ def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
     if asset == "ton":
         bounce = _flag(body, "bounce")
         tx = devnet.ton.pay_ton(payer, to, amount, comment, bounceable=bounce, undeliverable=bounce)
-        extra: dict[str, Any] = {"bounced": bounce}
+        extra: dict[str, Any] = {"bounced": tx.aborted and any(m.bounced for m in tx.out_msgs)}
     else:
         forward = _whole(body, "forward_ton_amount", default=1, minimum=0)
         tx = devnet.ton.pay_jetton(payer, to, amount, comment, counterfeit=counterfeit,
@@ -126,6 +140,34 @@ def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
     return {"chain": "ton", "asset": asset, "tx_hash": tx.hash, "lt": str(tx.lt), "account": tx.account.raw,
             "from": devnet.ton.payer(payer).raw, "to": to.raw, "amount": str(amount), "status": "pending",
             **extra}
+
+
+def _deploy(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
+    text = _text(body, "state_init", required=True) or ""
+    try:
+        state_init = cell_from_boc(text)
+    except CellFormatError as exc:
+        raise InvalidInput(f"state_init must be a StateInit as a standard base64 BOC: {exc}.",
+                           field="state_init") from None
+    amount = _whole(body, "amount", default=fee_collector.MIN_DEPLOY_AMOUNT)
+    address = devnet.ton.deploy_collector(state_init, amount)
+    return {"address": address.raw, "address_bounceable": address.friendly(bounceable=True),
+            "balance": str(devnet.ton.balance(address))}
+
+
+def _collectors(devnet: Devnet) -> list[dict[str, Any]]:
+    rows = []
+    for address, state in sorted(devnet.ton.collectors().items(), key=lambda kv: kv[0].raw):
+        rows.append({
+            "address": address.raw, "address_bounceable": address.friendly(bounceable=True),
+            "balance": str(devnet.ton.balance(address)), "owner": state.owner.raw,
+            "destination": state.destination.raw, "fee_bps": state.fee_bps,
+            "min_withdrawal": str(state.min_withdrawal),
+            "stats": {"accumulated": str(state.accumulated), "total_collected": str(state.total_collected),
+                      "total_withdrawn": str(state.total_withdrawn), "payment_count": state.payment_count,
+                      "last_withdrawal_time": state.last_withdrawal_time},
+        })
+    return rows
 
 
 def _heads(devnet: Devnet) -> dict[str, dict[str, Any]]:
@@ -152,6 +194,7 @@ def _state(devnet: Devnet) -> dict[str, Any]:
             "balances": {a.raw: str(b) for a, b in sorted(ton.balances().items(), key=lambda kv: kv[0].raw)},
             "jetton_balances": {w.address.raw: {"owner": w.owner.raw, "master": w.master.raw,
                                                 "balance": str(w.balance)} for w in ton.jetton_wallets()},
+            "collectors": _collectors(devnet),
         },
         "tron": {
             **heads["tron"],

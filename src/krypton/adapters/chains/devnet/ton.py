@@ -15,6 +15,12 @@ Model, kept as close to the chain as the receiving side can observe:
   the first 256 bits of the body) and is never credited; an undeliverable NON-bounceable
   message is credited and the transaction aborted, as for an undeployed account on the
   real chain (see the recorded fixture toncenter-v3-transactions-comment.json).
+- Fee collectors (contracts/fee_collector.fc, logic in ton_collector.py): `deploy_collector`
+  takes the StateInit Krypton builds; from then on every message to that address runs the
+  contract, which decides itself whether a message is accepted (a refusal bounces a
+  bounceable message, or keeps a non-bounceable one and aborts, with the contract's exit
+  code in the compute phase). The owner is not a devnet wallet: the deploy and owner-op
+  messages arrive from the owner's address, and their value is not taken from anywhere.
 
 Fees are zero so balances stay easy to check; nothing here reads the wall clock.
 """
@@ -24,10 +30,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pytoniq_core.boc.cell import Cell
 
 from krypton.adapters.chains.devnet import ton_bodies as bodies
+from krypton.adapters.chains.devnet import ton_collector as collector_logic
 from krypton.adapters.chains.devnet.common import (
     DEFAULT_PAYERS,
     DEFAULT_SEED,
@@ -40,6 +48,8 @@ from krypton.adapters.chains.devnet.common import (
     epoch_s,
     named,
 )
+from krypton.adapters.chains.devnet.ton_collector import CollectorState
+from krypton.adapters.chains.ton import fee_collector
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.jetton import MAX_AMOUNT, build_notification
 from krypton.domain.assets import USDT_TON
@@ -55,6 +65,8 @@ JETTON_GAS = 50_000_000
 MAX_NANOTONS = (1 << 120) - 1
 MAX_COMMENT_BYTES = 4096
 FIRST_LT = 1_000_000
+# TON an owner attaches to an owner op (the contract's gas table uses 0.05 TON); it comes back.
+OWNER_OP_VALUE = 50_000_000
 ZERO_HASH = base64.b64encode(bytes(32)).decode("ascii")
 
 
@@ -69,6 +81,7 @@ class TonMessage:
     created_at: int | None
     bounce: bool | None
     bounced: bool | None
+    init: Cell | None = None  # the StateInit a deploy message carries
 
 
 @dataclass(slots=True)
@@ -88,6 +101,9 @@ class TonTransaction:
     prev_hash: str
     prev_lt: int
     mc_block_seqno: int | None = None  # set by the masterchain block that includes it
+    # The compute phase's exit code when contract code ran (fee collectors); None for the
+    # accounts the devnet runs no code for (wallets, undeployed addresses).
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,7 @@ class TonChain:
         self._payers = {name: payer_address(name) for name in payers}
         self._seqnos: dict[TonAddress, int] = {}
         self._query_ids = 0
+        self._collectors: dict[TonAddress, CollectorState] = {}
         for address in self._payers.values():
             self._balances[address] = PAYER_NANOTONS
             self._active.add(address)
@@ -186,8 +203,16 @@ class TonChain:
                 for wallet, (master, owner) in self._wallets.items()]
 
     def is_contract(self, address: TonAddress) -> bool:
-        """Jetton masters and wallets; shown bounceable (EQ...) like contracts on the real chain."""
-        return address in MASTERS or address in self._wallets
+        """Jetton masters and wallets, fee collectors; shown bounceable (EQ...) like contracts
+        on the real chain."""
+        return address in MASTERS or address in self._wallets or address in self._collectors
+
+    def collector(self, address: TonAddress) -> CollectorState | None:
+        """The data of a deployed fee collector (what its get-methods read), None otherwise."""
+        return self._collectors.get(address)
+
+    def collectors(self) -> dict[TonAddress, CollectorState]:
+        return dict(self._collectors)
 
     def transactions(self, account: TonAddress, *, include_pending: bool = False) -> list[TonTransaction]:
         """The account's transactions by lt, oldest first; only final ones unless asked."""
@@ -205,21 +230,62 @@ class TonChain:
 
         undeliverable: the recipient cannot take the message (an undeployed or failing
         contract). A bounceable message then bounces back to the payer, uncredited; a
-        non-bounceable one is credited and the recipient's transaction aborted.
+        non-bounceable one is credited and the recipient's transaction aborted. Ignored
+        for a deployed fee collector: its contract decides (a payment too small for it is
+        refused with exit 102, whatever the caller asked).
         """
         source = self.payer(payer)
         check_amount(amount, maximum=MAX_NANOTONS)
         _check_comment(comment)
         self._check_funds(source, amount)
-        body = bodies.comment(comment)
-        out = self._order(source, to, amount, body, bounce=bounceable)
-        if not (undeliverable and bounceable):
-            return self._execute(to, out, (), credit=amount, aborted=undeliverable)
-        lt = self._next_lt()
-        back = self._message(to, source, amount, bodies.bounced(body), bounce=False, bounced=True)
-        refused = self._record(to, lt, out, (back,), credit=amount, delta=0, aborted=True)
-        self._execute(source, back, (), credit=amount)
-        return refused
+        out = self._order(source, to, amount, bodies.comment(comment), bounce=bounceable)
+        if to in self._collectors:
+            return self._run_collector(to, out)
+        if undeliverable:
+            return self._refuse(to, out)
+        return self._execute(to, out, (), credit=amount)
+
+    # -- fee collectors -----------------------------------------------------------------
+
+    def deploy_collector(self, state_init: Cell,
+                         amount: int = fee_collector.MIN_DEPLOY_AMOUNT) -> TonAddress:
+        """Deploy a fee collector from its StateInit; returns its address (0:<state init hash>).
+
+        As on the chain, the deploy is the owner's top_up carrying the state init, and its
+        value stays in the collector (on top of anything the address already held). The
+        transaction is recorded on the collector only: the owner's wallet is not simulated.
+        """
+        state = collector_logic.from_state_init(state_init)
+        check_amount(amount, maximum=MAX_NANOTONS)
+        if amount < fee_collector.MIN_DEPLOY_AMOUNT:
+            raise InvalidInput(
+                f"amount must be at least {fee_collector.MIN_DEPLOY_AMOUNT} nanotons (0.06 TON: the 0.05 TON "
+                f"storage floor the collector never withdraws, plus a margin), not {amount}.", field="amount")
+        untyped_init: Any = state_init
+        address = TonAddress(0, untyped_init.hash)
+        if address in self._collectors:
+            raise InvalidInput(f"A fee collector is already deployed at {address.raw} from this state init; "
+                               "change the config to deploy another one.", field="state_init")
+        message = self._message(state.owner, address, amount, fee_collector.top_up_body(), bounce=True,
+                                init=state_init)
+        # top_up from the owner always succeeds (exit 0) and sends nothing: record it directly.
+        self._collectors[address] = state
+        self._record(address, self._next_lt(), message, (), credit=amount, delta=amount, exit_code=0,
+                     activate=True)
+        return address
+
+    def force_withdraw(self, collector: TonAddress, *, query_id: int = 0, value: int = OWNER_OP_VALUE,
+                       sender: TonAddress | None = None) -> TonTransaction:
+        """The owner's op::force_withdraw (sender defaults to the owner); returns the collector's
+        transaction. Refused with 101 from anyone else, 103 when nothing is withdrawable; a
+        refusal bounces back to the sender."""
+        state = self._collectors.get(collector)
+        if state is None:
+            raise InvalidInput(f"{collector.raw} is not a deployed fee collector.", field="collector")
+        check_amount(value, field="value", maximum=MAX_NANOTONS)
+        body = collector_logic.owner_op_body(fee_collector.OP_FORCE_WITHDRAW, query_id)
+        message = self._message(sender or state.owner, collector, value, body, bounce=True)
+        return self._run_collector(collector, message)
 
     def pay_jetton(self, payer: str, to_owner: TonAddress, amount: int, comment: str | None = None, *,
                    counterfeit: bool = False, forward_ton_amount: int = 1) -> TonTransaction:
@@ -264,7 +330,7 @@ class TonChain:
         received = self._record(target_wallet, lt, internal, outs, credit=attached, delta=0)
         self._jettons[(master, to_owner)] = self.jetton_balance(to_owner, master) + amount
         if notification is not None:
-            received = self._execute(to_owner, notification, (), credit=forward_ton_amount)
+            received = self._deliver(notification)
         self._execute(source, excess, (), credit=JETTON_GAS)
         return received
 
@@ -303,29 +369,75 @@ class TonChain:
         self._record(source, lt, external, (out,), credit=None, delta=-value)
         return out
 
+    def _deliver(self, message: TonMessage) -> TonTransaction:
+        """The destination's transaction for a message: a collector runs its contract, any other
+        account is simply credited."""
+        if message.destination in self._collectors:
+            return self._run_collector(message.destination, message)
+        return self._execute(message.destination, message, (), credit=message.value or 0)
+
+    def _run_collector(self, account: TonAddress, message: TonMessage) -> TonTransaction:
+        """The collector's transaction for an incoming internal message, then the transactions
+        of the messages it sent."""
+        value, source = message.value or 0, message.source
+        assert source is not None, "a collector receives internal messages only"
+        outcome = collector_logic.receive(
+            self._collectors[account], sender=source, value=value, body=message.body,
+            bounced=bool(message.bounced), balance_before=self.balance(account), now=epoch_s(self._clock))
+        if not outcome.accepted:
+            return self._refuse(account, message, exit_code=outcome.exit_code)
+        lt = self._next_lt()
+        sends = tuple(self._message(account, s.to, s.value, s.body, bounce=False) for s in outcome.sends)
+        sent = sum(s.value for s in outcome.sends)
+        tx = self._record(account, lt, message, sends, credit=value, delta=value - sent, exit_code=0)
+        self._collectors[account] = outcome.state
+        for out in sends:
+            self._deliver(out)
+        return tx
+
+    def _refuse(self, account: TonAddress, message: TonMessage, *,
+                exit_code: int | None = None) -> TonTransaction:
+        """The account does not take the message: a bounceable one bounces back to its sender
+        uncredited (0xffffffff + the first 256 bits of the body); a non-bounceable one is
+        credited and the transaction aborted. exit_code: the contract's, when code ran."""
+        value, source = message.value or 0, message.source
+        if not message.bounce or source is None:
+            return self._execute(account, message, (), credit=value, aborted=True, exit_code=exit_code)
+        lt = self._next_lt()
+        back = self._message(account, source, value, bodies.bounced(message.body), bounce=False, bounced=True)
+        refused = self._record(account, lt, message, (back,), credit=value, delta=0, aborted=True,
+                               exit_code=exit_code)
+        self._execute(source, back, (), credit=value)
+        return refused
+
     def _execute(self, account: TonAddress, in_msg: TonMessage, outs: tuple[TonMessage, ...], *,
-                 credit: int, aborted: bool = False) -> TonTransaction:
+                 credit: int, aborted: bool = False, exit_code: int | None = None) -> TonTransaction:
         return self._record(account, self._next_lt(), in_msg, outs, credit=credit, delta=credit,
-                            aborted=aborted)
+                            aborted=aborted, exit_code=exit_code)
 
     def _record(self, account: TonAddress, lt: int, in_msg: TonMessage, outs: tuple[TonMessage, ...], *,
-                credit: int | None, delta: int, aborted: bool = False) -> TonTransaction:
+                credit: int | None, delta: int, aborted: bool = False, exit_code: int | None = None,
+                activate: bool = False) -> TonTransaction:
+        """activate: this transaction deploys the account (its end status is active)."""
         history = self._txs.setdefault(account, [])
         before = self.balance(account)
         status = "active" if account in self._active else ("uninit" if history else "nonexist")
+        if activate:
+            self._active.add(account)
         end_status = "active" if account in self._active else "uninit"
         self._balances[account] = before + delta
         prev_hash, prev_lt = (history[-1].hash, history[-1].lt) if history else (ZERO_HASH, 0)
         tx = TonTransaction(account, lt, self._hash(), epoch_s(self._clock), in_msg, outs, aborted, credit,
-                            status, end_status, before, before + delta, prev_hash, prev_lt)
+                            status, end_status, before, before + delta, prev_hash, prev_lt,
+                            exit_code=exit_code)
         history.append(tx)
         self._pending.append(tx)
         return tx
 
     def _message(self, source: TonAddress, destination: TonAddress, value: int, body: Cell, *,
-                 bounce: bool, bounced: bool = False) -> TonMessage:
+                 bounce: bool, bounced: bool = False, init: Cell | None = None) -> TonMessage:
         return TonMessage(self._hash(), source, destination, value, body, self._next_lt(),
-                          epoch_s(self._clock), bounce, bounced)
+                          epoch_s(self._clock), bounce, bounced, init)
 
     def _next_lt(self) -> int:
         self._lt += 1

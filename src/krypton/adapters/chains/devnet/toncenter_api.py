@@ -3,17 +3,30 @@
     GET  /transactions?account=&start_lt=&end_lt=&start_utime=&end_utime=&limit=&offset=&sort=
     GET  /masterchainInfo
     GET  /jetton/wallets?address=&owner_address=&jetton_address=&exclude_zero_balance=&limit=&offset=
-    POST /runGetMethod {address, method, stack}   (get_wallet_address on the jetton masters)
+    POST /runGetMethod {address, method, stack}   (jetton masters and fee collectors)
 
 Like the real indexer, /transactions shows only transactions already in a masterchain
 block (every one it returns has mc_block_seqno set), unless the app was built with
 show_pending=True to exercise a watcher's handling of mc_block_seqno = null. Bad
 parameters get 422 {"error": "..."}.
+
+runGetMethod answers {"gas_used", "exit_code", "stack"} with stack entries as TON Center
+v3 writes them: {"type": "num", "value": "0x1f"} (lower-case hex, "-0x…" when negative),
+{"type": "slice" | "cell", "value": <base64 BOC>}. Jetton masters run get_wallet_address;
+a deployed fee collector runs get_stats, get_config and get_fee(amount) (ton_collector.py),
+taking its argument from the top of the stack (the LAST entry; the entries below it stay
+on the answer's stack, as in TVM): no argument is exit 2 (stack underflow), a non-number
+exit 7 (type check). Any other method is exit 11, as in TVM.
+
+An account with no code (no contract deployed there) gets 409 {"error": "..."}: TON Center
+does not document its answer for that case (its v2 reference lists only an HTTP error for a
+failed run), and 409 keeps it apart from a malformed request (422) while saying what is wrong.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,16 +37,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from krypton.adapters.chains.devnet import ton_collector as collector_logic
 from krypton.adapters.chains.devnet import toncenter_json as render
 from krypton.adapters.chains.devnet.devnet import Devnet
 from krypton.adapters.chains.devnet.params import QueryError, choice, flag, integer
 from krypton.adapters.chains.devnet.ton import MASTERS, TonChain
+from krypton.adapters.chains.devnet.ton_collector import CollectorState
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
 from krypton.adapters.chains.ton.cells import CellFormatError, Reader, cell_from_boc, cell_to_boc
 
 MAX_LIMIT = 1000
+EXIT_STACK_UNDERFLOW = 2
+EXIT_TYPE_CHECK = 7
 EXIT_METHOD_NOT_FOUND = 11  # TVM's exit code for an unknown get-method id
 GET_WALLET_ADDRESS_GAS = 4_000
+COLLECTOR_GET_GAS = 3_000  # a stand-in: the devnet runs no TVM
+TVM_INT_LIMIT = 1 << 256  # a TVM integer is 257-bit signed: -2**256 <= n < 2**256
+_HEX = re.compile(r"-?0x[0-9a-fA-F]{1,65}")
+_DECIMAL = re.compile(r"-?[0-9]{1,80}")
+CELL_KINDS = {"slice": "slice", "cell": "cell", "tvm.Slice": "slice", "tvm.Cell": "cell"}  # v3 and legacy
+StackEntry = tuple[str, int | str]  # ("num", value) or ("slice" | "cell", base64 BOC)
+
+
+class NotAContract(QueryError):
+    """A get-method on an account with no code (answered 409, not 422: the request is fine)."""
 
 
 def routes(devnet: Devnet, *, show_pending: bool = False) -> list[Route]:
@@ -114,22 +141,104 @@ def _jetton_wallets(chain: TonChain, params: QueryParams) -> dict[str, Any]:
 def _run_get_method(chain: TonChain, payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise QueryError("The request body must be a JSON object {address, method, stack}.", "body")
-    master = _required_address(payload.get("address"), "address")
-    if master not in MASTERS:
-        raise QueryError(f"Cannot run a get-method on {master.raw}: the devnet runs get-methods on its "
-                         "jetton masters only.", "address")
+    address = _required_address(payload.get("address"), "address")
     method, stack = payload.get("method"), payload.get("stack", [])
     if not isinstance(stack, list):
         raise QueryError("stack must be a list of {type, value} entries.", "stack")
+    if address in MASTERS:
+        return _jetton_master_method(chain, address, method, stack)
+    state = chain.collector(address)
+    if state is not None:
+        return _collector_method(state, method, [_stack_entry(e) for e in stack])
+    raise NotAContract(f"Cannot run {method!r} on {address.raw}: no contract is deployed there (the "
+                       "devnet runs get-methods on its jetton masters and on deployed fee collectors).",
+                       "address")
+
+
+def _jetton_master_method(chain: TonChain, master: TonAddress, method: Any,
+                          stack: list[Any]) -> dict[str, Any]:
     if method != "get_wallet_address":
         return {"gas_used": 0, "exit_code": EXIT_METHOD_NOT_FOUND, "stack": []}
     if len(stack) != 1:
         raise QueryError("get_wallet_address takes one stack entry: the owner's address as a slice.", "stack")
     owner = _stack_address(stack[0])
     wallet = chain.jetton_wallet_of(owner, master)
-    cell = Builder().store_uint(0b100, 3).store_int(wallet.workchain, 8).store_bytes(wallet.hash).end_cell()
     return {"gas_used": GET_WALLET_ADDRESS_GAS, "exit_code": 0,
-            "stack": [{"type": "cell", "value": cell_to_boc(cell)}]}
+            "stack": [{"type": "cell", "value": _address_boc(wallet)}]}
+
+
+def _collector_method(state: CollectorState, method: Any, stack: list[StackEntry]) -> dict[str, Any]:
+    """get_stats / get_config / get_fee of a deployed fee collector, in the FunC return order."""
+    results: list[StackEntry]
+    if method == "get_stats":
+        results = [("num", n) for n in collector_logic.stats(state)]
+    elif method == "get_config":
+        owner, destination, *numbers = collector_logic.config(state)
+        results = [("slice", _address_boc(owner)), ("slice", _address_boc(destination)),
+                   *(("num", n) for n in numbers)]
+    elif method == "get_fee":
+        if not stack:
+            return _failed(EXIT_STACK_UNDERFLOW)
+        *stack, (kind, amount) = stack  # the argument is the top of the stack: the last entry
+        if kind != "num" or not isinstance(amount, int):
+            return _failed(EXIT_TYPE_CHECK)
+        results = [("num", n) for n in collector_logic.fee_split(state, amount)]
+    else:
+        return _failed(EXIT_METHOD_NOT_FOUND)
+    return {"gas_used": COLLECTOR_GET_GAS, "exit_code": 0,
+            "stack": [_render_entry(entry) for entry in (*stack, *results)]}
+
+
+def _failed(exit_code: int) -> dict[str, Any]:
+    return {"gas_used": 0, "exit_code": exit_code, "stack": []}
+
+
+def _stack_entry(entry: Any) -> StackEntry:
+    """A request stack entry, {type, value} (v3) or the legacy [type, value] pair: a number as
+    "0x…" hex or a decimal string (or a JSON integer), a slice or cell as a base64 BOC."""
+    if isinstance(entry, dict):
+        kind, value = entry.get("type"), entry.get("value")
+    elif isinstance(entry, list) and len(entry) == 2:
+        kind, value = entry
+    else:
+        raise QueryError("Each stack entry must be {\"type\": ..., \"value\": ...}.", "stack")
+    if kind == "num":
+        return "num", _stack_number(value)
+    if kind in CELL_KINDS and isinstance(value, str):
+        try:
+            cell_from_boc(value)
+        except CellFormatError as exc:
+            raise QueryError(f"The {kind} stack entry is not a base64 BOC: {exc}.", "stack") from None
+        return CELL_KINDS[kind], value
+    raise QueryError(f"Unsupported stack entry type {kind!r}: use num, slice or cell.", "stack")
+
+
+def _stack_number(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _HEX.fullmatch(value):
+        number = int(value, 16)
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value):
+        number = int(value)
+    else:
+        raise QueryError(f"A num stack entry must be \"0x…\" hex or a decimal string, not {value!r}.",
+                         "stack")
+    if not -TVM_INT_LIMIT <= number < TVM_INT_LIMIT:
+        raise QueryError("The num stack entry does not fit in a 257-bit TVM integer.", "stack")
+    return number
+
+
+def _render_entry(entry: StackEntry) -> dict[str, str]:
+    kind, value = entry
+    if isinstance(value, int):
+        return {"type": kind, "value": hex(value)}  # "0x1f", "-0x1f", "0x0"
+    return {"type": kind, "value": value}
+
+
+def _address_boc(address: TonAddress) -> str:
+    """A cell holding addr_std (no anycast), as a base64 BOC: how an address sits on the stack."""
+    cell = Builder().store_uint(0b100, 3).store_int(address.workchain, 8).store_bytes(address.hash).end_cell()
+    return cell_to_boc(cell)
 
 
 def _stack_address(entry: Any) -> TonAddress:
@@ -174,6 +283,8 @@ def _address(value: Any, name: str) -> TonAddress | None:
 def _answer(build: Callable[[], dict[str, Any]]) -> JSONResponse:
     try:
         result = build()
+    except NotAContract as exc:
+        return _error(exc.message, status=409)
     except QueryError as exc:
         return _error(exc.message)
     return JSONResponse(result)

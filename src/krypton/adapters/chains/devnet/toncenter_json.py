@@ -89,7 +89,7 @@ def message(msg: TonMessage) -> dict[str, Any]:
             "body": cell_to_boc(msg.body),
             "decoded": _decoded(msg.body),
         },
-        "init_state": None,
+        "init_state": None if msg.init is None else _init_state(msg.init),
     }
 
 
@@ -134,21 +134,18 @@ def code_hash(kind: str) -> str:
 
 def _description(tx: TonTransaction) -> dict[str, Any]:
     internal = tx.in_msg.source is not None
-    skipped = tx.aborted  # the devnet's refusing accounts are undeployed ones: no code to run
-    compute: dict[str, Any] = (
-        {"type": "skipped", "skip_reason": "no_state"} if skipped else
-        {"type": "vm", "success": True, "exit_code": 0, "gas_used": "0", "gas_fees": "0", "vm_steps": 0})
     description: dict[str, Any] = {
         "type": "ord",
         "aborted": tx.aborted,
         "destroyed": False,
         "credit_first": internal and not tx.in_msg.bounce,
         "storage_ph": {"status_change": "unchanged", "storage_fees_collected": "0"},
-        "compute_ph": compute,
+        "compute_ph": _compute(tx),
     }
     if internal:
         description["credit_ph"] = {"credit": str(tx.credit or 0)}
-    if tx.out_msgs and not skipped:
+    # An aborted transaction has no action phase: its only out message is the bounce.
+    if tx.out_msgs and not tx.aborted:
         count = len(tx.out_msgs)
         description["action"] = {"valid": True, "success": True, "no_funds": False, "result_code": 0,
                                  "tot_actions": count, "msgs_created": count, "status_change": "unchanged",
@@ -157,6 +154,22 @@ def _description(tx: TonTransaction) -> dict[str, Any]:
     if tx.aborted and tx.out_msgs:
         description["bounce"] = {"type": "ok", "fwd_fees": "0", "msg_fees": "0"}
     return description
+
+
+def _compute(tx: TonTransaction) -> dict[str, Any]:
+    """The compute phase. An aborted transaction without an exit code is an account with no
+    code to run (skipped, as for the undeployed account of the recorded fixture); a contract
+    that refused the message (a fee collector) ran and failed with its exit code."""
+    if tx.aborted and tx.exit_code is None:
+        return {"type": "skipped", "skip_reason": "no_state"}
+    exit_code = tx.exit_code or 0
+    return {"type": "vm", "success": exit_code == 0 and not tx.aborted, "exit_code": exit_code,
+            "gas_used": "0", "gas_fees": "0", "vm_steps": 0}
+
+
+def _init_state(init: Cell) -> dict[str, Any]:
+    """The StateInit a message carries, in the shape of message_content."""
+    return {"hash": _cell_hash(init), "body": cell_to_boc(init), "decoded": None}
 
 
 def _state(tx: TonTransaction, when: str, balance: int, status: str) -> dict[str, Any]:
