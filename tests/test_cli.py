@@ -28,7 +28,9 @@ def test_every_command_has_help() -> None:
                  ["apikey", "create", "--help"], ["apikey", "revoke", "--help"],
                  ["apikey", "list", "--help"], ["replay", "--help"], ["unmatched", "--help"],
                  ["devnet", "pay", "--help"], ["devnet", "blocks", "--help"],
-                 ["devnet", "reorg", "--help"], ["devnet", "state", "--help"]):
+                 ["devnet", "reorg", "--help"], ["devnet", "state", "--help"],
+                 ["devnet", "deploy", "--help"], ["contract", "deploy-info", "--help"],
+                 ["contract", "activate", "--help"], ["contract", "stats", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
         assert "Usage" in result.output

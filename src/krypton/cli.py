@@ -107,9 +107,9 @@ def merchant_list() -> None:
     async def work(c: Container) -> Any:
         async with c.deps.uow(write=False) as uow:
             return await uow.merchants.list()
-    table = support.table("id", "name", "fee (bps)", "methods")
+    table = support.table("id", "name", "fee (bps)", "methods", "TON fee collector")
     for m in support.run(work):
-        table.add_row(m.id, m.name, str(m.fee_bps), ", ".join(m.methods))
+        table.add_row(m.id, m.name, str(m.fee_bps), ", ".join(m.methods), m.ton_collector or "")
     out.print(table)
 
 
