@@ -21,6 +21,7 @@ from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
 from krypton.adapters.chains.ton.address import TonAddress
+from krypton.adapters.chains.ton.cells import store_address
 from krypton.adapters.chains.ton.comments import build_comment
 
 OP_TRANSFER = 0x0F8A7EA5
@@ -50,8 +51,8 @@ def external_stub(seqno: int) -> Cell:
 def jetton_transfer(query_id: int, amount: int, destination: TonAddress, response: TonAddress,
                     forward_ton_amount: int, payload: Cell | None) -> Cell:
     builder = Builder().store_uint(OP_TRANSFER, 32).store_uint(query_id, 64).store_coins(amount)
-    _address(builder, destination)
-    _address(builder, response)
+    store_address(builder, destination)
+    store_address(builder, response)
     builder.store_bit(0)  # no custom_payload
     builder.store_coins(forward_ton_amount)
     return _forward_payload(builder, payload)
@@ -60,8 +61,8 @@ def jetton_transfer(query_id: int, amount: int, destination: TonAddress, respons
 def internal_transfer(query_id: int, amount: int, sender: TonAddress, response: TonAddress,
                       forward_ton_amount: int, payload: Cell | None) -> Cell:
     builder = Builder().store_uint(OP_INTERNAL_TRANSFER, 32).store_uint(query_id, 64).store_coins(amount)
-    _address(builder, sender)
-    _address(builder, response)
+    store_address(builder, sender)
+    store_address(builder, response)
     builder.store_coins(forward_ton_amount)
     return _forward_payload(builder, payload)
 
@@ -90,10 +91,6 @@ def opcode(body: Cell) -> int | None:
     if len(untyped.bits) < 32:
         return None
     return int(untyped.begin_parse().preload_uint(32))
-
-
-def _address(builder: Builder, address: TonAddress) -> None:
-    builder.store_uint(0b100, 3).store_int(address.workchain, 8).store_bytes(address.hash)
 
 
 def _forward_payload(builder: Builder, payload: Cell | None) -> Cell:

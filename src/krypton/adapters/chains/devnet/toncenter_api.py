@@ -30,7 +30,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -44,7 +43,13 @@ from krypton.adapters.chains.devnet.params import QueryError, choice, flag, inte
 from krypton.adapters.chains.devnet.ton import MASTERS, TonChain
 from krypton.adapters.chains.devnet.ton_collector import CollectorState
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
-from krypton.adapters.chains.ton.cells import CellFormatError, Reader, cell_from_boc, cell_to_boc
+from krypton.adapters.chains.ton.cells import (
+    CellFormatError,
+    Reader,
+    address_cell,
+    cell_from_boc,
+    cell_to_boc,
+)
 
 MAX_LIMIT = 1000
 EXIT_STACK_UNDERFLOW = 2
@@ -237,8 +242,7 @@ def _render_entry(entry: StackEntry) -> dict[str, str]:
 
 def _address_boc(address: TonAddress) -> str:
     """A cell holding addr_std (no anycast), as a base64 BOC: how an address sits on the stack."""
-    cell = Builder().store_uint(0b100, 3).store_int(address.workchain, 8).store_bytes(address.hash).end_cell()
-    return cell_to_boc(cell)
+    return cell_to_boc(address_cell(address))
 
 
 def _stack_address(entry: Any) -> TonAddress:

@@ -22,6 +22,18 @@ class CellFormatError(ValueError):
     """Bytes or a cell that do not have the expected layout."""
 
 
+def store_address(builder: Builder, account: TonAddress) -> Builder:
+    """addr_std without anycast: ``10 0 workchain:int8 account:bits256``."""
+    stored: Builder = builder.store_uint(0b100, 3).store_int(account.workchain, 8).store_bytes(account.hash)
+    return stored
+
+
+def address_cell(account: TonAddress) -> Cell:
+    """A cell holding only the address: how an address sits on a get-method's stack."""
+    cell: Cell = store_address(Builder(), account).end_cell()
+    return cell
+
+
 def cell_from_boc(b64: str) -> Cell:
     """The single root cell of a base64 (standard or url-safe) bag of cells."""
     try:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytoniq_core.boc.builder import Builder
-
 from krypton.adapters.chains.provider import Priority, ProviderClient
 from krypton.adapters.chains.ton import toncenter
 from krypton.adapters.chains.ton.address import TonAddress
-from krypton.adapters.chains.ton.cells import cell_to_boc
+from krypton.adapters.chains.ton.cells import address_cell, cell_to_boc
 
 PAGE = 100
 
@@ -37,10 +35,8 @@ class TonCenterClient:
     async def jetton_wallet(self, owner: TonAddress, master: TonAddress) -> TonAddress:
         """Our jetton wallet for `master`, asked of the master itself (get_wallet_address):
         the indexer lists a jetton wallet only after it first received jettons."""
-        owner_slice = Builder().store_uint(0b100, 3).store_int(owner.workchain, 8) \
-            .store_bytes(owner.hash).end_cell()
         payload = await self.run_get_method(
-            master, "get_wallet_address", [{"type": "slice", "value": cell_to_boc(owner_slice)}])
+            master, "get_wallet_address", [{"type": "slice", "value": cell_to_boc(address_cell(owner))}])
         return toncenter.parse_wallet_address(payload)
 
     async def run_get_method(self, account: TonAddress, method: str,

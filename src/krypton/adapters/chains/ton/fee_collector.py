@@ -33,7 +33,7 @@ from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.account import StateInit
 
 from krypton.adapters.chains.ton.address import InvalidAddress, Network, TonAddress, parse
-from krypton.adapters.chains.ton.cells import cell_to_boc
+from krypton.adapters.chains.ton.cells import cell_to_boc, store_address
 from krypton.domain import collector, fees
 from krypton.domain.errors import DomainError
 
@@ -135,15 +135,10 @@ def code() -> Cell:
     return cell
 
 
-def _store_address(builder: Builder, account: TonAddress) -> None:
-    # addr_std$10 anycast:(Maybe Anycast)=0 workchain_id:int8 address:bits256
-    builder.store_uint(0b100, 3).store_int(account.workchain, 8).store_bytes(account.hash)
-
-
 def config_cell(config: FeeCollectorConfig) -> Cell:
     builder = Builder()
-    _store_address(builder, config.owner)
-    _store_address(builder, config.destination)
+    store_address(builder, config.owner)
+    store_address(builder, config.destination)
     builder.store_uint(config.fee_bps, 16).store_coins(config.min_withdrawal)
     cell: Cell = builder.end_cell()
     return cell

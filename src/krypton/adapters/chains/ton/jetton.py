@@ -21,7 +21,7 @@ from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
 from krypton.adapters.chains.ton.address import TonAddress
-from krypton.adapters.chains.ton.cells import CellFormatError, Reader
+from krypton.adapters.chains.ton.cells import CellFormatError, Reader, store_address
 from krypton.adapters.chains.ton.comments import build_comment, text_comment
 
 OP_TRANSFER_NOTIFICATION = 0x7362D09C
@@ -95,7 +95,7 @@ def build_notification(
     if sender is None:
         builder.store_uint(0, 2)
     else:
-        builder.store_uint(0b100, 3).store_int(sender.workchain, 8).store_bytes(sender.hash)
+        store_address(builder, sender)
     if comment is None:
         builder.store_bit(0)
     elif inline:

@@ -431,12 +431,12 @@ def stack_address(entry: Mapping[str, Any], where: str) -> TonAddress:
     if cell is None:
         raise PayloadError(f"{where}: the stack entry holds no address")
     try:
-        reader = Reader(cell)
-        if reader.uint(3) != 0b100:  # addr_std$10, anycast none$0
-            raise PayloadError(f"{where}: not a standard internal address")
-        return TonAddress(reader.sint(8, "a workchain"), reader.raw_bytes(32, "an account id"))
+        account = Reader(cell).address(f"{where}: the address")
     except CellFormatError as exc:
-        raise PayloadError(f"{where}: {exc}") from None
+        raise PayloadError(str(exc)) from None
+    if account is None:
+        raise PayloadError(f"{where}: the stack entry holds addr_none")
+    return account
 
 
 def parse_wallet_address(payload: Mapping[str, Any]) -> TonAddress:
