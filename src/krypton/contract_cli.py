@@ -26,6 +26,10 @@ T = TypeVar("T")
 MerchantOption = Annotated[str, typer.Option("--merchant", help="Merchant id (mer_...).")]
 
 
+def _fmt(units: int) -> str:
+    return money.format_units(units, TON.decimals)
+
+
 def _ton(text: str, field: str, *, positive: bool = True) -> int:
     return money.parse_units(text, TON.decimals, field=field, positive=positive)
 
@@ -59,8 +63,7 @@ def deploy_info(
         "merchant_id": collector.merchant_id, "status": collector.status.value,
         "address": plan.address_friendly, "address_raw": plan.address, "owner": plan.owner,
         "destination": plan.destination, "fee_bps": plan.fee_bps,
-        "min_withdrawal": money.format_units(plan.min_withdrawal, TON.decimals),
-        "deploy_amount": money.format_units(plan.deploy_amount, TON.decimals),
+        "min_withdrawal": _fmt(plan.min_withdrawal), "deploy_amount": _fmt(plan.deploy_amount),
         "state_init": plan.state_init, "deploy_link": plan.deploy_link,
     }
     if as_json:
@@ -116,8 +119,17 @@ def stats(merchant: MerchantOption,
             "fee_bps": s.fee_bps, "ledger_fees": str(report.ledger_fees),
             "ledger_forwarded": str(report.ledger_forwarded)}))
         return
+    s = report.stats
     table = support.table("figure", "value")
-    for label, value in report.rows():
+    for label, value in [
+        ("accumulated (in the contract, not yet flushed)", _fmt(s.accumulated)),
+        ("total fees collected (contract)", _fmt(s.total_collected)),
+        ("total fees flushed to the owner (contract)", _fmt(s.total_withdrawn)),
+        ("payments (contract)", str(s.payment_count)),
+        ("fees booked by the ledger (settled invoices)", _fmt(report.ledger_fees)),
+        ("net forwarded, booked by the ledger", _fmt(report.ledger_forwarded)),
+        ("fee_bps / min_withdrawal", f"{s.fee_bps} / {_fmt(s.min_withdrawal)}"),
+    ]:
         table.add_row(label, value)
     out.print(f"Fee collector {report.collector.address} ({report.collector.status.value})")
     out.print(table)

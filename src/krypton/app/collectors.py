@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from krypton.app.deps import Deps
 from krypton.app.ports import CollectorChain, CollectorPlan
-from krypton.domain import events, ledger, money
+from krypton.domain import events, ledger
 from krypton.domain.assets import TON
 from krypton.domain.collector import CollectorStats, CollectorStatus, FeeCollector
 from krypton.domain.errors import Conflict, DomainError, NotFound
@@ -130,22 +130,6 @@ class CollectorReport:
     stats: CollectorStats
     ledger_fees: int  # fees the ledger booked as kept by this contract
     ledger_forwarded: int  # net the ledger booked as forwarded on chain
-
-    def rows(self) -> list[tuple[str, str]]:
-        """(label, TON amount or count) for display."""
-        def ton(units: int) -> str:
-            return money.format_units(units, TON.decimals)
-
-        s = self.stats
-        return [
-            ("accumulated (in the contract, not yet flushed)", ton(s.accumulated)),
-            ("total fees collected (contract)", ton(s.total_collected)),
-            ("total fees flushed to the owner (contract)", ton(s.total_withdrawn)),
-            ("payments (contract)", str(s.payment_count)),
-            ("fees booked by the ledger (settled invoices)", ton(self.ledger_fees)),
-            ("net forwarded, booked by the ledger", ton(self.ledger_forwarded)),
-            ("fee_bps / min_withdrawal", f"{s.fee_bps} / {ton(s.min_withdrawal)}"),
-        ]
 
 
 async def report(deps: Deps, chain: CollectorChain, merchant_id: str) -> CollectorReport:
