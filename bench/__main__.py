@@ -64,13 +64,13 @@ def _load_json(result: load.Load) -> dict[str, Any]:
 
 @contextmanager
 def profiling(py_spy: str | None, pid: int, out: Path | None, seconds: float) -> Iterator[None]:
-    """py-spy samples `pid` while the body runs (100 Hz, per thread, only while a thread holds
-    the GIL: see bench/profile.py for why); no-op without py-spy."""
+    """py-spy samples `pid` while the body runs (100 Hz, per thread, busy threads only);
+    no-op without py-spy."""
     if py_spy is None or out is None:
         yield
         return
     cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 1)),
-           "--rate", "100", "--threads", "--gil", "--format", "raw", "--output", str(out)]
+           "--rate", "100", "--threads", "--format", "raw", "--output", str(out)]
     spy = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:

@@ -3,11 +3,12 @@
     .venv/bin/python -m bench.profile bench/results/profile-sqlite.txt [TOP]
 
 Each line is `thread (TID): NAME;frame;frame;... COUNT`, a frame `function (path:line)`.
-The bench records with --gil: a sample counts only while its thread held the GIL, i.e. ran
-Python. (Without --gil, py-spy counts aiosqlite's worker threads blocked in their queue as
-busy.) Caveat: SQLAlchemy's async layer runs its sync code in greenlets, whose stacks py-spy
-shows detached from the request that caused them, so "Inclusive time of Krypton functions"
-undercounts database work; the "by layer" view, which looks at the innermost frames, does not.
+Idle threads are left out, and a thread inside SQLite (which releases the GIL) still
+counts: on SQLite the statements run on the event loop's thread, so that is its time too.
+Caveat: on PostgreSQL SQLAlchemy's async layer runs its sync code in greenlets, whose stacks
+py-spy shows detached from the request that caused them, so "Inclusive time of Krypton
+functions" undercounts database work there; the "by layer" view, which looks at the
+innermost frames, does not.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ FEATURES = [
 # ...else to the layer of its innermost frame that matches one of these (stdlib frames such as
 # json/ or contextlib/ are skipped over unless listed, so they count for their caller).
 LAYERS = [
-    ("aiosqlite thread hops (queue put, wake-ups)", r"aiosqlite/"),
     ("SQLAlchemy: cache keys", r"sqlalchemy/sql/cache_key\.py|_gen_cache_key|_static_cache_key"),
     ("SQLAlchemy: statement building/coercion per call",
      r"sqlalchemy/sql/(dml|coercions|base|elements|selectable|operators|default_comparator|type_api)\.py"),
@@ -85,7 +85,7 @@ def summary(path: Path, top: int = 15) -> str:
         return "\n".join(f"    {v / of:6.1%}  {k}" for k, v in c.most_common(n))
 
     return "\n".join([
-        f"\nProfile {path}: {total} samples at 100 Hz with the GIL held (= {total / 100:.1f} s of Python)",
+        f"\nProfile {path}: {total} samples at 100 Hz of busy threads (= {total / 100:.1f} s)",
         "  By thread:", share(threads, 4, total),
         "  Event-loop thread, by layer (innermost frame):", share(layers, len(LAYERS) + 3, main),
         "  Event-loop thread, inclusive time of Krypton functions:", share(inclusive, top, main),

@@ -65,7 +65,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'krypton.sqlite3'}"
+        return f"sqlite:///{tmp_path / 'krypton.sqlite3'}"
     server: PostgresServer = request.getfixturevalue("pg_server")
     return server.create_database(f"t{os.getpid()}_{next(_names)}", template="krypton_template")
 

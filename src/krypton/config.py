@@ -116,4 +116,4 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'krypton.sqlite3').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'krypton.sqlite3').resolve()}"

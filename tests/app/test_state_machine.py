@@ -126,7 +126,7 @@ class Dump:
 class PaymentMachine(RuleBasedStateMachine):
     # Set by the test function: returns (database URL, cleanup) for a fresh database.
     new_database: Callable[[Path], tuple[str, Callable[[], None]]] = staticmethod(  # type: ignore[assignment]
-        lambda tmp: (f"sqlite+aiosqlite:///{tmp}/k.db", lambda: None))
+        lambda tmp: (f"sqlite:///{tmp}/k.db", lambda: None))
 
     def __init__(self) -> None:
         super().__init__()

@@ -53,7 +53,7 @@ class Live:
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'krypton.sqlite3'}"
+        url = f"sqlite:///{tmp / 'krypton.sqlite3'}"
     else:  # PostgreSQL refuses some text SQLite takes (NUL): worth fuzzing too
         server: PostgresServer = request.getfixturevalue("pg_server")
         url = server.create_database(f"fuzz_{os.getpid()}", template="krypton_template")

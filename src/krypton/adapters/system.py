@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 
 
@@ -12,10 +13,15 @@ class SystemClock:
 
 
 class RandomIds:
-    """Prefixed ids (`inv_...`) with 96 random bits; secrets with 256."""
+    """Prefixed ids (`inv_...`): the creation time in milliseconds, then 80 random bits;
+    secrets with 256 random bits.
+
+    The time prefix makes new ids sort after older ones, so each insert lands on the last
+    page of the id's index instead of a random one: on SQLite that page is already in the
+    write-ahead log, and an invoice's transaction logs a few 4 KB pages fewer."""
 
     def new(self, prefix: str) -> str:
-        return f"{prefix}_{secrets.token_hex(12)}"
+        return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
     def secret(self) -> str:
         return secrets.token_urlsafe(32)

@@ -35,7 +35,7 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -
 
 def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | None = None,
           settings: Settings | None = None,
-          checkpoint: Callable[[], int] | None = None) -> list[asyncio.Task[None]]:
+          checkpoint: Callable[[], Awaitable[object]] | None = None) -> list[asyncio.Task[None]]:
     tasks = [
         asyncio.create_task(_forever("expiry", lambda: invoices.expire_due(deps), 5.0)),
         # Small batches: on SQLite a batch runs without yielding the event loop.
@@ -44,7 +44,7 @@ def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | No
     ]
     if checkpoint is not None:
         async def fold_wal() -> int:
-            await asyncio.to_thread(checkpoint)
+            await checkpoint()
             return 0  # always rest between checkpoints
         tasks.append(asyncio.create_task(_forever("checkpoint", fold_wal, CHECKPOINT_SECONDS)))
     interval = settings.watch_interval_seconds if settings else 2.0

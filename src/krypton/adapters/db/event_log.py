@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from krypton.adapters.db import tables as t
+from krypton.adapters.db.connection import Connection
 from krypton.app.ports import StoredEvent
 from krypton.domain.events import Event
 
@@ -30,7 +30,7 @@ PG_HORIZON: sa.ColumnClause[int] = sa.literal_column("pg_snapshot_xmin(pg_curren
 
 
 class EventLog:
-    def __init__(self, conn: AsyncConnection, new_id: Callable[[str], str]) -> None:
+    def __init__(self, conn: Connection, new_id: Callable[[str], str]) -> None:
         self.conn = conn
         self.new_id = new_id
         self.pg = conn.dialect.name == "postgresql"

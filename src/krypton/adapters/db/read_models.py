@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from krypton.adapters.db import tables as t
+from krypton.adapters.db.connection import Connection
 from krypton.app.ports import StoredEvent
 from krypton.domain import events as ev
 
@@ -18,7 +18,7 @@ Key = tuple[str, tuple[tuple[str, Any], ...]]  # (table name, key columns)
 
 
 class ReadModels:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def apply_batch(self, events: Sequence[StoredEvent]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from krypton.adapters.db import tables as t
+from krypton.adapters.db.connection import Connection
 from krypton.app.ports import ApiKeyRecord, IdempotencyClash
 from krypton.domain.assets import Chain
 from krypton.domain.collector import CollectorStatus, FeeCollector
@@ -39,7 +39,7 @@ LATE_WATCH = timedelta(days=7)
 
 
 class Repo:
-    def __init__(self, conn: AsyncConnection, *, locking: bool) -> None:
+    def __init__(self, conn: Connection, *, locking: bool) -> None:
         self.conn = conn
         # SELECT ... FOR UPDATE where the database has it (SQLite locks the whole file anyway).
         self.locking = locking

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bip_utils import Bip32Secp256k1, TrxAddrEncoder
+from bip_utils import Base58Encoder, Bip32Secp256k1
+from bip_utils.utils.crypto import Kekkak256
 
 from krypton.domain.errors import DomainError
 
@@ -20,6 +21,7 @@ ACCOUNT_DEPTH = 3  # m/44'/195'/account'
 CHAIN_DEPTH = 4  # m/44'/195'/account'/0
 EXTERNAL_CHAIN = 0
 _HARDENED = 2**31
+TRON_PREFIX = b"\x41"
 
 Level = Literal["account", "external_chain"]
 
@@ -68,8 +70,11 @@ class DepositAddresses:
         """Base58 address at m/44'/195'/0'/0/index."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
             raise ValueError(f"deposit address index must be an integer in 0..{MAX_INDEX}, not {index!r}")
-        public_key = self._chain.ChildKey(index).PublicKey().KeyObject()
-        address: str = TrxAddrEncoder.EncodeKey(public_key)
+        public_key = self._chain.ChildKey(index).PublicKey().RawUncompressed().ToBytes()
+        # Tron's address: 0x41 + the last 20 bytes of Keccak-256 of the uncompressed point
+        # (without its 0x04 prefix), Base58Check. (bip_utils' TrxAddrEncoder gets there via
+        # a checksummed Ethereum hex string: twice the work, on every invoice.)
+        address: str = Base58Encoder.CheckEncode(TRON_PREFIX + Kekkak256.QuickDigest(public_key[1:])[-20:])
         return address
 
 
