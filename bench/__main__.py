@@ -57,7 +57,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _load_json(result: load.Load) -> dict[str, Any]:
-    return {**asdict(result), "rate": round(result.rate, 1),
+    return {**asdict(result), "rate": round(result.rate, 1), "little": round(result.little, 3),
             "server_cpu_cores": round(result.server_cpu_s / result.seconds, 2) if result.seconds else 0,
             "per_server_cpu_s": round(result.requests / result.server_cpu_s, 1) if result.server_cpu_s else 0}
 
@@ -105,19 +105,20 @@ def bench_database(db: str, work: Path, tool: str, args: argparse.Namespace) -> 
                 raise RuntimeError(f"sanity POST {INVOICES} answered {status}: {text[:300]}\n"
                                    f"server log (last lines):\n{server.log_tail(8)}")
 
-            def run(path: str, seconds: float, body: str | None = None) -> load.Load:
+            def run(path: str, warmup: float, body: str | None = None) -> load.Load:
+                # Server CPU is counted over warm-up and run alike, and scaled to the run.
                 cpu = server.cpu_seconds()
-                result = load.run(tool, server.base_url + path, connections=conns, seconds=seconds,
-                                  body=body, headers=headers)
-                return replace(result, server_cpu_s=server.cpu_seconds() - cpu)
+                result = load.run(tool, server.base_url + path, connections=conns, seconds=secs,
+                                  warmup=warmup, body=body, headers=headers)
+                used = (server.cpu_seconds() - cpu) * secs / (secs + warmup)
+                return replace(result, server_cpu_s=used)
 
-            print(f"  [{db}] ceiling A: GET /livez, {conns} connections, {secs:g} s", flush=True)
-            run("/livez", LIVEZ_WARMUP)
-            livez = run("/livez", secs)
+            print(f"  [{db}] ceiling A: GET /livez, {conns} connections, warm-up "
+                  f"{LIVEZ_WARMUP:g} s, then {secs:g} s", flush=True)
+            livez = run("/livez", LIVEZ_WARMUP)
             print(f"  [{db}] POST {INVOICES}: warm-up {args.warmup:g} s, then {secs:g} s", flush=True)
-            run(INVOICES, args.warmup, BODY)
-            with profiling(args.py_spy, server.pid, profile_out, secs):
-                invoices = run(INVOICES, secs, BODY)
+            with profiling(args.py_spy, server.pid, profile_out, args.warmup + secs):
+                invoices = run(INVOICES, args.warmup, BODY)
             backlog = (rawdb.postgres_backlog(pg.dsn) if db == "postgres"
                        else rawdb.sqlite_backlog(work / "data" / "krypton.sqlite3"))
         # The server is stopped: the raw run has the machine to itself, like the server had.
@@ -139,7 +140,7 @@ def bench_database(db: str, work: Path, tool: str, args: argparse.Namespace) -> 
         "invoices_per_s": _meets(invoices.rate >= (target["invoices_per_s"] or 0), target["invoices_per_s"]),
         "p95_ms": _meets(invoices.p95_ms <= (target["p95_ms"] or 0), target["p95_ms"]),
         "livez_ratio": _meets(livez_ratio >= (target["livez_ratio"] or 0), target["livez_ratio"]),
-        # No completed request at all is a failure too (wrk counts only completed ones).
+        # No completed request at all is a failure too (only completed ones are counted).
         "non_2xx": invoices.failures == livez.failures == 0 and min(invoices.requests, livez.requests) > 0,
     }
     return {
@@ -174,6 +175,7 @@ def print_table(db: str, r: dict[str, Any]) -> None:
         ("  p50 latency (ms)", f"{inv['p50_ms']:.1f}", "-", ""),
         ("  p95 latency (ms)", f"{inv['p95_ms']:.1f}", tgt("<= ", t["p95_ms"], "g"), yes(m["p95_ms"])),
         ("  p99 latency (ms)", f"{inv['p99_ms']:.1f}", "-", ""),
+        ("  mean latency x rate / connections", f"{inv['little']:.2f}", "1.00", ""),
         ("  non-2xx / socket errors / timeouts",
          f"{inv['non_2xx']} / {inv['socket_errors']} / {inv['timeouts']}", "0", yes(m["non_2xx"])),
         ("  server CPU busy (cores)", f"{inv['server_cpu_cores']:.2f}", "", ""),
@@ -207,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="Seconds per measured run.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Seconds of invoice warm-up.")
     parser.add_argument("--connections", type=int, default=64, help="Concurrent connections.")
-    parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto",
-                        help="auto: wrk (installed with apt-get if missing), else the Python fallback.")
+    parser.add_argument("--load-generator", choices=["auto", "h2load", "python"], default="auto",
+                        help="auto: h2load (nghttp2-client, installed with apt-get if missing), "
+                        "else the Python fallback.")
     parser.add_argument("--profile", nargs="?", const="py-spy", metavar="PY_SPY",
                         help="Profile the server during the invoice run with py-spy (not a "
                         "project dependency: `pip install py-spy` anywhere and pass its path).")
@@ -224,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     RESULTS.mkdir(parents=True, exist_ok=True)
     tool = load.find_tool() if args.load_generator == "auto" else args.load_generator
-    load_note = ("wrk (1 thread)" if tool == "wrk" else
-                 "PYTHON FALLBACK (no wrk): the client shares the CPU, so every rate below "
+    load_note = ("h2load (1 thread, per-request log)" if tool == "h2load" else
+                 "PYTHON FALLBACK (no h2load): the client shares the CPU, so every rate below "
                  "is understated")
     loadavg = os.getloadavg()
     print(f"Krypton bench: {args.connections} connections, {args.duration:g} s per run, load "

@@ -1,8 +1,10 @@
-"""Fallback load generator, used only when wrk can't be installed (much costlier per request).
+"""Fallback load generator, used only when h2load can't be installed (much costlier per
+request, and it shares the CPU with the server).
 
-    python -m bench.pyload URL CONNECTIONS SECONDS HEADERS_JSON   (body: $WRK_BODY, POSTed)
+    python -m bench.pyload URL CONNECTIONS SECONDS HEADERS_JSON WARMUP   (body: $BENCH_BODY, POSTed)
 
-Prints the same BENCH_RESULT line as bench/wrk.lua.
+Prints one line `BENCH_RESULT {json}` with every measured request's duration (bench/load.py
+summarises it).
 """
 
 from __future__ import annotations
@@ -16,47 +18,36 @@ import time
 import httpx
 
 
-def _pct(sorted_us: list[int], p: float) -> int:
-    if not sorted_us:
-        return 0
-    return sorted_us[min(len(sorted_us) - 1, int(len(sorted_us) * p / 100))]
-
-
-async def main(url: str, connections: int, seconds: float, headers: dict[str, str]) -> None:
-    body = os.environ.get("WRK_BODY") or None
-    if body:
-        headers = {**headers, "Content-Type": "application/json"}
-    latencies: list[int] = []
+async def main(url: str, connections: int, seconds: float, headers: dict[str, str],
+               warmup: float) -> None:
+    body = os.environ.get("BENCH_BODY") or None
+    durations: list[int] = []
     counts = {"non_2xx": 0, "socket_errors": 0, "timeouts": 0}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(limits=limits, timeout=30.0, headers=headers) as client:
-        start = time.perf_counter()
+        start = time.perf_counter() + warmup
         deadline = start + seconds
 
         async def worker() -> None:
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
+            while (t0 := time.perf_counter()) < deadline:
+                measured = t0 >= start
                 try:
                     resp = await (client.post(url, content=body) if body else client.get(url))
                 except httpx.TimeoutException:
-                    counts["timeouts"] += 1
+                    counts["timeouts"] += measured
                     continue
                 except httpx.TransportError:
-                    counts["socket_errors"] += 1
+                    counts["socket_errors"] += measured
                     continue
-                latencies.append(int((time.perf_counter() - t0) * 1e6))
-                if not 200 <= resp.status_code <= 299:
-                    counts["non_2xx"] += 1
+                if measured:
+                    durations.append(int((time.perf_counter() - t0) * 1e6))
+                    counts["non_2xx"] += not 200 <= resp.status_code <= 299
 
         await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - start
-    latencies.sort()
-    result = {"requests": len(latencies), "duration_us": int(elapsed * 1e6), **counts,
-              "mean_us": sum(latencies) / max(1, len(latencies)),
-              **{f"p{p}_us": _pct(latencies, p) for p in (50, 90, 95, 99)},
-              "max_us": latencies[-1] if latencies else 0}
-    print("BENCH_RESULT " + json.dumps(result), flush=True)
+    print("BENCH_RESULT " + json.dumps({"durations_us": durations, "seconds": seconds, **counts}),
+          flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4]),
+                     float(sys.argv[5])))

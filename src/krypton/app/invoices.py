@@ -71,7 +71,7 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
     """Create an invoice; with an Idempotency-Key the first response is stored and replayed.
 
     `merchant` may be passed when the caller already holds it (the API's key cache does)."""
-    fingerprint = req.fingerprint()
+    fingerprint = req.fingerprint() if idempotency_key is not None else ""
     if idempotency_key is not None:
         replay = await _replay(deps, merchant_id, idempotency_key, fingerprint)
         if replay is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from krypton.domain.errors import InvalidAmount
 
@@ -61,6 +62,7 @@ def format_units(units: int, decimals: int) -> str:
     return f"{sign}{whole}.{str(frac).rjust(decimals, '0').rstrip('0')}"
 
 
+@lru_cache(maxsize=1024)  # a handful of configured rates, parsed on every invoice
 def parse_rate(text: str) -> Fraction:
     """An exchange rate ("5.12" USD for one whole unit) as an exact fraction."""
     if not isinstance(text, str) or _DECIMAL.fullmatch(text) is None:
@@ -71,10 +73,6 @@ def parse_rate(text: str) -> Fraction:
     return rate
 
 
-def _ceil(value: Fraction) -> int:
-    return -((-value.numerator) // value.denominator)
-
-
 def convert_price(
     price_units: int, price_decimals: int, rate: Fraction, asset_decimals: int
 ) -> int:
@@ -82,8 +80,10 @@ def convert_price(
 
     Rounds UP to the asset's smallest unit, so the merchant never receives less than the price.
     """
-    whole_price = Fraction(price_units, 10**price_decimals)
-    units = _ceil(whole_price / rate * 10**asset_decimals)
+    # price / 10**price_decimals / rate * 10**asset_decimals, rounded up, in integers.
+    numerator = price_units * rate.denominator * 10**asset_decimals
+    denominator = rate.numerator * 10**price_decimals
+    units: int = -(-numerator // denominator)
     if units > MAX_UNITS:
         raise InvalidAmount("The converted amount is larger than the asset allows.", field="amount")
     return units

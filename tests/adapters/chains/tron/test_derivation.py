@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import coincurve
 import pytest
 from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 from hypothesis import given
@@ -116,5 +117,7 @@ def test_master_xpub_refused() -> None:
 
 
 def test_no_private_key_is_held() -> None:
+    """Only public material is kept: the chain code, the public point and its key object."""
     deposits = DepositAddresses(ACCOUNT_XPUB)
-    assert deposits._chain.IsPublicOnly()
+    held = [getattr(deposits, name) for name in DepositAddresses.__slots__]
+    assert all(isinstance(value, bytes | str | coincurve.PublicKey) for value in held)

