@@ -359,3 +359,29 @@ async def test_tron_transfer_that_fails_on_the_new_fork_is_failed(rig: Rig, seen
     assert await rig.payments(invoice) == ["failed"]
     assert await rig.state(invoice) == ("pending", None, 0)
     await rig.ledger_balanced()
+
+
+async def test_tron_watch_set_grows_with_new_invoices_and_drops_finished_ones(
+        rig: Rig, clock: ManualClock) -> None:
+    """The watch set is read incrementally (new deposit indexes only) and an address leaves
+    it a week after its invoice's monitoring window; a payment to it then is still seen
+    while it is watched."""
+    assert rig.watchers.tron is not None
+    watching = rig.watchers.tron.watching
+    first = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert set(await watching.refresh(rig.container.deps)) == {first.tron_address}
+    clock.advance(days=4)
+    second = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    await rig.invoice("5", "TON", ["ton"])  # no deposit address: never in the set
+    assert set(await watching.refresh(rig.container.deps)) == {first.tron_address,
+                                                               second.tron_address}
+    clock.advance(days=4, hours=1)  # first: past its window + a week; second: not yet
+    assert set(await watching.refresh(rig.container.deps)) == {second.tron_address}
+    await invoices.expire_due(rig.container.deps)
+    assert second.tron_address is not None
+    rig.devnet.tron.transfer("alice", second.tron_address, 50 * USDT)
+    rig.devnet.produce("tron", 25)
+    await rig.watchers.poll()
+    assert await rig.unmatched() == ["invoice_expired"]
+    clock.advance(days=4)
+    assert await watching.refresh(rig.container.deps) == {}

@@ -125,13 +125,23 @@ class ApiKeyRepo(Protocol):
     async def for_merchant(self, merchant_id: str) -> Sequence[ApiKeyRecord]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TronDeposit:
+    """An invoice's Tron deposit address and how long the chain is watched for it."""
+    index: int
+    address: str
+    watch_from_ms: int  # ms since epoch: from a minute before the invoice was created
+    watch_until: datetime  # a week past its monitoring window
+
+
 class InvoiceRepo(Protocol):
     async def add(self, invoice: Invoice) -> None: ...
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None: ...
     async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, frozenset[str]]]:
         """memo -> (invoice id, the TON addresses it may be paid at)."""
     async def ids_by_tron_address(self, addresses: Sequence[str]) -> dict[str, str]: ...
-    async def open_tron_addresses(self, now: datetime) -> dict[str, int]: ...
+    async def tron_deposits_after(self, index: int, limit: int) -> list[TronDeposit]:
+        """Deposit addresses with a deposit index above `index`, in index order."""
     async def save(self, invoice: Invoice) -> None: ...
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
                    limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]: ...

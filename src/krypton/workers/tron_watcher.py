@@ -11,9 +11,12 @@ node no longer knows after it was in a block means the block was reorganised awa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import heapq
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
+from datetime import datetime
 
 import structlog
 
@@ -32,31 +35,65 @@ SCAN_THRESHOLD = 20
 EVENTS_CURSOR = "tron:usdt-events"
 OVERLAP_MS = 60_000  # re-read a minute of events: late-indexed ones are not missed
 Found = dict[str, list[Trc20Transfer]]  # tx id -> transfers discovery saw
+WATCH_PAGE = 5000
+
+
+class WatchSet:
+    """Deposit addresses that may still receive a payment -> watch from (ms since epoch).
+
+    Kept in memory and topped up with the invoices created since the last look, instead of
+    re-reading every invoice of the past week on each poll: that read grew with every
+    invoice and ran on the event loop. A high-water mark on the deposit index never skips
+    one, because indexes are handed out under the counter row's lock, held until commit:
+    they become visible in index order (an index whose transaction rolled back never does).
+    """
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, int] = {}
+        self._after = -1
+        self._ends: list[tuple[datetime, str]] = []  # heap of (watch until, address)
+
+    async def refresh(self, deps: Deps) -> dict[str, int]:
+        now = deps.clock.now()
+        while True:
+            async with deps.uow(write=False) as uow:
+                new = await uow.invoices.tron_deposits_after(self._after, WATCH_PAGE)
+            for deposit in new:
+                self._after = deposit.index
+                if deposit.watch_until > now:
+                    self.addresses[deposit.address] = deposit.watch_from_ms
+                    heapq.heappush(self._ends, (deposit.watch_until, deposit.address))
+            if len(new) < WATCH_PAGE:
+                break
+            await asyncio.sleep(0)  # a first load after a busy week: let requests in between
+        while self._ends and self._ends[0][0] <= now:
+            self.addresses.pop(heapq.heappop(self._ends)[1], None)
+        return self.addresses
 
 
 class TronWatcher:
     def __init__(self, deps: Deps, client: TronGridClient) -> None:
         self.deps = deps
         self.client = client
+        self.watching = WatchSet()
 
     async def poll(self) -> int:
         """One discovery round and one confirmation round; returns how many transfers moved."""
         return await self.discover() + await self.confirm()
 
     async def discover(self) -> int:
-        async with self.deps.uow(write=False) as uow:
-            open_addresses = await uow.invoices.open_tron_addresses(self.deps.clock.now())
+        open_addresses = await self.watching.refresh(self.deps)
         if not open_addresses:
             return 0
         if len(open_addresses) <= SCAN_THRESHOLD:
-            found = await self._per_address(open_addresses)
+            found = await self._per_address(dict(open_addresses))
         else:
-            found = await self._scan(set(open_addresses))
+            found = await self._scan(open_addresses)
         async with self.deps.uow(write=False) as uow:
             known = await uow.payments.known_tx_ids("tron", list(found))
         moved = 0
         for tx_id in sorted(set(found) - known):
-            moved += await self._receipt(tx_id, found[tx_id], set(open_addresses))
+            moved += await self._receipt(tx_id, found[tx_id], open_addresses)
         return moved
 
     async def _per_address(self, addresses: dict[str, int]) -> Found:
@@ -73,7 +110,7 @@ class TronWatcher:
                 fingerprint = page.fingerprint
         return found
 
-    async def _scan(self, addresses: set[str]) -> Found:
+    async def _scan(self, addresses: Container[str]) -> Found:
         async with self.deps.uow(write=False) as uow:
             stored = await uow.cursors.get(EVENTS_CURSOR)
         since = max(0, int(stored or 0) - OVERLAP_MS)
@@ -95,7 +132,7 @@ class TronWatcher:
         return found
 
     async def _receipt(self, tx_id: str, discovered: list[Trc20Transfer],
-                       ours: set[str]) -> int:
+                       ours: Container[str]) -> int:
         info = await self.client.tx_info(tx_id, solid=False)
         if info is None or info.block_number is None:
             return 0  # not in a block yet: discovered again next round
@@ -145,5 +182,5 @@ class TronWatcher:
         return moved
 
 
-def _to(transfers: Iterable[Trc20Transfer], ours: set[str]) -> list[Trc20Transfer]:
+def _to(transfers: Iterable[Trc20Transfer], ours: Container[str]) -> list[Trc20Transfer]:
     return [t for t in transfers if t.to in ours]

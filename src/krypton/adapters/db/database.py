@@ -79,18 +79,22 @@ class Database:
 
     async def checkpoint(self) -> tuple[int, int]:
         """Fold the SQLite write-ahead log back into the database: (frames in the log,
-        frames copied); (0, 0) on PostgreSQL.
+        frames copied) as the log stood at the end; (0, 0) on PostgreSQL.
 
-        It holds the writer connection meanwhile. A checkpoint beside a busy writer never
-        catches up with the end of the log, so the log never starts over: under a steady
-        write load it grew by about 50 MB a second and every page lookup slowed down with
-        it. With the writer held no frame is appended, the checkpoint copies them all, and
-        the next write transaction restarts the log from its beginning. PASSIVE never
-        waits for readers (frames a reader still needs are copied next time), and the
-        copy and its fsyncs run on a worker thread: requests keep being served and only
-        queue for the writer for that moment."""
+        A checkpoint beside a busy writer never catches up with the end of the log, so the
+        log never starts over: under a steady write load it grew by about 50 MB a second
+        and every page lookup slowed down with it. So this copies in two passes on a
+        worker thread (the event loop keeps serving): first beside the writer, which copies
+        the bulk (about 90 ms for a second of invoice writes), then holding the writer
+        connection, which copies only what came in meanwhile; with no frame appended then,
+        the log is copied to its end and the next write transaction starts it afresh.
+        PASSIVE never waits for readers (frames a reader still needs are copied next
+        time)."""
         if not isinstance(self.writer, sqlite_inline.InlineEngine):
             return 0, 0
+        assert isinstance(self.reader, sqlite_inline.InlineEngine)
+        async with self.reader.connect() as beside:
+            await asyncio.to_thread(beside.checkpoint_blocking)
         async with self.writer.connect() as conn:
             _busy, log, copied = await asyncio.to_thread(conn.checkpoint_blocking)
         return log, copied

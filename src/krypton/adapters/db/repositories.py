@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import Connection
-from krypton.app.ports import ApiKeyRecord, IdempotencyClash
+from krypton.app.ports import ApiKeyRecord, IdempotencyClash, TronDeposit
 from krypton.domain.assets import Chain
 from krypton.domain.collector import CollectorStatus, FeeCollector
 from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus, PaymentOption
@@ -229,15 +229,16 @@ class InvoiceRepo(Repo):
             found.update((r.tron_address, r.id) for r in rows)
         return found
 
-    async def open_tron_addresses(self, now: datetime) -> dict[str, int]:
-        """Deposit addresses that may still receive a payment -> watch from (ms since epoch).
-
-        Watched a week past the monitoring window too, so a late payment is recorded as
+    async def tron_deposits_after(self, index: int, limit: int) -> list[TronDeposit]:
+        """Watched a week past the monitoring window too, so a late payment is recorded as
         unmatched for the operator instead of never being seen."""
         c = t.invoices.c
-        rows = await self.conn.execute(sa.select(c.tron_address, c.created_at).where(
-            c.tron_address.is_not(None), c.monitor_until > now - LATE_WATCH))
-        return {r.tron_address: int(r.created_at.timestamp() * 1000) - 60_000 for r in rows}
+        rows = await self.conn.execute(
+            sa.select(c.tron_index, c.tron_address, c.created_at, c.monitor_until)
+            .where(c.tron_index > index).order_by(c.tron_index).limit(limit))
+        return [TronDeposit(r.tron_index, r.tron_address,
+                            int(r.created_at.timestamp() * 1000) - 60_000,
+                            r.monitor_until + LATE_WATCH) for r in rows]
 
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
                    limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]:
