@@ -96,7 +96,7 @@ class Database:
         async with self.reader.connect() as beside:
             await asyncio.to_thread(beside.checkpoint_blocking)
         async with self.writer.connect() as conn:
-            _busy, log, copied = await asyncio.to_thread(conn.checkpoint_blocking)
+            _busy, log, copied = conn.checkpoint_blocking()
         return log, copied
 
     async def dispose(self) -> None:
