@@ -133,10 +133,9 @@ def _h2load(url: str, connections: int, seconds: float, warmup: float, body: str
         if proc.returncode != 0 or counts is None or not log.exists():
             raise RuntimeError(f"h2load failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         # One line per request measured (warm-up excluded): start (µs), status, duration (µs).
-        rows = [line.split() for line in log.read_text().splitlines() if line.strip()]
-    statuses = [int(r[1]) for r in rows]
-    durations = [int(r[2]) for r in rows if int(r[1]) > 0]
-    errored, timeouts = int(counts[2]), int(counts[3])
-    return summarise(durations, seconds, connections,
-                     non_2xx=sum(1 for s in statuses if s > 0 and not 200 <= s <= 299),
-                     socket_errors=errored, timeouts=timeouts)
+        rows = [(int(status), int(us)) for _, status, us in
+                (line.split() for line in log.read_text().splitlines() if line.strip())]
+    answered = [(status, us) for status, us in rows if status > 0]  # no answer: no HTTP status
+    return summarise([us for _, us in answered], seconds, connections,
+                     non_2xx=sum(1 for status, _ in answered if not 200 <= status <= 299),
+                     socket_errors=int(counts[2]), timeouts=int(counts[3]))

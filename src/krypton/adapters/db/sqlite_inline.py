@@ -72,9 +72,6 @@ class InlineConnection:
     async def execute(self, statement: sa.Executable, parameters: Any = None) -> CursorResult[Any]:
         return self.sync_connection.execute(statement, parameters)
 
-    async def exec_driver_sql(self, sql: str, parameters: Any = None) -> CursorResult[Any]:
-        return self.sync_connection.exec_driver_sql(sql, parameters)
-
     async def run_sync(self, fn: Callable[Concatenate[sa.Connection, P], T],
                        *args: P.args, **kwargs: P.kwargs) -> T:
         return fn(self.sync_connection, *args, **kwargs)
@@ -98,7 +95,7 @@ class InlineConnection:
 
     def checkpoint_blocking(self) -> tuple[int, int, int]:
         """PRAGMA wal_checkpoint(PASSIVE): (busy, frames in the log, frames copied). It
-        blocks, so run it on a worker thread while holding this connection."""
+        blocks for as long as the copy takes (Database.checkpoint decides where it runs)."""
         driver: sqlite3.Connection = self.sync_connection.connection.driver_connection  # type: ignore[assignment]
         busy, log, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(busy), int(log), int(copied)
