@@ -58,7 +58,7 @@ async def test_checkpoint_copies_everything_while_writes_keep_coming(tmp_path: P
     assert all(log == copied for log, copied in results), results
     # ...so after the last one the log started over with the next write.
     await _write(db, written)
-    assert _frames_in_log(path) <= 4, "the log did not start over after the checkpoint"
+    assert _frames_in_log(path) <= 10, "the log did not start over after the checkpoint"
     async with db.reader.connect() as conn:
         count = (await conn.execute(sa.select(sa.func.count()).where(
             tables.counters.c.name.startswith("c")))).scalar()

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from krypton.adapters.db import tables as t
-from krypton.adapters.db.connection import Connection
+from krypton.adapters.db.connection import Connection, write
 from krypton.app.ports import StoredEvent
 from krypton.domain.events import Event
 
@@ -49,9 +49,9 @@ class EventLog:
             return
         rows, self._pending = self._pending, []
         if self.pg:
-            await self.conn.execute(_INSERT_PG, rows)
+            await write(self.conn, _INSERT_PG, rows)
         else:
-            await self.conn.execute(_INSERT, [{**row, "txid": 0} for row in rows])
+            await write(self.conn, _INSERT, [{**row, "txid": 0} for row in rows])
 
     async def read(self, after: tuple[int, int], limit: int,
                    merchant_id: str | None = None) -> list[StoredEvent]:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from krypton.adapters.db import tables as t
-from krypton.adapters.db.connection import Connection
+from krypton.adapters.db.connection import Connection, write
 from krypton.app.ports import ApiKeyRecord, IdempotencyClash, TronDeposit
 from krypton.domain.assets import Chain
 from krypton.domain.collector import CollectorStatus, FeeCollector
@@ -20,8 +20,8 @@ from krypton.domain.merchant import Merchant
 from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus
 from krypton.domain.settlement import Settlement, SettlementStatus
 
-# Hot-path statements built once: building `.values(**row)` per call costs more than the
-# database work on SQLite (measured by bench/).
+# Hot-path statements built once (and run through `write`): building `.values(**row)` per
+# call costs more than the database work on SQLite (measured by bench/).
 _INSERT_INVOICE = t.invoices.insert()
 _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
@@ -171,7 +171,7 @@ def _invoice_values(i: Invoice) -> dict[str, Any]:
 
 class InvoiceRepo(Repo):
     async def add(self, i: Invoice) -> None:
-        await self.conn.execute(_INSERT_INVOICE, dict(
+        await write(self.conn, _INSERT_INVOICE, dict(
             id=i.id, merchant_id=i.merchant_id, price_currency=i.price_currency,
             price_amount=i.price_amount,
             options=[[o.method, o.asset, str(o.amount), o.rate, o.usd_rate] for o in i.options],
@@ -184,8 +184,8 @@ class InvoiceRepo(Repo):
             **_invoice_values(i)))
 
     async def save(self, i: Invoice) -> None:
-        await self.conn.execute(
-            _UPDATE_INVOICE, {"invoice_id": i.id, **_invoice_values(i)})
+        await write(
+            self.conn, _UPDATE_INVOICE, {"invoice_id": i.id, **_invoice_values(i)})
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Invoice:
@@ -264,7 +264,7 @@ def _payment_values(p: Payment) -> dict[str, Any]:
 
 class PaymentRepo(Repo):
     async def add(self, p: Payment) -> None:
-        await self.conn.execute(_INSERT_PAYMENT, dict(
+        await write(self.conn, _INSERT_PAYMENT, dict(
             id=p.id, invoice_id=p.invoice_id, merchant_id=p.merchant_id, chain=p.chain.value,
             tx_id=p.tx_id, tx_index=p.index, asset=p.asset, amount=p.amount,
             destination=p.destination, memo=p.memo,
@@ -272,8 +272,8 @@ class PaymentRepo(Repo):
             detected_at=p.detected_at, **_payment_values(p)))
 
     async def save(self, p: Payment) -> None:
-        await self.conn.execute(
-            _UPDATE_PAYMENT, {"payment_id": p.id, **_payment_values(p)})
+        await write(
+            self.conn, _UPDATE_PAYMENT, {"payment_id": p.id, **_payment_values(p)})
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Payment:
@@ -339,7 +339,7 @@ class UnmatchedRepo(Repo):
 
 class SettlementRepo(Repo):
     async def add(self, s: Settlement) -> None:
-        await self.conn.execute(_INSERT_SETTLEMENT, dict(
+        await write(self.conn, _INSERT_SETTLEMENT, dict(
             id=s.id, merchant_id=s.merchant_id, invoice_id=s.invoice_id, asset=s.asset,
             gross=s.gross, fee=s.fee, net=s.net, fee_bps=s.fee_bps, status=s.status.value,
             created_at=s.created_at, forwarded=s.forwarded, collector_fee=s.collector_fee,
@@ -374,10 +374,9 @@ class SettlementRepo(Repo):
 
 class LedgerRepo(Repo):
     async def post(self, entry: JournalEntry, now: datetime) -> None:
-        result = await self.conn.execute(_INSERT_JOURNAL, {
+        [(entry_id,)] = await write(self.conn, _INSERT_JOURNAL, {
             "kind": entry.kind, "reference": entry.reference, "created_at": now})
-        entry_id = result.scalar_one()
-        await self.conn.execute(_INSERT_POSTING, [
+        await write(self.conn, _INSERT_POSTING, [
             {"entry_id": entry_id, "account": p.account, "asset": p.asset, "amount": p.amount}
             for p in entry.postings])
 
@@ -398,7 +397,7 @@ class IdempotencyRepo(Repo):
                    now: datetime) -> None:
         # No savepoint: on a clash the whole transaction is abandoned anyway.
         try:
-            await self.conn.execute(_INSERT_IDEMPOTENCY, {
+            await write(self.conn, _INSERT_IDEMPOTENCY, {
                 "merchant_id": merchant_id, "key": key, "request_hash": request_hash,
                 "status_code": status, "response": body, "created_at": now})
         except IntegrityError:
@@ -414,11 +413,10 @@ class IdempotencyRepo(Repo):
 class CounterRepo(Repo):
     async def next(self, name: str) -> int:
         # UPDATE ... RETURNING takes the row lock: concurrent callers queue, none share a value.
-        result = await self.conn.execute(_NEXT_COUNTER, {"counter": name})
-        value = result.scalar_one_or_none()
-        if value is None:
+        rows = await write(self.conn, _NEXT_COUNTER, {"counter": name})
+        if not rows:
             raise LookupError(f"counter {name} is not seeded by a migration")
-        return int(value)
+        return int(rows[0][0])
 
 
 class CursorRepo(Repo):
