@@ -20,6 +20,7 @@ from krypton.domain.merchant import Merchant, validate_confirmations, validate_m
 
 Render = Callable[[Invoice], tuple[int, Any]]
 TRON_DEPOSIT_COUNTER = "tron_deposit_index"
+MEMO_DRAWS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
     async with deps.uow() as uow:
         await _assign_destinations(deps, uow, invoice, merchant)
         try:
-            await uow.invoices.add(invoice)
+            await _insert(deps, uow, invoice)
             await uow.events.append(invoice_event(invoice, events.INVOICE_CREATED), now)
             status, body = render(invoice)
             if idempotency_key is not None:
@@ -106,6 +107,17 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
     if replay is None:
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
     return replay
+
+
+async def _insert(deps: Deps, uow: UnitOfWork, invoice: Invoice) -> None:
+    """Insert the invoice, drawing its memo again while another invoice holds it: 25^8
+    memos make a clash rare, but certain over millions of invoices."""
+    for _ in range(MEMO_DRAWS):
+        if await uow.invoices.add(invoice):
+            return
+        assert invoice.memo is not None, "only the memo may clash"
+        invoice.memo = memo.from_random(deps.ids.random_bytes(memo.LENGTH))
+    raise RuntimeError(f"no free memo in {MEMO_DRAWS} draws: the memo space is nearly full")
 
 
 async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> tuple[int, Any] | None:

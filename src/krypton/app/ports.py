@@ -135,7 +135,8 @@ class TronDeposit:
 
 
 class InvoiceRepo(Protocol):
-    async def add(self, invoice: Invoice) -> None: ...
+    async def add(self, invoice: Invoice) -> bool:
+        """False, writing nothing, if another invoice already has this memo."""
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None: ...
     async def ids_by_memo(self, memos: Sequence[str]) -> dict[str, tuple[str, frozenset[str]]]:
         """memo -> (invoice id, the TON addresses it may be paid at)."""

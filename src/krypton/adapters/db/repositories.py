@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from krypton.adapters.db import tables as t
@@ -22,7 +23,12 @@ from krypton.domain.settlement import Settlement, SettlementStatus
 
 # Hot-path statements built once (and run through `write`): building `.values(**row)` per
 # call costs more than the database work on SQLite (measured by bench/).
-_INSERT_INVOICE = t.invoices.insert()
+# A memo already taken is not an error but a redraw (app/invoices.py): the insert skips
+# that conflict only, and says so by returning no id.
+_INSERT_INVOICE = {
+    name: dialect.insert(t.invoices).on_conflict_do_nothing(index_elements=[t.invoices.c.memo])
+    .returning(t.invoices.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
     value=t.counters.c.value + 1).returning(t.counters.c.value)
@@ -170,8 +176,9 @@ def _invoice_values(i: Invoice) -> dict[str, Any]:
 
 
 class InvoiceRepo(Repo):
-    async def add(self, i: Invoice) -> None:
-        await write(self.conn, _INSERT_INVOICE, dict(
+    async def add(self, i: Invoice) -> bool:
+        """Insert the invoice; False (and nothing written) if another holds its memo."""
+        return bool(await write(self.conn, _INSERT_INVOICE[self.conn.dialect.name], dict(
             id=i.id, merchant_id=i.merchant_id, price_currency=i.price_currency,
             price_amount=i.price_amount,
             options=[[o.method, o.asset, str(o.amount), o.rate, o.usd_rate] for o in i.options],
@@ -181,7 +188,7 @@ class InvoiceRepo(Repo):
             ton_address=i.ton_address, ton_collector=i.ton_collector,
             tron_address=i.tron_address, tron_index=i.tron_index,
             created_at=i.created_at, expires_at=i.expires_at, monitor_until=i.monitor_until,
-            **_invoice_values(i)))
+            **_invoice_values(i))))
 
     async def save(self, i: Invoice) -> None:
         await write(
