@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -51,12 +51,8 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.limiter = Limiter(container.settings)
     errors.install(app)
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(invoices.router)
-    api.include_router(resources.router)
-    api.include_router(public.router)
-    api.include_router(operator.router)
-    app.include_router(api)
+    for router in (invoices.router, resources.router, public.router, operator.router):
+        app.include_router(router, prefix="/api/v1")
     if container.devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
         app.mount("/devnet", create_devnet_app(container.devnet))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -24,10 +25,12 @@ from krypton.adapters.db.repositories import (
     LedgerRepo,
     MerchantRepo,
     PaymentRepo,
+    Repo,
     SettlementRepo,
     UnmatchedRepo,
 )
 
+R = TypeVar("R", bound=Repo)
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Units of work sharing one COMMIT at most (sqlite_inline.py): enough to absorb a queue of
 # concurrent requests, few enough that the first in a batch does not wait long.
@@ -110,50 +113,85 @@ class Database:
 
 
 class SqlUnitOfWork:
-    """One database transaction. Only `commit` commits; leaving without it rolls back."""
+    """One database transaction. Only `commit` commits; leaving without it rolls back.
 
-    merchants: MerchantRepo
-    api_keys: ApiKeyRepo
-    invoices: InvoiceRepo
-    payments: PaymentRepo
-    unmatched: UnmatchedRepo
-    settlements: SettlementRepo
-    ledger: LedgerRepo
-    idempotency: IdempotencyRepo
-    events: EventLog
-    read_models: ReadModels
-    counters: CounterRepo
-    cursors: CursorRepo
+    Repositories are made on first use: a unit of work touches two or three of them."""
 
     def __init__(self, db: Database, new_id: Callable[[str], str], *, write: bool) -> None:
         self.db = db
         self.new_id = new_id
         self.write = write
         self._conn: Connection | None = None
+        self._locking = db.dialect == "postgresql"
 
     async def __aenter__(self) -> SqlUnitOfWork:
         engine = self.db.writer if self.write else self.db.reader
         conn = self._conn = await engine.connect()
         await conn.begin()
-        locking = self.db.dialect == "postgresql"
-        self.merchants = MerchantRepo(conn, locking=locking)
-        self.collectors = CollectorRepo(conn, locking=locking)
-        self.api_keys = ApiKeyRepo(conn, locking=locking)
-        self.invoices = InvoiceRepo(conn, locking=locking)
-        self.payments = PaymentRepo(conn, locking=locking)
-        self.unmatched = UnmatchedRepo(conn, locking=locking)
-        self.settlements = SettlementRepo(conn, locking=locking)
-        self.ledger = LedgerRepo(conn, locking=locking)
-        self.idempotency = IdempotencyRepo(conn, locking=locking)
-        self.events = EventLog(conn, self.new_id)
-        self.read_models = ReadModels(conn)
-        self.counters = CounterRepo(conn, locking=locking)
-        self.cursors = CursorRepo(conn, locking=locking)
         return self
+
+    def _repo(self, cls: type[R]) -> R:
+        assert self._conn is not None, "the unit of work is not open"
+        return cls(self._conn, locking=self._locking)
+
+    @cached_property
+    def merchants(self) -> MerchantRepo:
+        return self._repo(MerchantRepo)
+
+    @cached_property
+    def collectors(self) -> CollectorRepo:
+        return self._repo(CollectorRepo)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepo:
+        return self._repo(ApiKeyRepo)
+
+    @cached_property
+    def invoices(self) -> InvoiceRepo:
+        return self._repo(InvoiceRepo)
+
+    @cached_property
+    def payments(self) -> PaymentRepo:
+        return self._repo(PaymentRepo)
+
+    @cached_property
+    def unmatched(self) -> UnmatchedRepo:
+        return self._repo(UnmatchedRepo)
+
+    @cached_property
+    def settlements(self) -> SettlementRepo:
+        return self._repo(SettlementRepo)
+
+    @cached_property
+    def ledger(self) -> LedgerRepo:
+        return self._repo(LedgerRepo)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyRepo:
+        return self._repo(IdempotencyRepo)
+
+    @cached_property
+    def counters(self) -> CounterRepo:
+        return self._repo(CounterRepo)
+
+    @cached_property
+    def cursors(self) -> CursorRepo:
+        return self._repo(CursorRepo)
+
+    @cached_property
+    def events(self) -> EventLog:
+        assert self._conn is not None, "the unit of work is not open"
+        return EventLog(self._conn, self.new_id)
+
+    @cached_property
+    def read_models(self) -> ReadModels:
+        assert self._conn is not None, "the unit of work is not open"
+        return ReadModels(self._conn)
 
     async def commit(self) -> None:
         assert self._conn is not None
-        await self.events.flush()
+        if "events" in self.__dict__:  # made, so maybe holding events to write
+            await self.events.flush()
         await self._conn.commit()
 
     async def __aexit__(self, *exc: object) -> None:
