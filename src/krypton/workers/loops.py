@@ -19,8 +19,10 @@ PROJECTION_BATCH = 100
 CHECKPOINT_SECONDS = 1.0
 
 
-async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -> None:
-    """Run `step` until cancelled; sleep `idle` seconds when it found nothing to do."""
+async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float,
+                   full: int = 1) -> None:
+    """Run `step` until cancelled; sleep `idle` seconds when it did less than `full` items
+    (a step's fixed cost is then paid once per `idle`, not once per handful of items)."""
     while True:
         try:
             done = await step()
@@ -29,7 +31,7 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float) -
         except Exception:
             log.exception("worker_step_failed", worker=name)
             done = 0
-        if not done:
+        if done < full:
             await asyncio.sleep(idle)
 
 
@@ -38,9 +40,11 @@ def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | No
           checkpoint: Callable[[], Awaitable[object]] | None = None) -> list[asyncio.Task[None]]:
     tasks = [
         asyncio.create_task(_forever("expiry", lambda: invoices.expire_due(deps), 5.0)),
-        # Small batches: on SQLite a batch runs without yielding the event loop.
+        # Small batches: on SQLite a batch runs without yielding the event loop. Under a
+        # steady load a partial batch means it caught up: rest rather than poll again.
         asyncio.create_task(_forever("projections",
-                                     lambda: relay.run_projections(deps, PROJECTION_BATCH), 0.5)),
+                                     lambda: relay.run_projections(deps, PROJECTION_BATCH), 0.5,
+                                     full=PROJECTION_BATCH)),
     ]
     if checkpoint is not None:
         async def fold_wal() -> int:
