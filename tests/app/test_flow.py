@@ -23,9 +23,8 @@ async def test_exact_ton_payment_pays_and_settles(container: Container, merchant
     invoice = await invoices.get_invoice(deps, merchant.merchant_id, body["id"])
     assert (invoice.status.value, invoice.amount_paid) == ("paid", 10_000_000_000)
     async with deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice.id)
+        (settlement,) = await uow.settlements.for_invoice(invoice.id)
         balances = await uow.ledger.balances()
-    assert settlement is not None
     assert (settlement.gross, settlement.fee, settlement.net) == (10_000_000_000, 100_000_000, 9_900_000_000)
     assert balances[(f"merchant:{merchant.merchant_id}:TON", "TON")] == 9_900_000_000
     assert balances[("fees:TON", "TON")] == 100_000_000

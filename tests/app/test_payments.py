@@ -55,8 +55,13 @@ class Shop:
 
     async def settlement(self, invoice_id: str) -> tuple[int, int, int] | None:
         async with self.deps.uow(write=False) as uow:
-            s = await uow.settlements.for_invoice(invoice_id)
-        return (s.gross, s.fee, s.net) if s else None
+            found = await uow.settlements.for_invoice(invoice_id)
+        assert len(found) <= 1, "use settlements() for an invoice settled more than once"
+        return (found[0].gross, found[0].fee, found[0].net) if found else None
+
+    async def settlements(self, invoice_id: str) -> list[tuple[int, int, int]]:
+        async with self.deps.uow(write=False) as uow:
+            return [(s.gross, s.fee, s.net) for s in await uow.settlements.for_invoice(invoice_id)]
 
 
 @pytest.fixture
@@ -93,6 +98,26 @@ async def test_overpaid_settles_everything_received(shop: Shop) -> None:
     await shop.pay(inv, 12 * TON)
     assert await shop.state(inv) == ("paid", "overpaid", 12 * TON)
     assert await shop.settlement(inv) == (12 * TON, 180_000_000, 11_820_000_000)
+
+
+async def test_a_second_payment_confirmed_after_settlement_is_settled_too(shop: Shop) -> None:
+    """A payer who paid twice: both seen while the invoice waited, the second confirmed
+    only after the first had paid and settled it. Its money reaches the merchant as well."""
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx="first")
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx="second")
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx="first")
+    assert await shop.state(inv) == ("paid", "overpaid", 500_000_000)
+    assert await shop.settlements(inv) == [(500_000_000, 7_500_000, 492_500_000)]
+    result = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx="second")
+    assert result.outcome == "updated"
+    assert await shop.state(inv) == ("paid", "overpaid", 1_000_000_000)
+    assert await shop.settlements(inv) == [(500_000_000, 7_500_000, 492_500_000)] * 2
+    balances = await shop.ledger()
+    assert balances[(f"merchant:{shop.merchant_id}:USDT_TRC20", "USDT_TRC20")] == 985_000_000
+    assert balances[("fees:USDT_TRC20", "USDT_TRC20")] == 15_000_000
+    assert balances.get((f"clearing:{shop.merchant_id}:USDT_TRC20", "USDT_TRC20"), 0) == 0
+    assert (await shop.events()).count("settlement.created") == 2
 
 
 async def test_tron_payment_confirms_after_policy_count(shop: Shop) -> None:

@@ -114,7 +114,7 @@ class Dump:
     invoices: dict[str, Invoice]
     payments: list[Payment]
     unmatched: list[dict[str, Any]]
-    settlements: dict[str, Settlement]
+    settlements: list[Settlement]
     merchants: dict[str, dict[str, Any]]
     entries: dict[int, tuple[str, str]]
     postings: list[tuple[int, Posting]]
@@ -141,8 +141,6 @@ class PaymentMachine(RuleBasedStateMachine):
         self.invoice_ids: list[str] = []
         self.transfers: dict[tuple[str, str, int], Tracked] = {}
         self.tx_numbers = itertools.count(1)
-        # invoice id -> amount_paid when its settlement first appeared
-        self.settled_at: dict[str, int] = {}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -171,7 +169,7 @@ class PaymentMachine(RuleBasedStateMachine):
             invoices={r.id: irepo._load(r) for r in rows["invoices"]},
             payments=[prepo._load(r) for r in rows["payments"]],
             unmatched=[dict(r._mapping) for r in rows["unmatched_transfers"]],
-            settlements={s.invoice_id: s for s in (srepo._load(r) for r in rows["settlements"])},
+            settlements=[srepo._load(r) for r in rows["settlements"]],
             merchants={r.id: dict(r._mapping) for r in rows["merchants"]},
             entries={r.id: (r.kind, r.reference) for r in rows["journal_entries"]},
             postings=[(r.entry_id, Posting(r.account, r.asset, r.amount)) for r in rows["postings"]],
@@ -534,9 +532,11 @@ class PaymentMachine(RuleBasedStateMachine):
             detected = sum(p.amount for p in counted if p.status in LIVE)
             paid = sum(p.amount for p in counted if p.status is PS.CONFIRMED)
             assert (invoice.amount_detected, invoice.amount_paid) == (detected, paid), invoice
-            settlement = d.settlements.get(invoice.id)
+            first = "set_" + invoice.id.removeprefix("inv_")
+            settled = sorted((s for s in d.settlements if s.invoice_id == invoice.id),
+                             key=lambda s: (s.id != first, s.created_at, s.id))
             if invoice.status is not IS.PAID:
-                assert settlement is None, "an unpaid invoice was settled"
+                assert not settled, "an unpaid invoice was settled"
                 assert invoice.paid_at is None
                 if invoice.asset is not None and invoice.status is not IS.CANCELLED:
                     due = invoice.amount_due
@@ -547,19 +547,23 @@ class PaymentMachine(RuleBasedStateMachine):
                     else:
                         assert detected < enough, invoice
                 continue
-            assert settlement is not None, "a paid invoice has no settlement"
+            assert settled, "a paid invoice has no settlement"
             assert invoice.paid_at is not None and invoice.asset is not None
-            if invoice.id not in self.settled_at:
-                self.settled_at[invoice.id] = invoice.amount_paid
-            assert settlement.gross == self.settled_at[invoice.id]
-            assert settlement.gross > 0, "an invoice was settled with nothing confirmed"
+            # Everything confirmed is settled: what confirmed after the invoice was settled
+            # got a settlement of its own (one per payment), nothing stays in clearing.
+            assert sum(s.gross for s in settled) == invoice.amount_paid, (invoice, settled)
+            late = {s.id.removeprefix("set_") for s in settled[1:]}
+            assert late <= {p.id.removeprefix("pay_") for p in counted}, settled
+            assert settled[0].id == first
             due = invoice.amount_due
             assert due is not None
-            assert settlement.gross >= due - due * invoice.underpayment_tolerance_bps // 10_000
-            assert settlement.gross == settlement.fee + settlement.net
-            assert settlement.fee == settlement.gross * invoice.fee_bps // 10_000
-            assert (settlement.asset, settlement.merchant_id, settlement.fee_bps) == (
-                invoice.asset, invoice.merchant_id, invoice.fee_bps)
+            assert settled[0].gross >= due - due * invoice.underpayment_tolerance_bps // 10_000
+            for settlement in settled:
+                assert settlement.gross > 0, "a settlement with nothing confirmed"
+                assert settlement.gross == settlement.fee + settlement.net
+                assert settlement.fee == settlement.gross * invoice.fee_bps // 10_000
+                assert (settlement.asset, settlement.merchant_id, settlement.fee_bps) == (
+                    invoice.asset, invoice.merchant_id, invoice.fee_bps)
 
     def _check_ledger(self, d: Dump) -> None:
         per_entry: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -583,13 +587,13 @@ class PaymentMachine(RuleBasedStateMachine):
         confirmed = [p for p in d.payments if p.status is PS.CONFIRMED and not p.dust]
         assert received == {p.id for p in confirmed}
         assert {ref for kind, ref in d.entries.values() if kind == "settlement"} == {
-            s.id for s in d.settlements.values()}
+            s.id for s in d.settlements}
 
         expected: dict[tuple[str, str], int] = defaultdict(int)
         for p in confirmed:
             expected[(f"external:{p.asset}", p.asset)] -= p.amount
             expected[(f"clearing:{p.merchant_id}:{p.asset}", p.asset)] += p.amount
-        for s in d.settlements.values():
+        for s in d.settlements:
             expected[(f"clearing:{s.merchant_id}:{s.asset}", s.asset)] -= s.gross
             expected[(f"merchant:{s.merchant_id}:{s.asset}", s.asset)] += s.net
             expected[(f"fees:{s.asset}", s.asset)] += s.fee
@@ -621,7 +625,7 @@ class PaymentMachine(RuleBasedStateMachine):
                 assert move in PAYMENT_MOVES, (p.id, move)
                 status = move[1]
             assert status is p.status, "the event log and the payment row disagree"
-        for s in d.settlements.values():
+        for s in d.settlements:
             (created,) = by_subject[s.id]
             assert created["type"] == "settlement.created"
             assert (created["data"]["gross"], created["data"]["fee"], created["data"]["net"]) == (
@@ -653,7 +657,7 @@ class PaymentMachine(RuleBasedStateMachine):
         summary = {(m, s): n for m, s, n in live["rm_invoice_summary"] if n}
         assert summary == dict(counts)
         revenue: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        for s in d.settlements.values():
+        for s in d.settlements:
             row = revenue[(s.merchant_id, s.asset)]
             row[0] += s.gross
             row[1] += s.net
@@ -704,7 +708,7 @@ async def test_full_tolerance_does_not_pay_an_invoice_before_any_money_is_confir
     assert (await ingest.ingest_transfer(deps, unconfirmed, body["id"])).outcome == "credited"
     invoice = await invoices.get_invoice(deps, merchant.id, body["id"])
     async with deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice.id)
-    assert invoice.status is not IS.PAID and settlement is None, (
-        f"invoice is {invoice.status} with amount_paid={invoice.amount_paid} and a settlement of "
-        f"gross={settlement.gross if settlement else None} before anything was confirmed")
+        settlements = await uow.settlements.for_invoice(invoice.id)
+    assert invoice.status is not IS.PAID and not settlements, (
+        f"invoice is {invoice.status} with amount_paid={invoice.amount_paid} and settlements "
+        f"{settlements} before anything was confirmed")

@@ -44,6 +44,5 @@ async def paid(container: Container, merchant: merchants.IssuedKey, api: httpx.A
     invoice = await create_invoice(api, merchant, amount="10", currency="TON")
     payment_id = await pay(container, invoice["id"], 10_000_000_000)
     async with container.deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice["id"])
-    assert settlement is not None
+        (settlement,) = await uow.settlements.for_invoice(invoice["id"])
     return Paid(invoice["id"], payment_id, settlement.id)

@@ -129,8 +129,7 @@ async def test_payment_through_the_collector_settles_on_chain(rig: Rig) -> None:
     fee, net = 126_250_000, 4_923_750_000  # the sandbox vector for 5.05 TON at 2.5 %
     assert rig.devnet.ton.balance(WALLET) - wallet_before == net  # devnet: no gas
     async with rig.container.deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice.id)
-    assert settlement is not None
+        (settlement,) = await uow.settlements.for_invoice(invoice.id)
     assert (settlement.gross, settlement.fee, settlement.net) == (5_050_000_000, fee, net)
     assert (settlement.payout.value, settlement.forwarded, settlement.collector_fee) == ("on_chain", net, fee)
     assert settlement.collector_address == plan.address
@@ -154,8 +153,7 @@ async def test_partial_payments_are_split_one_by_one_like_the_contract(rig: Rig)
         await rig.poll()
     assert await rig.status(invoice) == "paid"
     async with rig.container.deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice.id)
-    assert settlement is not None
+        (settlement,) = await uow.settlements.for_invoice(invoice.id)
     per_payment = 1_000_000_001 * 250 // 10_000 + 1_999_999_999 * 250 // 10_000
     assert settlement.fee == per_payment == 74_999_999  # one floor of the sum would be 75_000_000
     stats = await rig.chain.stats(plan.address)
@@ -182,8 +180,8 @@ async def test_usdt_on_ton_still_settles_to_the_balance(rig: Rig) -> None:
     rig.devnet.ton.pay_jetton("alice", _at(invoice.ton_address or ""), 25 * USDT, comment=invoice.memo)
     await rig.poll()
     async with rig.container.deps.uow(write=False) as uow:
-        settlement = await uow.settlements.for_invoice(invoice.id)
-    assert settlement is not None and settlement.payout.value == "balance"
+        (settlement,) = await uow.settlements.for_invoice(invoice.id)
+    assert settlement.payout.value == "balance"
 
 
 async def test_a_tiny_ton_invoice_stays_at_the_platform_address(rig: Rig) -> None:

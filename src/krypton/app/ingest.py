@@ -130,6 +130,7 @@ async def _terminal(deps: Deps, chain: str, tx_id: str, index: int,
 async def _after_payment_change(uow: UnitOfWork, payment: Payment,
                                 invoice: Invoice, now: datetime) -> None:
     """Write the payment's events, post received money, fold it into the invoice, settle."""
+    confirmed_now = any(to is PaymentStatus.CONFIRMED for _, to in payment.changes)
     for _, to in payment.changes:
         await uow.events.append(_payment_event(payment, events.payment_status_event(to.value)), now)
         if to is PaymentStatus.CONFIRMED and not payment.dust:
@@ -147,11 +148,18 @@ async def _after_payment_change(uow: UnitOfWork, payment: Payment,
     await uow.invoices.save(invoice)
     for event in status_events(invoice):
         await uow.events.append(event, now)
-    if invoice.status is InvoiceStatus.PAID and await uow.settlements.for_invoice(invoice.id) is None:
-        await _settle(uow, invoice, payments, now)
+    if invoice.status is not InvoiceStatus.PAID:
+        return
+    if not await uow.settlements.for_invoice(invoice.id):
+        await _settle(uow, invoice, payments, now, "set_" + invoice.id.removeprefix("inv_"))
+    elif confirmed_now and payment.asset == invoice.asset:
+        # Sent before the invoice was paid, confirmed after it was settled (a payer who paid
+        # twice, say): settled on its own, or it would sit in clearing for ever.
+        await _settle(uow, invoice, [payment], now, "set_" + payment.id.removeprefix("pay_"))
 
 
-async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], now: datetime) -> None:
+async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], now: datetime,
+                  settlement_id: str) -> None:
     assert invoice.asset is not None
     counted = [p for p in payments
                if p.status is PaymentStatus.CONFIRMED and not p.dust and p.asset == invoice.asset]
@@ -164,7 +172,7 @@ async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], no
         # The contract already split each payment with the fee fixed in its data.
         on_chain = collector.split_payments(via_collector, contract.fee_bps)
     custodial = sum(p.amount for p in counted) - sum(via_collector)
-    settlement = settle("set_" + invoice.id.removeprefix("inv_"), invoice.merchant_id, invoice.id,
+    settlement = settle(settlement_id, invoice.merchant_id, invoice.id,
                         invoice.asset, custodial, invoice.fee_bps, now, on_chain=on_chain,
                         collector_address=invoice.ton_collector)
     await uow.settlements.add(settlement)

@@ -362,10 +362,11 @@ class SettlementRepo(Repo):
         row = await self._one(sa.select(t.settlements).where(t.settlements.c.id == settlement_id))
         return self._load(row) if row else None
 
-    async def for_invoice(self, invoice_id: str) -> Settlement | None:
-        row = await self._one(sa.select(t.settlements).where(
-            t.settlements.c.invoice_id == invoice_id))
-        return self._load(row) if row else None
+    async def for_invoice(self, invoice_id: str) -> list[Settlement]:
+        rows = await self.conn.execute(sa.select(t.settlements).where(
+            t.settlements.c.invoice_id == invoice_id).order_by(t.settlements.c.created_at,
+                                                               t.settlements.c.id))
+        return [self._load(r) for r in rows]
 
     async def page(self, merchant_id: str, *, limit: int,
                    starting_after: str | None) -> tuple[list[Settlement], bool]:

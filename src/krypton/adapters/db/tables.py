@@ -157,7 +157,8 @@ settlements = sa.Table(
     "settlements", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
-    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, unique=True),
+    # Several when a payment confirms after its invoice was settled (ingest.py).
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, index=True),
     sa.Column("asset", sa.String(16), nullable=False),
     sa.Column("gross", Money, nullable=False),
     sa.Column("fee", Money, nullable=False),
