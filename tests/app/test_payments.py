@@ -141,6 +141,35 @@ async def test_orphaned_payment_returns_invoice_to_pending_and_never_pays(shop: 
     assert await shop.ledger() == {}
 
 
+async def test_orphaned_payment_coming_back_after_cancel_is_unmatched(shop: Shop) -> None:
+    """Reorganised away, the invoice cancelled meanwhile, then the transfer is mined again:
+    a cancelled invoice takes no money, so it is kept unmatched (for a refund)."""
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=3, tx="reorged")
+    await ingest.orphan_transfer(shop.deps, "tron", "reorged", 0)
+    await invoices.cancel_invoice(shop.deps, shop.merchant_id, inv)
+    back = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx="reorged")
+    assert (back.outcome, back.reason) == ("unmatched", "invoice_cancelled")
+    again = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx="reorged")
+    assert again.outcome == "unchanged"
+    assert await shop.state(inv) == ("cancelled", None, 0)
+    async with shop.deps.uow(write=False) as uow:
+        (payment,) = await uow.payments.for_invoice(inv)
+        (kept,) = await uow.unmatched.list(10)
+    assert payment.status.value == "orphaned"
+    assert (kept["reason"], kept["invoice_id"], kept["amount"]) == ("invoice_cancelled", inv, 500_000_000)
+    assert await shop.ledger() == {}
+
+
+async def test_orphaned_payment_coming_back_to_a_waiting_invoice_counts_again(shop: Shop) -> None:
+    inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=3, tx="reorged")
+    await ingest.orphan_transfer(shop.deps, "tron", "reorged", 0)
+    back = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx="reorged")
+    assert back.outcome == "updated"
+    assert await shop.state(inv) == ("paid", None, 500_000_000)
+
+
 async def test_failed_receipt_is_not_paid(shop: Shop) -> None:
     inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
     await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=1, tx="reverted")

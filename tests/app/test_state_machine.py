@@ -105,6 +105,8 @@ class Tracked:
     required: int | None = None
     # False after an orphan: re-sending the last observation is then a new fact.
     last_was_observation: bool = True
+    # Why its invoice refused it when it came back after an orphan (then also unmatched).
+    refused: str | None = None
 
 
 @dataclass
@@ -357,10 +359,20 @@ class PaymentMachine(RuleBasedStateMachine):
                           label="invoice")
         before = self.dump()
         result = self.run(ingest.ingest_transfer(self.deps, again, other))
-        if not tracked.matched:
+        if not tracked.matched or (tracked.refused and tracked.status is PS.ORPHANED):
             assert result.outcome == "unchanged"
             assert self.dump().raw == before.raw
             return
+        if tracked.status is PS.ORPHANED:
+            # Back on the chain: taken again only as a new payment would be.
+            reason = self._expected_reason(before.invoices.get(tracked.invoice_id or ""),
+                                           old.asset, self.clock.now())
+            if reason is not None:
+                event(f"re-sighting after orphan: refused ({reason})")
+                assert (result.outcome, result.reason) == ("unmatched", reason), result
+                tracked.refused, tracked.transfer = reason, again
+                tracked.last_was_observation = True
+                return
         changed = self._observe(tracked, conf, final)
         event(f"re-sighting: {result.outcome} -> {tracked.status}")
         tracked.transfer = again
@@ -503,7 +515,9 @@ class PaymentMachine(RuleBasedStateMachine):
         unmatched_keys = Counter((u["chain"], u["tx_id"], u["tx_index"]) for u in d.unmatched)
         assert max(payment_keys.values(), default=1) == 1, "a transfer is stored twice"
         assert max(unmatched_keys.values(), default=1) == 1, "an unmatched transfer is stored twice"
-        assert not set(payment_keys) & set(unmatched_keys), "a transfer is both paid and unmatched"
+        refused = {k for k, tr in self.transfers.items() if tr.refused}
+        assert set(payment_keys) & set(unmatched_keys) == refused, \
+            "a transfer is both a payment and unmatched, but was not refused after an orphan"
         assert set(payment_keys) | set(unmatched_keys) == set(self.transfers)
         by_key = {(p.chain.value, p.tx_id, p.index): p for p in d.payments}
         for key, tracked in self.transfers.items():

@@ -32,7 +32,7 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
     async with deps.uow() as uow:
         existing = await uow.payments.by_key(*transfer.key)
         if existing is not None:
-            result = await _observe(uow, existing, transfer, now)
+            result = await _observe(deps, uow, existing, transfer, now)
         elif await uow.unmatched.exists(*transfer.key):
             result = IngestResult("unchanged")
         else:
@@ -70,16 +70,38 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
     return IngestResult("credited", payment.id)
 
 
-async def _observe(uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
+async def _observe(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
                    now: datetime) -> IngestResult:
     before = (payment.status, payment.confirmations)
     if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
         return IngestResult("unchanged", payment.id)
+    if payment.status is PaymentStatus.ORPHANED:
+        return await _reappeared(deps, uow, payment, transfer, now)
     payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     if (payment.status, payment.confirmations) == before:
         return IngestResult("unchanged", payment.id)
     invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
     assert invoice is not None
+    await uow.payments.save(payment)
+    await _after_payment_change(uow, payment, invoice, now)
+    return IngestResult("updated", payment.id)
+
+
+async def _reappeared(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
+                      now: datetime) -> IngestResult:
+    """An orphaned payment's transfer is back on the chain. Its invoice takes it again only
+    if it would take it as a new payment: one cancelled, paid or past its monitoring window
+    since gets it recorded as unmatched instead (like any late transfer), and the payment
+    stays orphaned."""
+    if await uow.unmatched.exists(*transfer.key):
+        return IngestResult("unchanged", payment.id)
+    invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
+    assert invoice is not None
+    reason = invoice.accepts(payment.asset, now)
+    if reason is not None:
+        await _unmatched(deps, uow, transfer, reason, invoice, now)
+        return IngestResult("unmatched", payment.id, reason)
+    payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     await uow.payments.save(payment)
     await _after_payment_change(uow, payment, invoice, now)
     return IngestResult("updated", payment.id)
