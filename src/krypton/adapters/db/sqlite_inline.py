@@ -16,13 +16,15 @@ never wait for the writer. Only another process writing at the same moment (a CL
 command) can make a statement wait, for at most the busy timeout.
 
 Group commit (the writer only). A commit writes every page the transaction touched to the
-log, and on this machine that was about 80 µs of a 0.5 ms invoice request. So while other
-writers queue for the connection, a unit of work that commits hands the open transaction
-on instead of committing it: each unit of work runs inside its own SAVEPOINT (so one that
-fails undoes only itself), and the last of the batch (nobody waiting, or `group` units in)
-issues the one COMMIT. Every unit of work that commits (or rolls back) in the batch waits
-for that COMMIT before `commit()` returns: nothing is acknowledged before it is durable,
-and a reader afterwards sees everything written before it.
+log, and on this machine that was about 80 µs of a 0.5 ms invoice request. A unit of work
+here runs inside its own SAVEPOINT of a shared transaction (so one that fails undoes only
+itself) and, when it is done, gives the connection back with that transaction still open.
+The COMMIT is a callback queued behind the tasks already ready to run, so the requests
+that reach their writes on the same turn of the event loop join the batch; it commits
+once nobody holds or waits for the writer, or when `group` units have joined. Every unit
+of work in the batch waits for that COMMIT before `commit()` returns: nothing is
+acknowledged before it is durable, and a reader afterwards sees everything written
+before it.
 """
 
 from __future__ import annotations
@@ -321,8 +323,9 @@ class InlineEngine:
         self._commit_batch_soon()
 
     def _commit_batch_soon(self) -> None:
-        # A batch handed on is normally taken by the writer that was queueing before this
-        # callback runs; if that writer gave up instead, nobody else would commit it.
+        # Queued behind the tasks already ready to run: those that write join the batch
+        # first. A writer that was woken to take the connection runs before this too (and
+        # one that gave up instead queues it again from `checkout`).
         if self.batch is not None:
             asyncio.get_running_loop().call_soon(self._commit_if_idle)
 
