@@ -131,6 +131,23 @@ async def test_tron_payment_confirms_after_policy_count(shop: Shop) -> None:
     assert await shop.state(inv) == ("paid", None, 500_000_000)
 
 
+async def test_a_due_invoice_is_expired_by_the_payment_itself(shop: Shop) -> None:
+    """The expiry worker runs every few seconds: a transfer that arrives before it got to a
+    due invoice is judged as late all the same."""
+    late = await shop.invoice("10")
+    shop.clock.advance(minutes=16)
+    await shop.pay(late, 10 * TON)
+    assert await shop.state(late) == ("paid", "paid_late", 10 * TON)
+
+    gone = await shop.invoice("10")
+    shop.clock.advance(days=2)
+    result = await shop.pay(gone, 10 * TON)
+    assert (result.outcome, result.reason) == ("unmatched", "invoice_expired")
+    assert await shop.state(gone) == ("expired", None, 0)
+    events = await shop.events()
+    assert events.count("invoice.expired") == 2 and "invoice.paid" in events
+
+
 async def test_orphaned_payment_returns_invoice_to_pending_and_never_pays(shop: Shop) -> None:
     inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
     await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=3, tx="reorged")

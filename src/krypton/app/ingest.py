@@ -44,6 +44,12 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
 async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer,
                           invoice_id: str | None, now: datetime) -> IngestResult:
     invoice = await uow.invoices.get(invoice_id, for_update=True) if invoice_id else None
+    if invoice is not None and invoice.expire(now):
+        # Due, but the expiry worker (every few seconds) has not got to it: a transfer
+        # arriving now is late (paid_late), or past the monitoring window, all the same.
+        await uow.invoices.save(invoice)
+        for event in status_events(invoice):
+            await uow.events.append(event, now)
     reason = "no_matching_invoice" if invoice is None else invoice.accepts(transfer.asset, now)
     if reason is not None:
         await _unmatched(deps, uow, transfer, reason, invoice, now)
