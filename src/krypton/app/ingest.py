@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from krypton.app.deps import Deps
-from krypton.app.invoices import status_events
+from krypton.app.invoices import save_invoice
 from krypton.app.ports import UnitOfWork
 from krypton.domain import collector, confirmations, events, ledger, money
 from krypton.domain.assets import asset as get_asset
@@ -41,18 +41,25 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
     return result
 
 
-async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer,
-                          invoice_id: str | None, now: datetime) -> IngestResult:
+async def _judge(deps: Deps, uow: UnitOfWork, invoice_id: str | None,
+                 transfer: ObservedTransfer, now: datetime) -> tuple[Invoice | None, str | None]:
+    """The invoice a transfer is for, and why it may not be credited to it (None: it may);
+    a refused transfer is kept as unmatched."""
     invoice = await uow.invoices.get(invoice_id, for_update=True) if invoice_id else None
     if invoice is not None and invoice.expire(now):
         # Due, but the expiry worker (every few seconds) has not got to it: a transfer
         # arriving now is late (paid_late), or past the monitoring window, all the same.
-        await uow.invoices.save(invoice)
-        for event in status_events(invoice):
-            await uow.events.append(event, now)
+        await save_invoice(uow, invoice, now)
     reason = "no_matching_invoice" if invoice is None else invoice.accepts(transfer.asset, now)
     if reason is not None:
         await _unmatched(deps, uow, transfer, reason, invoice, now)
+    return invoice, reason
+
+
+async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer,
+                          invoice_id: str | None, now: datetime) -> IngestResult:
+    invoice, reason = await _judge(deps, uow, invoice_id, transfer, now)
+    if reason is not None:
         return IngestResult("unmatched", reason=reason)
     assert invoice is not None
     asset = get_asset(transfer.asset)
@@ -81,33 +88,21 @@ async def _observe(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: Obse
     before = (payment.status, payment.confirmations)
     if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
         return IngestResult("unchanged", payment.id)
+    invoice = None
     if payment.status is PaymentStatus.ORPHANED:
-        return await _reappeared(deps, uow, payment, transfer, now)
+        # Back on the chain after a reorganisation: its invoice takes it again only as it
+        # would take a new payment. One cancelled, paid or past its monitoring window since
+        # gets it kept as unmatched (like any late transfer); the payment stays orphaned.
+        if await uow.unmatched.exists(*transfer.key):
+            return IngestResult("unchanged", payment.id)
+        invoice, refused = await _judge(deps, uow, payment.invoice_id, transfer, now)
+        if refused is not None:
+            return IngestResult("unmatched", payment.id, refused)
     payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     if (payment.status, payment.confirmations) == before:
         return IngestResult("unchanged", payment.id)
-    invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
+    invoice = invoice or await uow.invoices.get(payment.invoice_id, for_update=True)
     assert invoice is not None
-    await uow.payments.save(payment)
-    await _after_payment_change(uow, payment, invoice, now)
-    return IngestResult("updated", payment.id)
-
-
-async def _reappeared(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
-                      now: datetime) -> IngestResult:
-    """An orphaned payment's transfer is back on the chain. Its invoice takes it again only
-    if it would take it as a new payment: one cancelled, paid or past its monitoring window
-    since gets it recorded as unmatched instead (like any late transfer), and the payment
-    stays orphaned."""
-    if await uow.unmatched.exists(*transfer.key):
-        return IngestResult("unchanged", payment.id)
-    invoice = await uow.invoices.get(payment.invoice_id, for_update=True)
-    assert invoice is not None
-    reason = invoice.accepts(payment.asset, now)
-    if reason is not None:
-        await _unmatched(deps, uow, transfer, reason, invoice, now)
-        return IngestResult("unmatched", payment.id, reason)
-    payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     await uow.payments.save(payment)
     await _after_payment_change(uow, payment, invoice, now)
     return IngestResult("updated", payment.id)
@@ -173,9 +168,7 @@ async def _after_payment_change(uow: UnitOfWork, payment: Payment,
     if all(p.id != payment.id for p in payments):
         payments.append(payment)
     invoice.apply(payments, now)
-    await uow.invoices.save(invoice)
-    for event in status_events(invoice):
-        await uow.events.append(event, now)
+    await save_invoice(uow, invoice, now)
     if invoice.status is not InvoiceStatus.PAID:
         return
     if not await uow.settlements.for_invoice(invoice.id):

@@ -55,15 +55,14 @@ def invoice_event(invoice: Invoice, type_: str) -> events.Event:
     })
 
 
-def status_events(invoice: Invoice) -> list[events.Event]:
-    """One event per status change the invoice went through, oldest first."""
-    out = []
+async def save_invoice(uow: UnitOfWork, invoice: Invoice, now: datetime) -> None:
+    """Store the invoice and one event per status change it went through, oldest first."""
+    await uow.invoices.save(invoice)
     for before, after in invoice.changes:
         event = invoice_event(invoice, events.invoice_status_event(after.value))
         event.data.update(status=after.value, previous_status=before.value)
-        out.append(event)
+        await uow.events.append(event, now)
     invoice.changes.clear()
-    return out
 
 
 async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, render: Render,
@@ -193,9 +192,7 @@ async def cancel_invoice(deps: Deps, merchant_id: str, invoice_id: str) -> Invoi
             raise Conflict(f"Only a pending invoice with no payment can be cancelled; this one is "
                            f"{invoice.status.value}.")
         invoice.cancel()
-        await uow.invoices.save(invoice)
-        for event in status_events(invoice):
-            await uow.events.append(event, now)
+        await save_invoice(uow, invoice, now)
         await uow.commit()
     return invoice
 
@@ -211,9 +208,7 @@ async def expire_due(deps: Deps, batch: int = 500) -> int:
             invoice = await uow.invoices.get(invoice_id, for_update=True)
             if invoice is None or not invoice.expire(now):
                 continue
-            await uow.invoices.save(invoice)
-            for event in status_events(invoice):
-                await uow.events.append(event, now)
+            await save_invoice(uow, invoice, now)
             await uow.commit()
             expired += 1
     return expired

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -30,7 +29,8 @@ from krypton.adapters.db.repositories import (
     UnmatchedRepo,
 )
 
-R = TypeVar("R", bound=Repo)
+R = TypeVar("R")
+RepoT = TypeVar("RepoT", bound=Repo)
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Units of work sharing one COMMIT at most (sqlite_inline.py): enough to absorb a queue of
 # concurrent requests, few enough that the first in a batch does not wait long.
@@ -112,6 +112,25 @@ class Database:
             await self.reader.dispose()
 
 
+class _Made(Generic[R]):
+    """A unit-of-work attribute made on first use from the open connection, then kept in
+    the instance (which shadows this non-data descriptor from then on)."""
+
+    def __init__(self, make: Callable[[SqlUnitOfWork], R]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, uow: SqlUnitOfWork, owner: type | None = None) -> R:
+        made = uow.__dict__[self.name] = self.make(uow)
+        return made
+
+
+def _repo(cls: type[RepoT]) -> _Made[RepoT]:
+    return _Made(lambda uow: cls(uow.connection, locking=uow.locking))
+
+
 class SqlUnitOfWork:
     """One database transaction. Only `commit` commits; leaving without it rolls back.
 
@@ -122,7 +141,8 @@ class SqlUnitOfWork:
         self.new_id = new_id
         self.write = write
         self._conn: Connection | None = None
-        self._locking = db.dialect == "postgresql"
+        # SELECT ... FOR UPDATE where the database has it (SQLite locks the whole file anyway).
+        self.locking = db.dialect == "postgresql"
 
     async def __aenter__(self) -> SqlUnitOfWork:
         engine = self.db.writer if self.write else self.db.reader
@@ -130,63 +150,24 @@ class SqlUnitOfWork:
         await conn.begin()
         return self
 
-    def _repo(self, cls: type[R]) -> R:
+    @property
+    def connection(self) -> Connection:
         assert self._conn is not None, "the unit of work is not open"
-        return cls(self._conn, locking=self._locking)
+        return self._conn
 
-    @cached_property
-    def merchants(self) -> MerchantRepo:
-        return self._repo(MerchantRepo)
-
-    @cached_property
-    def collectors(self) -> CollectorRepo:
-        return self._repo(CollectorRepo)
-
-    @cached_property
-    def api_keys(self) -> ApiKeyRepo:
-        return self._repo(ApiKeyRepo)
-
-    @cached_property
-    def invoices(self) -> InvoiceRepo:
-        return self._repo(InvoiceRepo)
-
-    @cached_property
-    def payments(self) -> PaymentRepo:
-        return self._repo(PaymentRepo)
-
-    @cached_property
-    def unmatched(self) -> UnmatchedRepo:
-        return self._repo(UnmatchedRepo)
-
-    @cached_property
-    def settlements(self) -> SettlementRepo:
-        return self._repo(SettlementRepo)
-
-    @cached_property
-    def ledger(self) -> LedgerRepo:
-        return self._repo(LedgerRepo)
-
-    @cached_property
-    def idempotency(self) -> IdempotencyRepo:
-        return self._repo(IdempotencyRepo)
-
-    @cached_property
-    def counters(self) -> CounterRepo:
-        return self._repo(CounterRepo)
-
-    @cached_property
-    def cursors(self) -> CursorRepo:
-        return self._repo(CursorRepo)
-
-    @cached_property
-    def events(self) -> EventLog:
-        assert self._conn is not None, "the unit of work is not open"
-        return EventLog(self._conn, self.new_id)
-
-    @cached_property
-    def read_models(self) -> ReadModels:
-        assert self._conn is not None, "the unit of work is not open"
-        return ReadModels(self._conn)
+    merchants = _repo(MerchantRepo)
+    collectors = _repo(CollectorRepo)
+    api_keys = _repo(ApiKeyRepo)
+    invoices = _repo(InvoiceRepo)
+    payments = _repo(PaymentRepo)
+    unmatched = _repo(UnmatchedRepo)
+    settlements = _repo(SettlementRepo)
+    ledger = _repo(LedgerRepo)
+    idempotency = _repo(IdempotencyRepo)
+    counters = _repo(CounterRepo)
+    cursors = _repo(CursorRepo)
+    events = _Made(lambda uow: EventLog(uow.connection, uow.new_id))
+    read_models = _Made(lambda uow: ReadModels(uow.connection))
 
     async def commit(self) -> None:
         assert self._conn is not None
