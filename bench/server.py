@@ -115,10 +115,18 @@ class KryptonServer:
             self.proc.wait()
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the server has used so far. Rate per CPU-second
-        is steadier than rate alone on a shared machine, where other work steals the cores."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        """CPU time (user + system, all threads) the server and its child processes (the
+        Tron address helper) have used so far. Rate per CPU-second is steadier than rate
+        alone on a shared machine, where other work steals the cores."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if stat.parent.name == str(self.pid) or fields[1] == str(self.pid):  # ppid
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

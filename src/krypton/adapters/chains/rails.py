@@ -6,7 +6,7 @@ from typing import Literal
 
 from krypton.adapters.chains.ton import address as ton_address
 from krypton.adapters.chains.ton import fee_collector
-from krypton.adapters.chains.tron.derivation import DepositAddresses
+from krypton.adapters.chains.tron.prefetch import PrefetchedAddresses
 from krypton.app.ports import CollectorPlan
 from krypton.domain.errors import DomainError
 
@@ -25,7 +25,7 @@ class ChainRails:
         self._ton = ton_address.parse(ton, network=ton_network(network)).raw if ton else None
         self._fee_owner = ton_address.parse(fee_owner, network=ton_network(network)) if fee_owner \
             else None
-        self._tron = DepositAddresses(tron_xpub) if tron_xpub else None
+        self._tron = PrefetchedAddresses(tron_xpub) if tron_xpub else None
 
     def ton_address(self, merchant_ton_address: str | None) -> str:
         address = merchant_ton_address or self._ton
@@ -60,3 +60,8 @@ class ChainRails:
                               "key, m/44'/195'/0'), or leave usdt_trc20 out.",
                               field="methods", code="rail_not_configured")
         return self._tron.address(index)
+
+    async def aclose(self) -> None:
+        """Stop the helper process that derives Tron addresses ahead, if it runs."""
+        if self._tron is not None:
+            await self._tron.aclose()
