@@ -189,14 +189,23 @@ async def test_limit_bounds_are_accepted(api: httpx.AsyncClient, merchant: Issue
         assert response.status_code == 200, response.text
 
 
-async def test_empty_idempotency_key_is_422(api: httpx.AsyncClient, container: Container,
-                                            merchant: IssuedKey) -> None:
+@pytest.mark.parametrize("key", ["", "k" * 256], ids=["empty", "256 characters"])
+async def test_an_empty_or_overlong_idempotency_key_is_422(
+        api: httpx.AsyncClient, container: Container, merchant: IssuedKey, key: str) -> None:
     before = await written(container)
     response = await api.post(f"{API}/invoices", json=GOOD,
-                              headers={**auth(merchant), "Idempotency-Key": ""})
+                              headers={**auth(merchant), "Idempotency-Key": key})
     error = error_of(response, 422, "invalid_request")
     assert error["field"] == "Idempotency-Key"
+    assert "1 to 255 characters" in error["message"]
     assert await written(container) == before
+
+
+async def test_an_idempotency_key_of_255_characters_is_accepted(
+        api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    response = await api.post(f"{API}/invoices", json=GOOD,
+                              headers={**auth(merchant), "Idempotency-Key": "k" * 255})
+    assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize("fields", [{"expires_in": 60}, {"expires_in": 2_592_000},

