@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from krypton.adapters.db import sqlite_inline
+from krypton.adapters.db import sqlite_inline, tables
 from krypton.adapters.db.connection import Connection, Engine
 from krypton.adapters.db.event_log import EventLog
 from krypton.adapters.db.read_models import ReadModels
@@ -76,7 +76,9 @@ class Database:
     def open(cls, url: str, *, pool_size: int = 20) -> Database:
         if url.startswith("sqlite"):
             return cls(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_timeout=60)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_timeout=60,
+                                     json_serializer=tables.json_text,
+                                     json_deserializer=tables.json_value)
         return cls(url, engine, engine)
 
     @property

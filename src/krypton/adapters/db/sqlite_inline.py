@@ -40,6 +40,8 @@ from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
+from krypton.adapters.db import tables
+
 P = ParamSpec("P")
 T = TypeVar("T")
 R = TypeVar("R", bound=tuple[Any, ...])
@@ -248,6 +250,7 @@ class InlineEngine:
             "sqlite://", poolclass=sa.QueuePool, pool_size=size, max_overflow=0,
             # The unit of work always ends its transaction itself: no reset round trip.
             pool_reset_on_return=None,
+            json_serializer=tables.json_text, json_deserializer=tables.json_value,
             # isolation_level=None: the driver never opens transactions; the engine's
             # "begin" listener (database.py) issues BEGIN itself. The loop's thread is the
             # only user, but the checkpoint runs a held connection on a worker thread.

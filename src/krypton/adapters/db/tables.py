@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import sqlalchemy as sa
 
 metadata = sa.MetaData(naming_convention={
@@ -14,6 +15,15 @@ metadata = sa.MetaData(naming_convention={
     "pk": "pk_%(table_name)s",
 })
 
+
+
+def json_text(value: object) -> str:
+    """JSON columns' serializer on both engines: orjson, several times faster than the
+    standard library's (an invoice row has two JSON columns and its event one)."""
+    return orjson.dumps(value).decode()
+
+
+json_value = orjson.loads  # and their deserializer
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
