@@ -23,11 +23,9 @@ class Container:
     deps: Deps
     # The in-process chain simulator when the network is "devnet".
     devnet: Devnet | None = None
-    rails: ChainRails | None = None  # deps.rails, with its helper process to stop
 
     async def close(self) -> None:
-        if self.rails is not None:
-            await self.rails.aclose()
+        await self.deps.rails.aclose()
         await self.db.dispose()
 
 
@@ -38,13 +36,12 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     if settings.auto_migrate or db.dialect == "sqlite":
         await migrate.upgrade(db)
     ids = RandomIds()
-    rails = ChainRails(settings.network, settings.ton_receiving_address,
-                       settings.tron_account_xpub, settings.fee_collector_owner_address)
     deps = Deps(
         uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
         rates=StaticRates(settings.usd_rates),
-        rails=rails,
+        rails=ChainRails(settings.network, settings.ton_receiving_address,
+                         settings.tron_account_xpub, settings.fee_collector_owner_address),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     devnet = Devnet(deps.clock.now) if settings.network == "devnet" else None
-    return Container(settings, db, deps, devnet, rails)
+    return Container(settings, db, deps, devnet)

@@ -46,6 +46,9 @@ class Rails(Protocol):
         """The collector that forwards to `destination` (raw) and keeps fees for the platform;
         DomainError if a value is out of the contract's range or no owner is configured."""
 
+    async def aclose(self) -> None:
+        """Stop what the rails run in the background (the Tron address helper)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CollectorPlan:

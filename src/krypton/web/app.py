@@ -40,8 +40,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             if watchers is not None:
                 await watchers.aclose()
             await app.state.limiter.close()
-            if container.rails is not None:
-                await container.rails.aclose()
+            await container.deps.rails.aclose()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,

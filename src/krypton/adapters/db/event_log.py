@@ -24,7 +24,7 @@ from krypton.app.ports import StoredEvent
 from krypton.domain.events import Event
 
 PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::bigint")
-_INSERT = t.events.insert()
+_INSERT_SQLITE = t.events.insert().values(txid=0)
 _INSERT_PG = t.events.insert().values(txid=PG_TXID)
 PG_HORIZON: sa.ColumnClause[int] = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
@@ -48,10 +48,7 @@ class EventLog:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        if self.pg:
-            await write(self.conn, _INSERT_PG, rows)
-        else:
-            await write(self.conn, _INSERT, [{**row, "txid": 0} for row in rows])
+        await write(self.conn, _INSERT_PG if self.pg else _INSERT_SQLITE, rows)
 
     async def read(self, after: tuple[int, int], limit: int,
                    merchant_id: str | None = None) -> list[StoredEvent]:
