@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -16,25 +15,13 @@ from krypton.domain.invoice import Invoice
 from krypton.workers import chains
 from krypton.workers.ton_watcher import cursor_name
 from tests.support.clock import ManualClock
+from tests.support.devnet_rig import DevnetRig
 
 TON = 10**9
 USDT = 10**6
 
 
-@dataclass
-class Rig:
-    container: Container
-    devnet: Devnet
-    watchers: chains.ChainWatchers
-    merchant_id: str
-
-    async def invoice(self, amount: str, currency: str, methods: list[str]) -> Invoice:
-        _, body = await invoices.create_invoice(
-            self.container.deps, self.merchant_id,
-            invoices.InvoiceRequest(amount=amount, currency=currency, methods=methods),
-            lambda i: (201, {"id": i.id}))
-        return await invoices.get_invoice(self.container.deps, self.merchant_id, body["id"])
-
+class Rig(DevnetRig):
     async def state(self, invoice: Invoice) -> tuple[str, str | None, int]:
         i = await invoices.get_invoice(self.container.deps, self.merchant_id, invoice.id)
         return i.status.value, i.exception.value if i.exception else None, i.amount_paid
@@ -46,12 +33,6 @@ class Rig:
     async def unmatched(self) -> list[str]:
         async with self.container.deps.uow(write=False) as uow:
             return [u["reason"] for u in await uow.unmatched.list(100)]
-
-    async def ledger_balanced(self) -> None:
-        async with self.container.deps.uow(write=False) as uow:
-            balances = await uow.ledger.balances()
-        for asset in {a for _, a in balances}:
-            assert sum(v for (_, a), v in balances.items() if a == asset) == 0
 
 
 @pytest.fixture
@@ -78,7 +59,7 @@ async def test_ton_payment_with_memo_pays(rig: Rig) -> None:
     rig.devnet.produce("ton")
     assert await rig.watchers.poll() == 1
     assert await rig.state(invoice) == ("paid", None, 10 * TON)
-    await rig.ledger_balanced()
+    await rig.balances()
 
 
 async def test_memo_matching_ignores_case_and_blanks(rig: Rig) -> None:
@@ -156,7 +137,7 @@ async def test_tron_transfer_confirms_only_when_solidified(rig: Rig) -> None:
     rig.devnet.produce("tron", 1)
     await rig.watchers.poll()
     assert await rig.state(invoice) == ("paid", None, 50 * USDT)
-    await rig.ledger_balanced()
+    await rig.balances()
 
 
 async def test_tron_reorg_orphans_and_never_pays(rig: Rig) -> None:
@@ -275,7 +256,7 @@ async def test_underpaid_then_topped_up_on_tron(rig: Rig) -> None:
     rig.devnet.produce("tron", 20)
     await rig.watchers.poll()
     assert await rig.state(invoice) == ("paid", "overpaid", 51 * USDT)
-    await rig.ledger_balanced()
+    await rig.balances()
 
 
 async def test_tron_provider_faults_miss_nothing_and_double_nothing(rig: Rig) -> None:
@@ -358,7 +339,7 @@ async def test_tron_transfer_that_fails_on_the_new_fork_is_failed(rig: Rig, seen
     await rig.watchers.poll()
     assert await rig.payments(invoice) == ["failed"]
     assert await rig.state(invoice) == ("pending", None, 0)
-    await rig.ledger_balanced()
+    await rig.balances()
 
 
 async def test_tron_watch_set_grows_with_new_invoices_and_drops_finished_ones(

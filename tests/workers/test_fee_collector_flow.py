@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from pytoniq_core.boc.cell import Cell
@@ -22,19 +21,14 @@ from krypton.domain.invoice import Invoice
 from krypton.web.api.instructions import pay_to
 from krypton.workers import chains
 from tests.support.clock import ManualClock
+from tests.support.devnet_rig import DevnetRig
 
 TON = 10**9
 USDT = 10**6
 WALLET = TonAddress(0, bytes([0x22]) * 32)  # the merchant's own wallet
 
 
-@dataclass
-class Rig:
-    container: Container
-    devnet: Devnet
-    watchers: chains.ChainWatchers
-    merchant_id: str
-
+class Rig(DevnetRig):
     @property
     def chain(self) -> TonCenterCollectors:
         assert self.watchers.ton is not None
@@ -54,22 +48,8 @@ class Rig:
         await self.poll()
         return plan
 
-    async def invoice(self, amount: str, methods: list[str], currency: str = "TON") -> Invoice:
-        _, body = await invoices.create_invoice(
-            self.container.deps, self.merchant_id,
-            invoices.InvoiceRequest(amount=amount, currency=currency, methods=methods),
-            lambda i: (201, {"id": i.id}))
-        return await invoices.get_invoice(self.container.deps, self.merchant_id, body["id"])
-
     async def status(self, invoice: Invoice) -> str:
         return (await invoices.get_invoice(self.container.deps, self.merchant_id, invoice.id)).status.value
-
-    async def balances(self) -> dict[tuple[str, str], int]:
-        async with self.container.deps.uow(write=False) as uow:
-            balances = await uow.ledger.balances()
-        for asset in {a for _, a in balances}:
-            assert sum(v for (_, a), v in balances.items() if a == asset) == 0
-        return balances
 
 
 @pytest.fixture
@@ -93,7 +73,7 @@ async def test_collector_is_used_only_once_deployed(rig: Rig) -> None:
     with pytest.raises(Conflict, match="Nothing is deployed"):
         await collectors.activate(rig.container.deps, rig.chain, rig.merchant_id)
     await rig.poll()
-    invoice = await rig.invoice("1", ["ton"])
+    invoice = await rig.invoice("1", "TON", ["ton"])
     assert invoice.ton_collector is None  # still paid at the platform address
 
     rig.devnet.ton.deploy_collector(Cell.one_from_boc(base64.b64decode(plan.state_init)),
@@ -109,7 +89,7 @@ async def test_collector_is_used_only_once_deployed(rig: Rig) -> None:
     assert "fee_collector.activated" in events
     assert unmatched == []  # the deploy's top_up is not a payment
 
-    invoice = await rig.invoice("5", ["ton", "usdt_ton"], currency="USD")
+    invoice = await rig.invoice("5", "USD", ["ton", "usdt_ton"])
     assert invoice.ton_collector == plan.address
     ton_option, usdt_option = invoice.options
     assert pay_to(invoice, ton_option, testnet=False)["address"] == plan.address_friendly  # EQ…
@@ -119,7 +99,7 @@ async def test_collector_is_used_only_once_deployed(rig: Rig) -> None:
 
 async def test_payment_through_the_collector_settles_on_chain(rig: Rig) -> None:
     plan = await rig.deploy(min_withdrawal=1 * TON)
-    invoice = await rig.invoice("5.05", ["ton"])
+    invoice = await rig.invoice("5.05", "TON", ["ton"])
     wallet_before = rig.devnet.ton.balance(WALLET)
     rig.devnet.ton.pay_ton("alice", _at(plan.address), 5_050_000_000, comment=invoice.memo,
                            bounceable=True)
@@ -147,7 +127,7 @@ async def test_payment_through_the_collector_settles_on_chain(rig: Rig) -> None:
 
 async def test_partial_payments_are_split_one_by_one_like_the_contract(rig: Rig) -> None:
     plan = await rig.deploy(min_withdrawal=0)  # flush on every payment
-    invoice = await rig.invoice("3", ["ton"])
+    invoice = await rig.invoice("3", "TON", ["ton"])
     for part in (1_000_000_001, 1_999_999_999):
         rig.devnet.ton.pay_ton("alice", _at(plan.address), part, comment=invoice.memo, bounceable=True)
         await rig.poll()
@@ -162,7 +142,7 @@ async def test_partial_payments_are_split_one_by_one_like_the_contract(rig: Rig)
 
 async def test_a_payment_the_collector_refuses_is_not_credited(rig: Rig) -> None:
     plan = await rig.deploy()
-    invoice = await rig.invoice("1", ["ton"])
+    invoice = await rig.invoice("1", "TON", ["ton"])
     for bounceable in (True, False):  # bounced back, or kept by an aborted transaction
         rig.devnet.ton.pay_ton("alice", _at(plan.address), 10_000_000, comment=invoice.memo,
                                bounceable=bounceable)
@@ -175,7 +155,7 @@ async def test_a_payment_the_collector_refuses_is_not_credited(rig: Rig) -> None
 
 async def test_usdt_on_ton_still_settles_to_the_balance(rig: Rig) -> None:
     await rig.deploy()
-    invoice = await rig.invoice("25", ["usdt_ton"], currency="USDT")
+    invoice = await rig.invoice("25", "USDT", ["usdt_ton"])
     assert invoice.ton_collector is None
     rig.devnet.ton.pay_jetton("alice", _at(invoice.ton_address or ""), 25 * USDT, comment=invoice.memo)
     await rig.poll()
@@ -186,7 +166,7 @@ async def test_usdt_on_ton_still_settles_to_the_balance(rig: Rig) -> None:
 
 async def test_a_tiny_ton_invoice_stays_at_the_platform_address(rig: Rig) -> None:
     await rig.deploy()
-    invoice = await rig.invoice("0.01", ["ton"])  # below the contract's 0.010256410 TON minimum
+    invoice = await rig.invoice("0.01", "TON", ["ton"])  # below the contract's 0.010256410 TON minimum
     assert invoice.ton_collector is None
 
 
