@@ -27,7 +27,7 @@ from krypton.config import Settings
 from krypton.domain.assets import Chain
 from krypton.domain.invoice import InvoiceStatus
 from krypton.domain.payment import ObservedTransfer
-from krypton.workers import chains
+from krypton.workers.watch import ChainWatch
 
 TARGET_P95 = 2.0
 
@@ -47,16 +47,17 @@ async def watcher_run(n: int, settings: Settings) -> tuple[list[float], float]:
     for inv in created:
         container.devnet.ton.pay_ton("alice", parse(inv.ton_address or "", network="testnet"),
                                      10**9, comment=inv.memo)
-    watchers = chains.build(settings, container.deps, container.devnet)
-    if watchers.ton is not None:
-        await watchers.ton.learn_jetton_wallets()
+    chains = container.chains()
+    watchers = ChainWatch(container.deps, chains)
+    if chains.ton is not None:
+        await chains.ton.learn_jetton_wallets()
     container.devnet.produce("ton")
     final_at = container.deps.clock.now()
     started = time.perf_counter()
     while await watchers.poll():
         pass
     took = time.perf_counter() - started
-    await watchers.aclose()
+    await chains.aclose()
     latencies = []
     for inv in created:
         done = await invoices.get_invoice(container.deps, merchant.id, inv.id)

@@ -1,19 +1,67 @@
-"""Composition root: builds the adapters and hands them to the use cases."""
+"""The composition root: the one place that builds adapters, for every entry point (the
+server, its workers, the CLI, tests and benchmarks). Nothing else constructs a database, an
+HTTP client, a chain reader, the Tron address helper or the devnet.
+
+On the devnet network the chain readers talk to the in-process simulator through an ASGI
+transport, and the server mounts the simulator's provider APIs at /devnet: the very same
+client and parser code as on mainnet runs against it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from krypton.adapters.chains.devnet.devnet import Devnet
-from krypton.adapters.chains.rails import ChainRails
+import httpx
+
+from krypton.adapters.chains.provider import Endpoint, ProviderClient
+from krypton.adapters.chains.rails import ChainRails, ton_network
+from krypton.adapters.chains.ton.address import parse
+from krypton.adapters.chains.ton.client import TonCenterClient
+from krypton.adapters.chains.ton.collector_chain import TonCenterCollectors
+from krypton.adapters.chains.ton.reader import TonReader
+from krypton.adapters.chains.tron.client import TronGridClient
+from krypton.adapters.chains.tron.prefetch import PrefetchedAddresses
+from krypton.adapters.chains.tron.reader import TronReader
+from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.app.deps import Deps
-from krypton.app.ports import Clock
+from krypton.app.ports import ChainReader, Clock
 from krypton.config import Settings
+from krypton.devnet.devnet import Devnet
+from krypton.devnet.http import create_devnet_app
+from krypton.devnet.timer import run_block_timer
+from krypton.domain.assets import USDT_TON
+
+DEVNET_BASE = "http://devnet"
+
+
+@dataclass
+class ChainAdapters:
+    """What the chain workers read: the platform's readers, a factory for the readers of
+    merchants' own TON accounts, and the fee-collector contracts' reader."""
+
+    ton: TonReader | None
+    tron: TronReader | None
+    collectors: TonCenterCollectors
+    _ton_client: TonCenterClient
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def merchant_ton(self, raw: str, *, fee_collector: bool) -> ChainReader:
+        """A reader for a merchant's TON wallet or fee-collector contract (raw address)."""
+        # No jettons at a collector: it cannot pass them on (the deploy docs say so).
+        masters = {} if fee_collector or self.ton is None else self.ton.masters
+        return TonReader(self._ton_client, parse(raw, network="testnet"), masters,
+                         fee_collector=fee_collector)
+
+    async def aclose(self) -> None:
+        for close in self._closers:
+            await close()
 
 
 @dataclass
@@ -23,10 +71,92 @@ class Container:
     deps: Deps
     # The in-process chain simulator when the network is "devnet".
     devnet: Devnet | None = None
+    tron_addresses: PrefetchedAddresses | None = None
+
+    def chains(self) -> ChainAdapters:
+        """Readers for the configured network; on devnet they read `devnet` in process."""
+        settings = self.settings
+        if self.devnet is not None:
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
+                                     base_url=DEVNET_BASE)
+            ton_points = [Endpoint("devnet-toncenter", f"{DEVNET_BASE}/toncenter/api/v3",
+                                   rate_per_second=1000, burst=100)]
+            tron_points = [Endpoint("devnet-trongrid", f"{DEVNET_BASE}/trongrid",
+                                    rate_per_second=1000, burst=100)]
+        else:
+            http = httpx.AsyncClient()
+            ton_points = ton_endpoints(settings)
+            # TronGrid answers an exceeded quota with 429 or 403.
+            tron_points = _endpoints("trongrid", settings.trongrid_urls, "TRON-PRO-API-KEY",
+                                     settings.trongrid_api_key, frozenset({429, 403}))
+        timeout = settings.provider_timeout_seconds
+        ton_provider = ProviderClient(ton_points, http=http, timeout=timeout)
+        tron_provider = ProviderClient(tron_points, http=http, timeout=timeout)
+        ton_client = TonCenterClient(ton_provider)
+        ton = tron = None
+        if settings.ton_receiving_address:
+            account = parse(settings.ton_receiving_address, network=ton_network(settings.network))
+            master = parse(USDT_TON.contract or "", network="mainnet")
+            ton = TonReader(ton_client, account, {master: USDT_TON.code})
+        if settings.tron_account_xpub:
+            testnet = settings.network == "testnet"
+            tron = TronReader(TronGridClient(tron_provider, NILE_USDT if testnet else MAINNET_USDT,
+                                             "testnet" if testnet else "mainnet"))
+        return ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
+                             [ton_provider.aclose, tron_provider.aclose, http.aclose])
+
+    def collectors_of_server(self) -> tuple[TonCenterCollectors, Callable[[], Awaitable[None]]]:
+        """Fee-collector contracts read from a process without the devnet in it (the CLI): on
+        devnet, through the one the running server mounts at /devnet. Returns the reader and
+        what closes it."""
+        settings = self.settings
+        http = httpx.AsyncClient()
+        provider = ProviderClient(ton_endpoints(settings), http=http,
+                                  timeout=settings.provider_timeout_seconds, max_attempts=2)
+
+        async def close() -> None:
+            await provider.aclose()
+            await http.aclose()
+        return TonCenterCollectors(TonCenterClient(provider)), close
+
+    def devnet_app(self) -> Any | None:
+        """The devnet's provider and control APIs, for the server to mount at /devnet."""
+        return create_devnet_app(self.devnet) if self.devnet is not None else None
+
+    def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        """Jobs besides Krypton's own workers: the devnet's block timer."""
+        devnet = self.devnet
+        if devnet is None:
+            return []
+        return [lambda: run_block_timer(devnet, self.settings.devnet_ton_block_seconds,
+                                        self.settings.devnet_tron_block_seconds)]
+
+    async def stop_helpers(self) -> None:
+        """Stop the processes the rails run beside this one (the Tron address helper)."""
+        if self.tron_addresses is not None:
+            await self.tron_addresses.aclose()
 
     async def close(self) -> None:
-        await self.deps.rails.aclose()
+        await self.stop_helpers()
         await self.db.dispose()
+
+
+def _endpoints(name: str, urls: list[str], key_header: str, key: str | None,
+               throttle_statuses: frozenset[int] = frozenset({429})) -> list[Endpoint]:
+    headers = {key_header: key} if key else {}
+    # TON Center: 1 request/s without a key, 10 with the smallest plan (CHAINS.md).
+    rate = 10.0 if key else 1.0
+    return [Endpoint(f"{name}-{i}", url, headers=headers, rate_per_second=rate,
+                     throttle_statuses=throttle_statuses) for i, url in enumerate(urls)]
+
+
+def ton_endpoints(settings: Settings) -> list[Endpoint]:
+    """TON Center for a process without the devnet in it (the CLI): on devnet, the one the
+    running server mounts at /devnet."""
+    if settings.network == "devnet":
+        return [Endpoint("devnet-toncenter", f"{settings.public_url.rstrip('/')}/devnet/toncenter/api/v3",
+                         rate_per_second=100)]
+    return _endpoints("toncenter", settings.toncenter_urls, "X-API-Key", settings.toncenter_api_key)
 
 
 async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
@@ -36,12 +166,13 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     if settings.auto_migrate or db.dialect == "sqlite":
         await migrate.upgrade(db)
     ids = RandomIds()
+    tron = PrefetchedAddresses(settings.tron_account_xpub) if settings.tron_account_xpub else None
     deps = Deps(
         uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
         rates=StaticRates(settings.usd_rates),
-        rails=ChainRails(settings.network, settings.ton_receiving_address,
-                         settings.tron_account_xpub, settings.fee_collector_owner_address),
+        rails=ChainRails(settings.network, settings.ton_receiving_address, tron,
+                         settings.fee_collector_owner_address),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     devnet = Devnet(deps.clock.now) if settings.network == "devnet" else None
-    return Container(settings, db, deps, devnet)
+    return Container(settings, db, deps, devnet, tron)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from krypton.adapters.chains.devnet.devnet import Devnet
 from krypton.app import invoices
 from krypton.bootstrap import Container
+from krypton.devnet.devnet import Devnet
 from krypton.domain.invoice import Invoice
-from krypton.workers import chains
+from krypton.workers.watch import ChainWatch
 
 
 @dataclass
 class DevnetRig:
     container: Container
     devnet: Devnet
-    watchers: chains.ChainWatchers
+    watchers: ChainWatch
     merchant_id: str
 
     async def invoice(self, amount: str, currency: str, methods: list[str]) -> Invoice:

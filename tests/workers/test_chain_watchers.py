@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 
-from krypton.adapters.chains.devnet.devnet import Devnet
-from krypton.adapters.chains.devnet.faults import Fault
 from krypton.adapters.chains.ton.address import TonAddress, parse
+from krypton.adapters.chains.ton.reader import cursor_name
 from krypton.app import invoices
 from krypton.bootstrap import Container
+from krypton.devnet.faults import Fault
 from krypton.domain.invoice import Invoice
-from krypton.workers import chains
-from krypton.workers.ton_watcher import cursor_name
+from krypton.workers.watch import ChainWatch
 from tests.support.clock import ManualClock
 from tests.support.devnet_rig import DevnetRig
 
@@ -40,12 +40,12 @@ async def rig(container: Container, clock: ManualClock) -> AsyncIterator[Rig]:
     from krypton.app import merchants
 
     merchant, _ = await merchants.create_merchant(container.deps, name="Shop")
-    devnet = Devnet(clock.now)
+    assert container.devnet is not None
     # A short provider timeout: the devnet's "timeout" fault hangs until the client gives up.
     settings = container.settings.model_copy(update={"provider_timeout_seconds": 0.3})
-    watchers = chains.build(settings, container.deps, devnet)
-    yield Rig(container, devnet, watchers, merchant.id)
-    await watchers.aclose()
+    chains = dataclasses.replace(container, settings=settings).chains()
+    yield Rig(container, container.devnet, ChainWatch(container.deps, chains), merchant.id)
+    await chains.aclose()
 
 
 def ton_address(invoice: Invoice) -> TonAddress:
@@ -167,7 +167,7 @@ async def test_tron_reverted_transfer_is_never_credited(rig: Rig) -> None:
 
 async def test_tron_counterfeit_token_is_ignored(rig: Rig) -> None:
     """Only the real USDT contract is asked about: another contract's Transfer never shows."""
-    from krypton.adapters.chains.devnet.tron import COUNTERFEIT_CONTRACT
+    from krypton.devnet.tron import COUNTERFEIT_CONTRACT
 
     invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
     assert invoice.tron_address is not None
@@ -347,8 +347,8 @@ async def test_tron_watch_set_grows_with_new_invoices_and_drops_finished_ones(
     """The watch set is read incrementally (new deposit indexes only) and an address leaves
     it a week after its invoice's monitoring window; a payment to it then is still seen
     while it is watched."""
-    assert rig.watchers.tron is not None
-    watching = rig.watchers.tron.watching
+    assert rig.watchers.chains.tron is not None
+    watching = rig.watchers.tron_deposits
     first = await rig.invoice("50", "USDT", ["usdt_trc20"])
     assert set(await watching.refresh(rig.container.deps)) == {first.tron_address}
     clock.advance(days=4)

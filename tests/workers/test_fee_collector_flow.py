@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import pytest
 from pytoniq_core.boc.cell import Cell
 
-from krypton.adapters.chains.devnet.devnet import Devnet
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.collector_chain import TonCenterCollectors
 from krypton.app import collectors, invoices, merchants
@@ -19,7 +18,7 @@ from krypton.domain.collector import CollectorStatus
 from krypton.domain.errors import Conflict, DomainError, NotFound
 from krypton.domain.invoice import Invoice
 from krypton.web.api.instructions import pay_to
-from krypton.workers import chains
+from krypton.workers.watch import ChainWatch
 from tests.support.clock import ManualClock
 from tests.support.devnet_rig import DevnetRig
 
@@ -31,8 +30,7 @@ WALLET = TonAddress(0, bytes([0x22]) * 32)  # the merchant's own wallet
 class Rig(DevnetRig):
     @property
     def chain(self) -> TonCenterCollectors:
-        assert self.watchers.ton is not None
-        return TonCenterCollectors(self.watchers.ton.client)
+        return self.watchers.chains.collectors
 
     async def poll(self) -> int:
         self.devnet.produce("ton")
@@ -55,10 +53,10 @@ class Rig(DevnetRig):
 @pytest.fixture
 async def rig(container: Container, clock: ManualClock) -> AsyncIterator[Rig]:
     merchant, _ = await merchants.create_merchant(container.deps, name="Shop", fee_bps=250)
-    devnet = Devnet(clock.now)
-    watchers = chains.build(container.settings, container.deps, devnet)
-    yield Rig(container, devnet, watchers, merchant.id)
-    await watchers.aclose()
+    assert container.devnet is not None
+    chains = container.chains()
+    yield Rig(container, container.devnet, ChainWatch(container.deps, chains), merchant.id)
+    await chains.aclose()
 
 
 def _at(raw: str) -> TonAddress:

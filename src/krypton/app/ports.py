@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,8 +46,6 @@ class Rails(Protocol):
         """The collector that forwards to `destination` (raw) and keeps fees for the platform;
         DomainError if a value is out of the contract's range or no owner is configured."""
 
-    async def aclose(self) -> None:
-        """Stop what the rails run in the background (the Tron address helper)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +81,57 @@ class CollectorChain(Protocol):
 
     async def stats(self, address: str) -> CollectorStats:
         """get_stats; raises if the contract is not deployed."""
+
+
+TransferKey = tuple[str, int]  # (tx id, index) on one chain
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What a reader is asked to look for besides its own account (Tron: deposit addresses)."""
+
+    # Deposit address -> watch it from (ms since epoch).
+    addresses: Mapping[str, int] = field(default_factory=dict)
+    # Which of these tx ids were ingested already: their receipts are not fetched again.
+    known: Callable[[Sequence[str]], Awaitable[set[str]]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRead:
+    """What one read of a chain found, for the use cases to ingest (app/watching.py)."""
+
+    seen: Sequence[ObservedTransfer] = ()  # match and ingest; `final` and the count say how far
+    rejected: Sequence[tuple[ObservedTransfer, str]] = ()  # never credited: kept with a reason
+    failed: Sequence[TransferKey] = ()  # in a block, but the transaction failed
+    vanished: Sequence[TransferKey] = ()  # in no block any more (reorganised away)
+    cursor: str | None = None  # store it once all of the above is ingested; None: keep the old
+    more: bool = False  # another page is waiting
+    handled: int = 0  # new transactions or transfers this read covered
+
+
+class ChainReader(Protocol):
+    """Reads one chain for transfers to our addresses (adapters/chains/<chain>/reader.py).
+
+    A reader only reads and applies the chain's finality rule (domain/finality.py); the use
+    cases decide what a transfer pays and store the cursor after ingesting what it found."""
+
+    @property
+    def chain(self) -> str:
+        """The chain it reads ("ton", "tron")."""
+
+    @property
+    def cursor_name(self) -> str:
+        """Where this reader's position is stored (cursors table)."""
+
+    @property
+    def rechecks(self) -> bool:
+        """Whether transfers it reported may still change (confirmations, failure, reorg)."""
+
+    async def read(self, cursor: str | None, watch: Watch) -> ChainRead:
+        """New transfers after `cursor` (None: from the start), one page."""
+
+    async def recheck(self, unfinished: Sequence[TransferKey]) -> ChainRead:
+        """A fresh look at transfers that are not final yet."""
 
 
 class RateSource(Protocol):

@@ -10,13 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from krypton import __version__
-from krypton.adapters.chains.devnet.http import create_devnet_app
 from krypton.bootstrap import Container
 from krypton.web import errors
 from krypton.web.api import invoices, operator, public, resources
 from krypton.web.auth import KeyCache
 from krypton.web.ratelimit import Limiter
-from krypton.workers import chains, loops
+from krypton.workers import loops
 
 DESCRIPTION = """Take payments in TON, USDT (Tron TRC-20 and TON jetton) and Telegram Stars.
 
@@ -29,18 +28,14 @@ currency or asset code. Lists are cursor-paginated with `limit`, `starting_after
 def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watchers = chains.build(container.settings, container.deps, container.devnet) \
-            if run_workers else None
-        tasks = loops.start(container.deps, watchers, container.devnet, container.settings,
-                            container.db.checkpoint) if run_workers else []
+        workers = loops.start(container) if run_workers else None
         try:
             yield
         finally:
-            await loops.stop(tasks)
-            if watchers is not None:
-                await watchers.aclose()
+            if workers is not None:
+                await workers.stop()
             await app.state.limiter.close()
-            await container.deps.rails.aclose()
+            await container.stop_helpers()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
@@ -57,9 +52,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 
     for router in (invoices.router, resources.router, public.router, operator.router):
         app.include_router(router, prefix="/api/v1")
-    if container.devnet is not None:
+    devnet = container.devnet_app()
+    if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
-        app.mount("/devnet", create_devnet_app(container.devnet))
+        app.mount("/devnet", devnet)
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> JSONResponse:

@@ -1,22 +1,23 @@
-"""In-process background loops for the embedded default (one server, no extra processes)."""
+"""The background jobs of a process, as in-process loops (the embedded default runs them
+beside the API in one process)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 
-from krypton.adapters.chains.devnet.devnet import Devnet
-from krypton.adapters.chains.devnet.timer import run_block_timer
 from krypton.app import invoices, relay
-from krypton.app.deps import Deps
-from krypton.config import Settings
-from krypton.workers.chains import ChainWatchers
+from krypton.bootstrap import ChainAdapters, Container
+from krypton.workers.watch import ChainWatch
 
 log = structlog.get_logger()
 PROJECTION_BATCH = 100
 CHECKPOINT_SECONDS = 1.0
+EXPIRY_SECONDS = 5.0
+PROJECTIONS_REST_SECONDS = 0.5
 
 
 async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float,
@@ -35,32 +36,35 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float,
             await asyncio.sleep(idle)
 
 
-def start(deps: Deps, watchers: ChainWatchers | None = None, devnet: Devnet | None = None,
-          settings: Settings | None = None,
-          checkpoint: Callable[[], Awaitable[object]] | None = None) -> list[asyncio.Task[None]]:
-    tasks = [
-        asyncio.create_task(_forever("expiry", lambda: invoices.expire_due(deps), 5.0)),
+@dataclass
+class Running:
+    tasks: list[asyncio.Task[None]]
+    chains: ChainAdapters
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.chains.aclose()
+
+
+def start(container: Container) -> Running:
+    deps = container.deps
+    chains = container.chains()
+    watch = ChainWatch(deps, chains)
+
+    async def fold_wal() -> int:
+        await container.db.checkpoint()
+        return 0  # always rest between checkpoints
+
+    jobs = [
+        _forever("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
         # Small batches: on SQLite a batch runs without yielding the event loop. Under a
         # steady load a partial batch means it caught up: rest rather than poll again.
-        asyncio.create_task(_forever("projections",
-                                     lambda: relay.run_projections(deps, PROJECTION_BATCH), 0.5,
-                                     full=PROJECTION_BATCH)),
+        _forever("projections", lambda: relay.run_projections(deps, PROJECTION_BATCH),
+                 PROJECTIONS_REST_SECONDS, full=PROJECTION_BATCH),
+        _forever("checkpoint", fold_wal, CHECKPOINT_SECONDS),
+        _forever("chains", watch.poll, container.settings.watch_interval_seconds),
+        *(run() for run in container.background()),
     ]
-    if checkpoint is not None:
-        async def fold_wal() -> int:
-            await checkpoint()
-            return 0  # always rest between checkpoints
-        tasks.append(asyncio.create_task(_forever("checkpoint", fold_wal, CHECKPOINT_SECONDS)))
-    interval = settings.watch_interval_seconds if settings else 2.0
-    if watchers is not None:
-        tasks.append(asyncio.create_task(_forever("chains", watchers.poll, interval)))
-    if devnet is not None and settings is not None:
-        tasks.append(asyncio.create_task(run_block_timer(
-            devnet, settings.devnet_ton_block_seconds, settings.devnet_tron_block_seconds)))
-    return tasks
-
-
-async def stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    return Running([asyncio.create_task(job) for job in jobs], chains)

@@ -19,13 +19,13 @@ def ton_network(network: Network) -> ton_address.Network:
 
 
 class ChainRails:
-    def __init__(self, network: Network, ton: str | None, tron_xpub: str | None,
+    def __init__(self, network: Network, ton: str | None, tron: PrefetchedAddresses | None,
                  fee_owner: str | None = None) -> None:
         self.network = network
         self._ton = ton_address.parse(ton, network=ton_network(network)).raw if ton else None
         self._fee_owner = ton_address.parse(fee_owner, network=ton_network(network)) if fee_owner \
             else None
-        self._tron = PrefetchedAddresses(tron_xpub) if tron_xpub else None
+        self._tron = tron
 
     def ton_address(self, merchant_ton_address: str | None) -> str:
         address = merchant_ton_address or self._ton
@@ -60,8 +60,3 @@ class ChainRails:
                               "key, m/44'/195'/0'), or leave usdt_trc20 out.",
                               field="methods", code="rail_not_configured")
         return self._tron.address(index)
-
-    async def aclose(self) -> None:
-        """Stop the helper process that derives Tron addresses ahead, if it runs."""
-        if self._tron is not None:
-            await self._tron.aclose()

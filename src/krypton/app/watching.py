@@ -1,0 +1,119 @@
+"""Watching the chains: hand what a ChainReader found to ingest, then move its cursor.
+
+A cursor is stored only after everything before it was ingested, so a crash or a
+provider outage re-reads a page (ingest is idempotent) instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Sequence
+from datetime import datetime
+
+from krypton.app import ingest, matching
+from krypton.app.deps import Deps
+from krypton.app.ports import ChainRead, ChainReader, Watch
+from krypton.domain.payment import PaymentStatus
+
+WATCH_PAGE = 5000
+
+
+async def follow(deps: Deps, reader: ChainReader, deposits: WatchSet | None = None) -> int:
+    """Read and ingest everything new since the stored cursor, page by page; returns how many
+    new transactions (TON) or transfers (Tron) were handled."""
+    addresses = await deposits.refresh(deps) if deposits is not None else {}
+    watch = Watch(addresses, lambda tx_ids: _known(deps, reader, tx_ids))
+    handled = 0
+    while True:
+        async with deps.uow(write=False) as uow:
+            cursor = await uow.cursors.get(reader.cursor_name)
+        read = await reader.read(cursor, watch)
+        await _ingest(deps, reader.chain, read)
+        if read.cursor is not None:
+            async with deps.uow() as uow:
+                await uow.cursors.set(reader.cursor_name, read.cursor)
+                await uow.commit()
+        handled += read.handled
+        if not read.more:
+            return handled
+
+
+async def recheck(deps: Deps, reader: ChainReader) -> int:
+    """Look again at the chain's payments that are not final; returns how many moved."""
+    chain = reader.chain
+    async with deps.uow(write=False) as uow:
+        pending = {(p.tx_id, p.index): p for p in await uow.payments.unfinished(chain)}
+    if not pending:
+        return 0
+    read = await reader.recheck(list(pending))
+    moved = 0
+    for key in read.vanished:
+        # Only a payment counted in a block can be reorganised away; one merely detected
+        # is still waiting for its block.
+        if pending[key].status is PaymentStatus.CONFIRMING:
+            await ingest.orphan_transfer(deps, chain, *key)
+            moved += 1
+    for key in read.failed:
+        await ingest.fail_transfer(deps, chain, *key)
+        moved += 1
+    for transfer in read.seen:
+        result = await matching.receive(deps, transfer)
+        moved += result.outcome == "updated"
+    return moved
+
+
+async def ton_accounts(deps: Deps) -> dict[str, bool]:
+    """Merchants' own TON receiving addresses and fee-collector contracts (raw form) -> whether
+    it is a fee-collector contract: each is watched like the platform address."""
+    async with deps.uow(write=False) as uow:
+        merchants = await uow.merchants.list()
+    accounts = {m.ton_address: False for m in merchants if m.ton_address}
+    accounts.update({m.ton_collector: True for m in merchants if m.ton_collector})
+    return accounts
+
+
+async def _ingest(deps: Deps, chain: str, read: ChainRead) -> None:
+    await matching.receive_all(deps, read.seen)
+    for transfer, reason in read.rejected:
+        await ingest.reject_transfer(deps, transfer, reason)
+    for tx_id, index in read.failed:  # after its sighting above: a failure needs the payment
+        await ingest.fail_transfer(deps, chain, tx_id, index)
+
+
+async def _known(deps: Deps, reader: ChainReader, tx_ids: Sequence[str]) -> set[str]:
+    async with deps.uow(write=False) as uow:
+        return await uow.payments.known_tx_ids(reader.chain, list(tx_ids))
+
+
+class WatchSet:
+    """Tron deposit addresses that may still receive a payment -> watch from (ms since epoch).
+
+    Kept in memory and topped up with the invoices created since the last look, instead of
+    re-reading every invoice of the past week on each poll: that read grew with every
+    invoice and ran on the event loop. A high-water mark on the deposit index never skips
+    one, because indexes are handed out under the counter row's lock, held until commit:
+    they become visible in index order (an index whose transaction rolled back never does).
+    """
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, int] = {}
+        self._after = -1
+        self._ends: list[tuple[datetime, str]] = []  # heap of (watch until, address)
+
+    async def refresh(self, deps: Deps) -> dict[str, int]:
+        now = deps.clock.now()
+        while True:
+            async with deps.uow(write=False) as uow:
+                new = await uow.invoices.tron_deposits_after(self._after, WATCH_PAGE)
+            for deposit in new:
+                self._after = deposit.index
+                if deposit.watch_until > now:
+                    self.addresses[deposit.address] = deposit.watch_from_ms
+                    heapq.heappush(self._ends, (deposit.watch_until, deposit.address))
+            if len(new) < WATCH_PAGE:
+                break
+            await asyncio.sleep(0)  # a first load after a busy week: let requests in between
+        while self._ends and self._ends[0][0] <= now:
+            self.addresses.pop(heapq.heappop(self._ends)[1], None)
+        return self.addresses

@@ -1,0 +1,3 @@
+from krypton.cli.main import app
+
+app()

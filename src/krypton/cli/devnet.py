@@ -1,0 +1,110 @@
+"""`krypton devnet ...`: drive the devnet of a running `krypton serve` / `krypton demo`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from krypton.app import collectors, invoices
+from krypton.bootstrap import Container
+from krypton.cli import support
+from krypton.cli.support import out
+from krypton.config import Settings
+from krypton.domain import money
+from krypton.domain.assets import METHODS, Chain
+from krypton.domain.errors import DomainError
+
+app = typer.Typer(help="Pay invoices and make blocks on the local devnet (network=devnet).",
+                  no_args_is_help=True)
+def _control(settings: Settings, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the devnet control API of the running server."""
+    if settings.network != "devnet":
+        raise support.fail(f"The network is '{settings.network}'; devnet commands need network=devnet.")
+    url = f"{settings.public_url.rstrip('/')}/devnet/control{path}"
+    try:
+        response = httpx.post(url, json=body, timeout=10) if body is not None else httpx.get(url, timeout=10)
+    except httpx.HTTPError:
+        raise support.fail(f"No Krypton server answers at {settings.public_url}; start it with "
+                    "`make demo` or `krypton serve` first.") from None
+    payload = response.json()
+    if response.status_code >= 400:
+        raise support.fail(payload.get("error", {}).get("message", response.text))
+    return payload
+
+
+def _payment(invoice_id: str, method: str, amount: str | None) -> dict[str, Any]:
+    async def work(c: Container) -> dict[str, Any]:
+        invoice = await invoices.get_invoice(c.deps, None, invoice_id)
+        asset = METHODS[method]
+        option = invoice.option(asset.code)
+        if option is None:
+            raise DomainError(f"Invoice {invoice_id} cannot be paid with {method}; it offers "
+                              f"{', '.join(o.method for o in invoice.options)}.", field="method")
+        units = money.parse_units(amount, asset.decimals) if amount is not None else option.amount
+        if asset.chain is Chain.TRON:
+            return {"asset": method, "to": invoice.tron_address, "amount": units}
+        # TON itself goes to the merchant's fee collector when the invoice names one.
+        to = invoice.ton_collector if asset.contract is None and invoice.ton_collector \
+            else invoice.ton_address
+        return {"asset": method, "to": to, "amount": units, "comment": invoice.memo}
+
+    return support.run(work)
+
+
+@app.command()
+def pay(
+    invoice_id: Annotated[str, typer.Argument(help="Invoice id (inv_...).")],
+    method: Annotated[str, typer.Option(help="ton, usdt_ton or usdt_trc20.")] = "ton",
+    amount: Annotated[str | None, typer.Option(help="Decimal amount; default: exactly what is due.")] = None,
+    payer: Annotated[str | None, typer.Option("--from", help="Devnet payer (alice, bob, carol).")] = None,
+    counterfeit: Annotated[bool, typer.Option(help="Send a counterfeit USDT instead.")] = False,
+) -> None:
+    """Pay an invoice from a funded devnet wallet."""
+    if method not in ("ton", "usdt_ton", "usdt_trc20"):
+        raise support.fail("--method must be ton, usdt_ton or usdt_trc20.")
+    settings = support.settings()
+    body = _payment(invoice_id, method, amount)
+    if payer:
+        body["from"] = payer
+    if counterfeit:
+        body["counterfeit"] = True
+    sent = _control(settings, "/pay", body)
+    out.print(f"Sent {sent['amount']} {method} to {sent['to']} ({sent.get('tx_id') or sent.get('tx_hash')}); "
+              "it is final after the next block(s). Watch: "
+              f"{settings.public_url.rstrip('/')}/api/v1/public/invoice/{invoice_id}")
+
+
+@app.command()
+def blocks(chain: Annotated[str, typer.Option(help="ton or tron.")] = "tron",
+           count: Annotated[int, typer.Option(help="How many blocks.", min=1, max=1000)] = 1) -> None:
+    """Produce blocks now instead of waiting for the timer."""
+    result = _control(support.settings(), "/blocks", {"chain": chain, "count": count})
+    out.print(result)
+
+
+@app.command()
+def reorg(n: Annotated[int, typer.Argument(help="How many unsolidified Tron blocks to drop.")]) -> None:
+    """Reorganise away the last N not-yet-solidified Tron blocks."""
+    out.print(_control(support.settings(), "/reorg", {"n": n}))
+
+
+@app.command()
+def state() -> None:
+    """Heads, payer wallets and balances."""
+    out.print(_control(support.settings(), "/state"))
+
+
+@app.command()
+def deploy(merchant: Annotated[str, typer.Option("--merchant", help="Merchant id (mer_...).")]) -> None:
+    """Deploy the merchant's fee collector (prepared by `krypton contract deploy-info`)."""
+    settings = support.settings()
+
+    async def work(c: Container) -> Any:
+        return await collectors.prepare(c.deps, merchant, destination=None)
+    _, plan = support.run(work)
+    result = _control(settings, "/ton/deploy", {"state_init": plan.state_init,
+                                                "amount": str(plan.deploy_amount)})
+    out.print(f"Deployed the fee collector at {result['address_bounceable']}; the server "
+              "activates it within 15 s (or run `krypton contract activate`).")

@@ -1,0 +1,16 @@
+"""The `krypton` command line (Typer + Rich): the root command and its groups."""
+
+from __future__ import annotations
+
+import typer
+
+from krypton.cli import apikey, contract, devnet, merchant, operations, server
+
+app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+for command in (server.serve, server.demo, server.migrate, operations.unmatched, operations.replay):
+    app.command()(command)
+app.add_typer(merchant.app, name="merchant")
+app.add_typer(apikey.app, name="apikey")
+app.add_typer(contract.app, name="contract")
+app.add_typer(devnet.app, name="devnet")

@@ -1,0 +1,282 @@
+"""The devnet's own control API (mounted at /control): make payments, produce blocks,
+reorganise, inject provider faults and read the state.
+
+    POST   /control/pay     {asset: ton|usdt_ton|usdt_trc20, to, amount, from?, comment?,
+                             counterfeit?, result?, bounce?, forward_ton_amount?}
+    POST   /control/ton/deploy  {state_init: <base64 BOC>, amount?: nanotons, default 60000000}
+    POST   /control/blocks  {chain: ton|tron, count?}
+    POST   /control/reorg   {n, chain?: tron}
+    POST   /control/faults  {provider: toncenter|trongrid, kind: status|latency|timeout,
+                             status?, retry_after?, latency_ms?, count?}
+    DELETE /control/faults?provider=
+    GET    /control/state
+
+Amounts are whole numbers of the smallest unit (nanotons, jetton or token units), as JSON
+numbers or decimal strings. Every refusal is a 4xx {"error": {code, message, field}} with
+a sentence that says what to fix; nothing is changed by a refused request.
+
+TON `bounce: true` sends a bounceable message that the recipient refuses, so it comes back.
+To a deployed fee collector it only makes the message bounceable: the contract decides,
+and `bounced` in the answer says whether it did bounce (a payment below its minimum).
+/control/ton/deploy deploys a fee collector from the StateInit Krypton builds
+(fee_collector.state_init_boc) and answers {address, address_bounceable, balance}; its
+stats are listed under ton.collectors in /control/state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from krypton.adapters.chains.ton import fee_collector
+from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
+from krypton.adapters.chains.ton.cells import CellFormatError, cell_from_boc
+from krypton.devnet.common import InvalidInput, MalformedBody
+from krypton.devnet.devnet import Devnet
+from krypton.devnet.faults import Fault, fault_kind
+from krypton.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
+from krypton.devnet.tron import COUNTERFEIT_CONTRACT, RESULTS, USDT_CONTRACT, Result
+
+ASSETS = ("ton", "usdt_ton", "usdt_trc20")
+# Which payment options make sense for which asset.
+APPLIES_TO: Mapping[str, tuple[str, ...]] = {
+    "comment": ("ton", "usdt_ton"),
+    "bounce": ("ton",),
+    "forward_ton_amount": ("usdt_ton",),
+    "counterfeit": ("usdt_ton", "usdt_trc20"),
+    "result": ("usdt_trc20",),
+}
+PAY_FIELDS = {"asset", "to", "amount", "from", *APPLIES_TO}
+_DIGITS = re.compile(r"[0-9]{1,80}")
+
+
+def routes(devnet: Devnet) -> list[Route]:
+    async def pay(request: Request) -> JSONResponse:
+        return JSONResponse(_pay(devnet, await _body(request, PAY_FIELDS)), status_code=201)
+
+    async def blocks(request: Request) -> JSONResponse:
+        body = await _body(request, {"chain", "count"})
+        chain = _text(body, "chain", required=True)
+        devnet.produce(chain or "", _whole(body, "count", default=1))
+        return JSONResponse(_heads(devnet)[chain or ""])
+
+    async def reorg(request: Request) -> JSONResponse:
+        body = await _body(request, {"n", "chain"})
+        if _text(body, "chain") not in (None, "tron"):
+            raise InvalidInput("Only Tron reorganises: a TON transaction in a masterchain block is final.",
+                               field="chain")
+        dropped = devnet.tron.reorg(_whole(body, "n", required=True))
+        return JSONResponse({**_heads(devnet)["tron"], "dropped_transactions": [tx.tx_id for tx in dropped]})
+
+    async def add_fault(request: Request) -> JSONResponse:
+        body = await _body(request, {"provider", "kind", "status", "retry_after", "latency_ms", "count"})
+        fault = Fault(fault_kind(_text(body, "kind", required=True) or ""), _optional_whole(body, "status"),
+                      _optional_whole(body, "retry_after"), _optional_whole(body, "latency_ms"))
+        provider = _text(body, "provider", required=True) or ""
+        devnet.faults.inject(provider, fault, _whole(body, "count", default=1))
+        return JSONResponse({"faults": devnet.faults.armed()}, status_code=201)
+
+    async def clear_faults(request: Request) -> JSONResponse:
+        devnet.faults.clear(request.query_params.get("provider"))
+        return JSONResponse({"faults": devnet.faults.armed()})
+
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(_state(devnet))
+
+    async def deploy(request: Request) -> JSONResponse:
+        return JSONResponse(_deploy(devnet, await _body(request, {"state_init", "amount"})))
+
+    return [
+        Route("/pay", pay, methods=["POST"]),
+        Route("/blocks", blocks, methods=["POST"]),
+        Route("/reorg", reorg, methods=["POST"]),
+        Route("/faults", add_fault, methods=["POST"]),
+        Route("/faults", clear_faults, methods=["DELETE"]),
+        Route("/state", state, methods=["GET"]),
+        Route("/ton/deploy", deploy, methods=["POST"]),
+    ]
+
+
+def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
+    asset = (_text(body, "asset", required=True) or "").lower()
+    if asset not in ASSETS:
+        raise InvalidInput(f"asset must be one of {', '.join(ASSETS)}, not {asset!r}.", field="asset")
+    for option, assets in APPLIES_TO.items():
+        if body.get(option) is not None and asset not in assets:
+            raise InvalidInput(_not_for(option, asset, assets), field=option)
+    payer = _text(body, "from") or devnet.default_payer
+    target = _text(body, "to", required=True) or ""
+    amount = _whole(body, "amount", required=True)
+    comment = _text(body, "comment")
+    counterfeit = _flag(body, "counterfeit")
+    if asset == "usdt_trc20":
+        result = _text(body, "result") or "SUCCESS"
+        if result not in RESULTS:
+            raise InvalidInput(f"result must be one of {', '.join(RESULTS)}, not {result!r}.", field="result")
+        contract = COUNTERFEIT_CONTRACT if counterfeit else USDT_CONTRACT
+        chosen: Result = next(r for r in RESULTS if r == result)
+        sent = devnet.tron.transfer(payer, target, amount, contract=contract, result=chosen)
+        return {"chain": "tron", "asset": asset, "tx_id": sent.tx_id, "from": sent.from_, "to": sent.to,
+                "amount": str(amount), "contract": contract, "counterfeit": counterfeit,
+                "result": sent.result, "status": "pending"}
+    to = _ton_address(target)
+    if asset == "ton":
+        bounce = _flag(body, "bounce")
+        tx = devnet.ton.pay_ton(payer, to, amount, comment, bounceable=bounce, undeliverable=bounce)
+        extra: dict[str, Any] = {"bounced": tx.aborted and any(m.bounced for m in tx.out_msgs)}
+    else:
+        forward = _whole(body, "forward_ton_amount", default=1, minimum=0)
+        tx = devnet.ton.pay_jetton(payer, to, amount, comment, counterfeit=counterfeit,
+                                   forward_ton_amount=forward)
+        master = COUNTERFEIT_MASTER if counterfeit else USDT_MASTER
+        extra = {"counterfeit": counterfeit, "notified": forward > 0,
+                 "jetton_wallet": devnet.ton.jetton_wallet_of(to, master).raw}
+    return {"chain": "ton", "asset": asset, "tx_hash": tx.hash, "lt": str(tx.lt), "account": tx.account.raw,
+            "from": devnet.ton.payer(payer).raw, "to": to.raw, "amount": str(amount), "status": "pending",
+            **extra}
+
+
+def _deploy(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
+    text = _text(body, "state_init", required=True) or ""
+    try:
+        state_init = cell_from_boc(text)
+    except CellFormatError as exc:
+        raise InvalidInput(f"state_init must be a StateInit as a standard base64 BOC: {exc}.",
+                           field="state_init") from None
+    amount = _whole(body, "amount", default=fee_collector.MIN_DEPLOY_AMOUNT)
+    address = devnet.ton.deploy_collector(state_init, amount)
+    return {"address": address.raw, "address_bounceable": address.friendly(bounceable=True),
+            "balance": str(devnet.ton.balance(address))}
+
+
+def _collectors(devnet: Devnet) -> list[dict[str, Any]]:
+    rows = []
+    for address, state in sorted(devnet.ton.collectors().items(), key=lambda kv: kv[0].raw):
+        rows.append({
+            "address": address.raw, "address_bounceable": address.friendly(bounceable=True),
+            "balance": str(devnet.ton.balance(address)), "owner": state.owner.raw,
+            "destination": state.destination.raw, "fee_bps": state.fee_bps,
+            "min_withdrawal": str(state.min_withdrawal),
+            "stats": {"accumulated": str(state.accumulated), "total_collected": str(state.total_collected),
+                      "total_withdrawn": str(state.total_withdrawn), "payment_count": state.payment_count,
+                      "last_withdrawal_time": state.last_withdrawal_time},
+        })
+    return rows
+
+
+def _heads(devnet: Devnet) -> dict[str, dict[str, Any]]:
+    ton, tron = devnet.ton, devnet.tron
+    return {
+        "ton": {"chain": "ton", "head": ton.head.seqno, "pending": len(ton.pending)},
+        "tron": {"chain": "tron", "head": tron.head.number, "solid_head": tron.solid_head.number,
+                 "pending": len(tron.pending)},
+    }
+
+
+def _state(devnet: Devnet) -> dict[str, Any]:
+    ton, tron = devnet.ton, devnet.tron
+    heads = _heads(devnet)
+    return {
+        "ton": {
+            **heads["ton"],
+            "usdt_master": USDT_MASTER.raw,
+            "counterfeit_master": COUNTERFEIT_MASTER.raw,
+            "payers": [{"name": name, "address": a.raw, "friendly": a.friendly(bounceable=False),
+                        "balance": str(ton.balance(a)), "usdt": str(ton.jetton_balance(a, USDT_MASTER)),
+                        "counterfeit": str(ton.jetton_balance(a, COUNTERFEIT_MASTER)),
+                        "usdt_wallet": ton.jetton_wallet_of(a).raw} for name, a in ton.payers.items()],
+            "balances": {a.raw: str(b) for a, b in sorted(ton.balances().items(), key=lambda kv: kv[0].raw)},
+            "jetton_balances": {w.address.raw: {"owner": w.owner.raw, "master": w.master.raw,
+                                                "balance": str(w.balance)} for w in ton.jetton_wallets()},
+            "collectors": _collectors(devnet),
+        },
+        "tron": {
+            **heads["tron"],
+            "usdt_contract": USDT_CONTRACT,
+            "counterfeit_contract": COUNTERFEIT_CONTRACT,
+            "payers": [{"name": name, "address": a, "usdt": str(tron.balance(a)),
+                        "counterfeit": str(tron.balance(a, COUNTERFEIT_CONTRACT))}
+                       for name, a in tron.payers.items()],
+            "balances": {f"{contract}/{owner}": str(b)
+                         for (contract, owner), b in sorted(tron.balances().items())},
+        },
+        "faults": devnet.faults.armed(),
+    }
+
+
+# -- reading the body ---------------------------------------------------------------------
+
+
+async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise MalformedBody("The request body is not valid JSON; send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise MalformedBody("The request body must be a JSON object.")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} is not a known field; use {', '.join(sorted(allowed))}.",
+                           field=unknown[0])
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name} is required.", field=name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string.", field=name)
+    return value
+
+
+def _optional_whole(body: dict[str, Any], name: str) -> int | None:
+    # Ranges are the simulator's to check (faults.py): here only "a whole number".
+    return None if body.get(name) is None else _whole(body, name, minimum=0)
+
+
+def _whole(body: dict[str, Any], name: str, *, required: bool = False, default: int = 0,
+           minimum: int = 1) -> int:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name} is required.", field=name)
+        return default
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInput(f"{name} must be a whole number, {minimum} or more (a JSON number or a string of "
+                           f"digits), not {body.get(name)!r}.", field=name)
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false.", field=name)
+    return value
+
+
+def _ton_address(text: str) -> TonAddress:
+    try:
+        return parse(text, network="testnet")  # the devnet takes both mainnet and testnet forms
+    except InvalidAddress as exc:
+        raise InvalidInput(exc.message, field="to") from None
+
+
+def _not_for(option: str, asset: str, assets: tuple[str, ...]) -> str:
+    if option == "comment" and asset == "usdt_trc20":
+        return ("TRC-20 transfers carry no comment (Tron uses one deposit address per invoice); "
+                "leave comment out.")
+    return f"{option} applies to {' and '.join(assets)} payments only, not {asset}."
