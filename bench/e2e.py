@@ -34,7 +34,7 @@ TARGET_P95 = 2.0
 
 async def _invoices(c: Container, merchant_id: str, n: int) -> list[invoices.Invoice]:
     req = invoices.InvoiceRequest(amount="1", currency="TON", methods=["ton"])
-    ids = [(await invoices.create_invoice(c.deps, merchant_id, req, lambda i: (201, i.id)))[1]
+    ids = [(await invoices.create_invoice(c.deps, merchant_id, req, view=lambda i: i.id)).view
            for _ in range(n)]
     return [await invoices.get_invoice(c.deps, merchant_id, i) for i in ids]
 

@@ -13,9 +13,9 @@ from tests.support.clock import ManualClock
 async def test_exact_ton_payment_pays_and_settles(container: Container, merchant: IssuedKey,
                                                    clock: ManualClock) -> None:
     deps = container.deps
-    _, body = await invoices.create_invoice(
+    body = (await invoices.create_invoice(
         deps, merchant.merchant_id, invoices.InvoiceRequest(amount="10", currency="TON"),
-        lambda i: (201, {"id": i.id}))
+        view=lambda i: {"id": i.id})).view
     transfer = ObservedTransfer(Chain.TON, "tx-1", 0, "TON", 10_000_000_000, "addr", None, 7, 1)
     first = await ingest.ingest_transfer(deps, transfer, body["id"])
     again = await ingest.ingest_transfer(deps, transfer, body["id"])

@@ -214,8 +214,8 @@ class PaymentMachine(RuleBasedStateMachine):
         amount = data.draw(PRICES[currency], label="amount")
         request = invoices.InvoiceRequest(amount=amount, currency=currency, expires_in=expires_in,
                                           confirmations=invoice_override)
-        _, body = self.run(invoices.create_invoice(self.deps, merchant_id, request,
-                                                   lambda i: (201, {"id": i.id})))
+        body = self.run(invoices.create_invoice(self.deps, merchant_id, request,
+                                                   view=lambda i: {"id": i.id})).view
         created = self.invoice(body["id"])
         assert created.status is IS.PENDING and created.merchant_id == merchant_id
         assert created.amount_paid == created.amount_detected == 0 and created.asset is None
@@ -713,10 +713,10 @@ async def test_full_tolerance_does_not_pay_an_invoice_before_any_money_is_confir
         await merchants.create_merchant(deps, name="Free shop", underpayment_tolerance_bps=10_000)
     merchant, _ = await merchants.create_merchant(deps, name="Lenient shop",
                                                   underpayment_tolerance_bps=5_000)
-    _, body = await invoices.create_invoice(
+    body = (await invoices.create_invoice(
         deps, merchant.id, invoices.InvoiceRequest(amount="500", currency="USDT",
                                                    methods=["usdt_trc20"]),
-        lambda i: (201, {"id": i.id}))
+        view=lambda i: {"id": i.id})).view
     unconfirmed = ObservedTransfer(Chain.TRON, "tx-lenient", 0, "USDT_TRC20", 500_000_000,
                                    "T-deposit", None, None, 0)
     assert (await ingest.ingest_transfer(deps, unconfirmed, body["id"])).outcome == "credited"

@@ -20,10 +20,10 @@ class DevnetRig:
     merchant_id: str
 
     async def invoice(self, amount: str, currency: str, methods: list[str]) -> Invoice:
-        _, body = await invoices.create_invoice(
+        body = (await invoices.create_invoice(
             self.container.deps, self.merchant_id,
             invoices.InvoiceRequest(amount=amount, currency=currency, methods=methods),
-            lambda i: (201, {"id": i.id}))
+            view=lambda i: {"id": i.id})).view
         return await invoices.get_invoice(self.container.deps, self.merchant_id, body["id"])
 
     async def balances(self) -> dict[tuple[str, str], int]:

@@ -18,7 +18,7 @@ from krypton.domain.errors import Conflict, DomainError, NotFound
 from krypton.domain.invoice import Invoice, InvoiceStatus, validate_expiry
 from krypton.domain.merchant import Merchant, validate_confirmations, validate_methods
 
-Render = Callable[[Invoice], tuple[int, Any]]
+View = Callable[[Invoice], Any]
 TRON_DEPOSIT_COUNTER = "tron_deposit_index"
 MEMO_DRAWS = 10
 
@@ -43,6 +43,16 @@ class IdempotencyMismatch(DomainError):
     code = "idempotency_key_reused"
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new invoice with the caller's view of it, or, when an Idempotency-Key already created
+    one, the view stored then (`invoice` is None): a replay answers as the first request did,
+    whatever happened to the invoice since."""
+
+    invoice: Invoice | None
+    view: Any
+
+
 def invoice_event(invoice: Invoice, type_: str) -> events.Event:
     return events.Event(type_, invoice.merchant_id, invoice.id, {
         "status": invoice.status.value,
@@ -65,10 +75,11 @@ async def save_invoice(uow: UnitOfWork, invoice: Invoice, now: datetime) -> None
     invoice.changes.clear()
 
 
-async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, render: Render,
-                         idempotency_key: str | None = None,
-                         merchant: Merchant | None = None) -> tuple[int, Any]:
-    """Create an invoice; with an Idempotency-Key the first response is stored and replayed.
+async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, *,
+                         view: View | None = None, idempotency_key: str | None = None,
+                         merchant: Merchant | None = None) -> Created:
+    """Create an invoice; with an Idempotency-Key its `view` is stored, in the same
+    transaction, and replayed to a request with the same key and body.
 
     `merchant` may be passed when the caller already holds it (the API's key cache does)."""
     fingerprint = req.fingerprint() if idempotency_key is not None else ""
@@ -90,16 +101,15 @@ async def create_invoice(deps: Deps, merchant_id: str, req: InvoiceRequest, rend
         try:
             await _insert(deps, uow, invoice)
             await uow.events.append(invoice_event(invoice, events.INVOICE_CREATED), now)
-            status, body = render(invoice)
+            shown = view(invoice) if view is not None else None
             if idempotency_key is not None:
                 # Unique on (merchant, key): a concurrent twin fails here and replays ours.
-                await uow.idempotency.save(merchant_id, idempotency_key, fingerprint, status, body,
-                                           now)
+                await uow.idempotency.save(merchant_id, idempotency_key, fingerprint, shown, now)
             await uow.commit()
         except IdempotencyClash:
             pass
         else:
-            return status, body
+            return Created(invoice, shown)
     # A concurrent request with the same key won the race: answer with what it stored.
     assert idempotency_key is not None
     replay = await _replay(deps, merchant_id, idempotency_key, fingerprint)
@@ -119,17 +129,17 @@ async def _insert(deps: Deps, uow: UnitOfWork, invoice: Invoice) -> None:
     raise RuntimeError(f"no free memo in {MEMO_DRAWS} draws: the memo space is nearly full")
 
 
-async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> tuple[int, Any] | None:
+async def _replay(deps: Deps, merchant_id: str, key: str, fingerprint: str) -> Created | None:
     async with deps.uow(write=False) as uow:
         stored = await uow.idempotency.get(merchant_id, key)
     if stored is None:
         return None
-    stored_hash, status, body = stored
+    stored_hash, shown = stored
     if stored_hash != fingerprint:
         raise IdempotencyMismatch(
             "This Idempotency-Key was already used with a different request body; "
             "use a new key for a new request.", field="Idempotency-Key")
-    return status, body
+    return Created(None, shown)
 
 
 async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datetime) -> Invoice:

@@ -272,11 +272,13 @@ class EventLog(Protocol):
 
 
 class IdempotencyRepo(Protocol):
-    async def save(self, merchant_id: str, key: str, request_hash: str, status: int, body: Any,
+    async def save(self, merchant_id: str, key: str, request_hash: str, result: Any,
                    now: datetime) -> None:
-        """Store the response; raises IdempotencyClash if another request stored one first."""
+        """Store what the request produced; raises IdempotencyClash if another request stored
+        one first."""
 
-    async def get(self, merchant_id: str, key: str) -> tuple[str, int, Any] | None: ...
+    async def get(self, merchant_id: str, key: str) -> tuple[str, Any] | None:
+        """(request hash, stored result)."""
 
 
 class ReadModels(Protocol):

@@ -61,18 +61,17 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
     """Embedded default: create a demo merchant, print its key and a sample invoice, then serve."""
     settings = support.settings()
 
-    async def work(c: Container) -> tuple[Any, Any, dict[str, Any]]:
+    async def work(c: Container) -> tuple[Any, Any, Any]:
         merchant, key = await merchants.create_merchant(c.deps, name="Demo shop")
-        _, body = await invoices.create_invoice(
+        created = await invoices.create_invoice(
             c.deps, merchant.id, invoices.InvoiceRequest(amount="9.99", currency="USD",
-                                                         description="Demo invoice"),
-            lambda inv: (201, {"id": inv.id, "options": [(o.asset, o.amount) for o in inv.options]}))
-        return merchant, key, body
+                                                         description="Demo invoice"))
+        return merchant, key, created.invoice
     merchant, key, invoice = support.run(work)
     base = settings.public_url.rstrip("/")
     out.print(f"Demo merchant [bold]{merchant.id}[/bold]")
     out.print(f"API key (shown once): [bold green]{key.secret}[/bold green]")
-    out.print(f"Sample invoice: [bold]{invoice['id']}[/bold]  {base}/api/v1/public/invoice/{invoice['id']}")
+    out.print(f"Sample invoice: [bold]{invoice.id}[/bold]  {base}/api/v1/public/invoice/{invoice.id}")
     out.print(f"Try: curl -H 'Authorization: Bearer {key.secret}' {base}/api/v1/invoices")
     out.print(f"API docs: {base}/docs")
     if serve_after:

@@ -660,6 +660,78 @@ async def test_one_caller_cancelling_does_not_cancel_the_shared_fetch() -> None:
     assert await cache.get("head", fetch) == 42 and calls == 1
 
 
+async def test_a_cached_value_ages_from_the_start_of_its_fetch() -> None:
+    """A slow answer is as old as the moment it was asked for, not when it arrived."""
+    vt = VirtualTime()
+    calls = 0
+
+    async def slow_fetch() -> int:
+        nonlocal calls
+        calls += 1
+        vt.advance(2.0)  # the provider took 2 s to answer
+        return calls
+
+    cache: TtlCache[str, int] = TtlCache(3.0, clock=vt.clock)
+    assert await cache.get("head", slow_fetch) == 1  # asked at 1000, stored at 1002
+    vt.advance(0.9)
+    assert await cache.get("head", slow_fetch) == 1
+    vt.advance(0.1)  # 3 s after the fetch started
+    assert await cache.get("head", slow_fetch) == 2  # asked at 1003, stored at 1005
+
+    async def slower_fetch() -> int:
+        vt.advance(3.5)  # outlasts the ttl: handed to its caller, never served from the cache
+        return 99
+
+    assert await cache.get("other", slower_fetch) == 99
+    assert await cache.get("other", fetch_value(7)) == 7
+
+
+def fetch_value(value: int) -> Callable[[], Any]:
+    async def fetch() -> int:
+        return value
+
+    return fetch
+
+
+async def test_invalidate_drops_one_key_or_all() -> None:
+    vt = VirtualTime()
+    cache: TtlCache[str, int] = TtlCache(5.0, clock=vt.clock)
+    assert await cache.get("a", fetch_value(1)) == 1
+    assert await cache.get("b", fetch_value(2)) == 2
+
+    cache.invalidate("a")
+    cache.invalidate("missing")  # nothing to drop: no error
+    assert await cache.get("a", fetch_value(10)) == 10
+    assert await cache.get("b", fetch_value(20)) == 2
+
+    cache.invalidate()
+    assert await cache.get("a", fetch_value(100)) == 100
+    assert await cache.get("b", fetch_value(200)) == 200
+
+
+async def test_cached_keys_by_arguments_and_zero_ttl_never_serves_from_the_cache() -> None:
+    vt = VirtualTime()
+    calls: list[tuple[int, str]] = []
+
+    async def lookup(n: int, *, unit: str = "ton") -> str:
+        calls.append((n, unit))
+        return f"{n} {unit}"
+
+    cached_lookup = cached(3.0, clock=vt.clock)(lookup)
+    assert await cached_lookup(1) == "1 ton"
+    assert await cached_lookup(1) == "1 ton"
+    assert await cached_lookup(1, unit="usdt") == "1 usdt"
+    assert await cached_lookup(2) == "2 ton"
+    assert calls == [(1, "ton"), (1, "usdt"), (2, "ton")]
+    assert cached_lookup.__name__ == "lookup"
+
+    uncached = cached(0.0, clock=vt.clock)(lookup)
+    assert await uncached(5) == await uncached(5) == "5 ton"
+    assert calls[-2:] == [(5, "ton"), (5, "ton")]
+    with pytest.raises(ValueError, match="ttl"):
+        TtlCache(-1.0)
+
+
 # -- operators' view and secrets ----------------------------------------------------------
 
 

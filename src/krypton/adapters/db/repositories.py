@@ -401,21 +401,21 @@ class LedgerRepo(Repo):
 
 
 class IdempotencyRepo(Repo):
-    async def save(self, merchant_id: str, key: str, request_hash: str, status: int, body: Any,
+    async def save(self, merchant_id: str, key: str, request_hash: str, result: Any,
                    now: datetime) -> None:
         # No savepoint: on a clash the whole transaction is abandoned anyway.
         try:
             await write(self.conn, _INSERT_IDEMPOTENCY, {
                 "merchant_id": merchant_id, "key": key, "request_hash": request_hash,
-                "status_code": status, "response": body, "created_at": now})
+                "response": result, "created_at": now})
         except IntegrityError:
             raise IdempotencyClash(key) from None
 
-    async def get(self, merchant_id: str, key: str) -> tuple[str, int, Any] | None:
+    async def get(self, merchant_id: str, key: str) -> tuple[str, Any] | None:
         c = t.idempotency_keys.c
-        row = await self._one(sa.select(c.request_hash, c.status_code, c.response).where(
+        row = await self._one(sa.select(c.request_hash, c.response).where(
             c.merchant_id == merchant_id, c.key == key))
-        return (row.request_hash, row.status_code, row.response) if row else None
+        return (row.request_hash, row.response) if row else None
 
 
 class CounterRepo(Repo):

@@ -245,7 +245,6 @@ idempotency_keys = sa.Table(
     sa.Column("merchant_id", sa.String(40), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("status_code", sa.Integer),
     sa.Column("response", sa.JSON),
     sa.Column("created_at", TS, nullable=False),
 )

@@ -46,10 +46,10 @@ async def create(body: s.InvoiceCreate, request: Request,
                  who: Principal = Depends(require("invoices:write", tier="create"))) -> JSONResponse:
     idempotency_key = _idempotency_key(request)
     req = use.InvoiceRequest(**body.model_dump())
-    status, payload = await use.create_invoice(
-        deps_of(request), who.merchant_id, req, lambda inv: (201, invoice_json(request, inv)),
-        idempotency_key, who.merchant)
-    return json(payload, status)
+    created = await use.create_invoice(
+        deps_of(request), who.merchant_id, req, view=lambda inv: invoice_json(request, inv),
+        idempotency_key=idempotency_key, merchant=who.merchant)
+    return json(created.view, 201)
 
 
 @router.get("", response_model=s.listing(s.InvoiceOut), summary="List invoices, newest first")
