@@ -96,9 +96,7 @@ class Invoice:
     changes: list[tuple[InvoiceStatus, InvoiceStatus]] = field(default_factory=list)
 
     def move(self, target: InvoiceStatus) -> None:
-        transitions.check(TRANSITIONS, self.status, target, "invoice")
-        self.changes.append((self.status, target))
-        self.status = target
+        self.status = transitions.move(TRANSITIONS, self.status, target, "invoice", self.changes)
 
     def option(self, asset: str) -> PaymentOption | None:
         return next((o for o in self.options if o.asset == asset), None)

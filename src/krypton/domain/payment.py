@@ -79,9 +79,7 @@ class Payment:
     changes: list[tuple[PaymentStatus, PaymentStatus]] = field(default_factory=list)
 
     def move(self, target: PaymentStatus) -> None:
-        transitions.check(TRANSITIONS, self.status, target, "payment")
-        self.changes.append((self.status, target))
-        self.status = target
+        self.status = transitions.move(TRANSITIONS, self.status, target, "payment", self.changes)
 
     def observe(self, confirmations: int, block: int | None, now: datetime, final: bool = True) -> None:
         """A new sighting: advance as far as the confirmation count and finality allow."""
