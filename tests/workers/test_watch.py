@@ -1,4 +1,5 @@
-"""The watchers, with the same client and parser code as mainnet, against the devnet."""
+"""The chain loop (workers/watch.py) and the TON and Tron readers, with the same client and
+parser code as mainnet, against the devnet."""
 
 from __future__ import annotations
 
