@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from krypton.domain.errors import DomainError
 
@@ -77,6 +78,29 @@ def check_payer(name: str, payers: Mapping[str, object]) -> None:
     if name not in payers:
         known = ", ".join(sorted(payers))
         raise UnknownPayer(f"There is no devnet payer called {name!r}; use one of: {known}.", field="from")
+
+
+AddressT = TypeVar("AddressT")
+BlockT = TypeVar("BlockT")
+
+
+class SimulatedChain(Generic[AddressT, BlockT]):
+    """What both simulated chains share: funded payers by name and a list of blocks."""
+
+    _payers: dict[str, AddressT]
+    _blocks: list[BlockT]
+
+    @property
+    def payers(self) -> Mapping[str, AddressT]:
+        return dict(self._payers)
+
+    def payer(self, name: str) -> AddressT:
+        check_payer(name, self._payers)
+        return self._payers[name]
+
+    @property
+    def head(self) -> BlockT:
+        return self._blocks[-1]
 
 
 def check_amount(amount: int, *, field: str = "amount", maximum: int | None = None) -> None:

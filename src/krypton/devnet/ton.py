@@ -46,8 +46,8 @@ from krypton.devnet.common import (
     Ids,
     InsufficientFunds,
     InvalidInput,
+    SimulatedChain,
     check_amount,
-    check_payer,
     epoch_s,
     named,
 )
@@ -134,7 +134,7 @@ def payer_address(name: str) -> TonAddress:
     return TonAddress(0, named("ton", "payer", name))
 
 
-class TonChain:
+class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
     def __init__(self, clock: Clock, *, seed: str = DEFAULT_SEED,
                  payers: Sequence[str] = DEFAULT_PAYERS) -> None:
         self._clock = clock
@@ -161,21 +161,11 @@ class TonChain:
 
     # -- reading ------------------------------------------------------------------------
 
-    @property
-    def payers(self) -> Mapping[str, TonAddress]:
-        return dict(self._payers)
-
-    def payer(self, name: str) -> TonAddress:
-        check_payer(name, self._payers)
-        return self._payers[name]
 
     @property
     def first(self) -> MasterchainBlock:
         return self._blocks[0]
 
-    @property
-    def head(self) -> MasterchainBlock:
-        return self._blocks[-1]
 
     @property
     def pending(self) -> tuple[TonTransaction, ...]:

@@ -32,8 +32,8 @@ from krypton.devnet.common import (
     InsufficientFunds,
     InvalidInput,
     ReorgRefused,
+    SimulatedChain,
     check_amount,
-    check_payer,
     epoch_ms,
     named,
 )
@@ -86,7 +86,7 @@ def payer_address(name: str) -> str:
     return address.from_bytes(named("tron", "payer", name)[:20])
 
 
-class TronChain:
+class TronChain(SimulatedChain[str, TronBlock]):
     def __init__(self, clock: Clock, *, seed: str = DEFAULT_SEED,
                  payers: Sequence[str] = DEFAULT_PAYERS, start_height: int = START_HEIGHT) -> None:
         if start_height < SOLIDIFY_DEPTH:
@@ -106,17 +106,7 @@ class TronChain:
 
     # -- reading ------------------------------------------------------------------------
 
-    @property
-    def payers(self) -> Mapping[str, str]:
-        return dict(self._payers)
 
-    def payer(self, name: str) -> str:
-        check_payer(name, self._payers)
-        return self._payers[name]
-
-    @property
-    def head(self) -> TronBlock:
-        return self._blocks[-1]
 
     @property
     def solid_head(self) -> TronBlock:
