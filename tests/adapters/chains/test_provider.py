@@ -660,6 +660,13 @@ async def test_one_caller_cancelling_does_not_cancel_the_shared_fetch() -> None:
     assert await cache.get("head", fetch) == 42 and calls == 1
 
 
+def fetch_value(value: int) -> Callable[[], Any]:
+    async def fetch() -> int:
+        return value
+
+    return fetch
+
+
 async def test_a_cached_value_ages_from_the_start_of_its_fetch() -> None:
     """A slow answer is as old as the moment it was asked for, not when it arrived."""
     vt = VirtualTime()
@@ -684,13 +691,6 @@ async def test_a_cached_value_ages_from_the_start_of_its_fetch() -> None:
 
     assert await cache.get("other", slower_fetch) == 99
     assert await cache.get("other", fetch_value(7)) == 7
-
-
-def fetch_value(value: int) -> Callable[[], Any]:
-    async def fetch() -> int:
-        return value
-
-    return fetch
 
 
 async def test_invalidate_drops_one_key_or_all() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bip_utils import Secp256k1PublicKey, TrxAddrEncoder
+from bip_utils import Base58Decoder, Base58Encoder, Secp256k1PublicKey, TrxAddrEncoder
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -152,3 +152,18 @@ def test_one_changed_character_is_caught(account_id: bytes, data: st.DataObject)
     with pytest.raises(InvalidAddress) as caught:
         parse_address(typo)
     assert caught.value.reason in ("checksum", "prefix", "length")
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_base58check_agrees_with_bip_utils(account_id: bytes) -> None:
+    # The hand-written Base58Check (kept for speed, see address.py) against bip-utils' own.
+    payload = b"\x41" + account_id
+    base58 = from_bytes(account_id)
+    assert base58 == Base58Encoder.CheckEncode(payload)
+    assert Base58Decoder.CheckDecode(base58) == payload
+    assert to_hex(base58) == account_id.hex()
+
+
+@pytest.mark.parametrize("account_id", [b"\0" * 20, b"\xff" * 20, b"\0" * 19 + b"\x01"])
+def test_base58check_edge_payloads_agree_with_bip_utils(account_id: bytes) -> None:
+    assert from_bytes(account_id) == Base58Encoder.CheckEncode(b"\x41" + account_id)

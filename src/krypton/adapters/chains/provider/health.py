@@ -33,6 +33,12 @@ class CircuitState(StrEnum):
     HALF_OPEN = "half_open"
 
 
+# Not aiobreaker or purgatory. Both read the wall clock (datetime.now, time.time), so a test
+# could not move a cooldown forward. Both turn half-open only inside a call, but endpoint
+# selection needs to see a half-open endpoint before it picks one. In half-open both let
+# every concurrent caller through, where we let one probe through. aiobreaker also replaces
+# the error that opens the circuit with its own CircuitBreakerError, and had its last
+# release in 2021.
 class Breaker:
     """Opens after `threshold` consecutive faults; after `cooldown` seconds it lets exactly
     one probe through (half-open); the probe's success closes it, its fault re-opens it."""
