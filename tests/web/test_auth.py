@@ -12,6 +12,7 @@ from krypton.adapters.db import tables
 from krypton.app import merchants
 from krypton.app.merchants import IssuedKey
 from krypton.bootstrap import Container
+from krypton.web.auth import KeyCache, Principal
 from tests.conftest import auth
 from tests.web.helpers import API, error_of, written
 
@@ -115,3 +116,68 @@ async def test_secret_appears_nowhere_in_the_database(api: httpx.AsyncClient, co
                 assert merchant.secret not in text, table.name
                 assert secret_tail not in text, table.name
     assert seen > 0
+
+
+# The key cache (cachetools' TTLCache): a verified key is reused for `ttl` seconds, no longer.
+
+
+class FakeTimer:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+PRINCIPAL = Principal("mer_1", "key_1", frozenset({"invoices:read"}))
+
+
+def test_key_cache_keeps_a_key_for_its_ttl_only() -> None:
+    timer = FakeTimer()
+    cache = KeyCache(2.0, timer=timer)
+    assert cache.get("h") is None
+    cache.put("h", PRINCIPAL)
+    timer.now += 1.9
+    assert cache.get("h") is PRINCIPAL
+    timer.now += 0.2
+    assert cache.get("h") is None
+
+
+def test_key_cache_with_ttl_0_caches_nothing() -> None:
+    cache = KeyCache(0, timer=FakeTimer())
+    cache.put("h", PRINCIPAL)
+    assert cache.get("h") is None
+
+
+def test_key_cache_clear_forgets_every_key() -> None:
+    cache = KeyCache(60, timer=FakeTimer())
+    cache.put("a", PRINCIPAL)
+    cache.put("b", PRINCIPAL)
+    cache.clear()
+    assert cache.get("a") is None and cache.get("b") is None
+
+
+def test_key_cache_is_bounded() -> None:
+    cache = KeyCache(60, timer=FakeTimer())
+    for n in range(KeyCache.MAX_ENTRIES + 5):
+        cache.put(f"h{n}", PRINCIPAL)
+    kept = [n for n in range(KeyCache.MAX_ENTRIES + 5) if cache.get(f"h{n}") is not None]
+    assert len(kept) == KeyCache.MAX_ENTRIES
+    assert cache.get(f"h{KeyCache.MAX_ENTRIES + 4}") is PRINCIPAL  # the newest stays
+
+
+async def test_a_verified_key_is_cached_and_a_rejected_one_is_not(container: Container,
+                                                                   merchant: IssuedKey) -> None:
+    from krypton.web.app import create_app
+
+    container.settings = container.settings.model_copy(update={"api_key_cache_seconds": 60})
+    app = create_app(container, run_workers=False)
+    cache: KeyCache = app.state.key_cache
+    bad = merchant.secret + "x"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as api:
+        assert_unauthorized(await api.get(f"{API}/invoices", headers=auth(bad)))
+        assert (await api.get(f"{API}/invoices", headers=auth(merchant))).status_code == 200
+    assert cache.get(merchants.hash_key(bad)) is None
+    cached = cache.get(merchants.hash_key(merchant.secret))
+    assert cached is not None and cached.key_id == merchant.id

@@ -11,16 +11,10 @@ from krypton.app.ports import UnitOfWork
 from krypton.domain import events
 from krypton.domain.errors import DomainError, NotFound
 from krypton.domain.merchant import Merchant
+from krypton.domain.scopes import Scope
 
-SCOPES = (
-    "invoices:read",
-    "invoices:write",
-    "payments:read",
-    "settlements:read",
-    "balances:read",
-    "events:read",
-    "webhooks:write",
-)
+# Every scope, as the plain strings a key stores (a new merchant's first key has them all).
+SCOPES: tuple[str, ...] = tuple(scope.value for scope in Scope)
 KEY_PREFIX = "kr_"
 VISIBLE_PREFIX_LEN = 11
 
@@ -47,7 +41,8 @@ def validate_scopes(scopes: Sequence[str] | None) -> tuple[str, ...]:
         raise DomainError(
             f"Unknown or missing scopes {unknown}; choose from {', '.join(SCOPES)}.", field="scopes"
         )
-    return tuple(dict.fromkeys(scopes))
+    # Scope members or their strings alike: a key stores the plain strings.
+    return tuple(dict.fromkeys(Scope(s).value for s in scopes))
 
 
 async def _issue_key(deps: Deps, uow: UnitOfWork, merchant_id: str,

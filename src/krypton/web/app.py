@@ -11,12 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from krypton import __version__
 from krypton.bootstrap import Container
-from krypton.web import errors
+from krypton.web import auth, errors
 from krypton.web.api import invoices, operator, public, resources
-from krypton.web.auth import KeyCache
 from krypton.web.ratelimit import Limiter
 from krypton.workers import loops
 
+API_PREFIX = "/api/v1"
 DESCRIPTION = """Take payments in TON, USDT (Tron TRC-20 and TON jetton) and Telegram Stars.
 
 Authenticate with `Authorization: Bearer <api key>`. Amounts are decimal strings with their
@@ -38,7 +38,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             await container.stop_helpers()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None,
                   lifespan=lifespan,
                   # Metrics are Prometheus' (/metrics). FastAPI's OpenTelemetry hooks, left on,
                   # look up the global providers on every request: 5 µs each, for nothing.
@@ -46,12 +46,17 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.settings = container.settings
     app.state.deps = container.deps
     app.state.container = container
-    app.state.key_cache = KeyCache(container.settings.api_key_cache_seconds)
+    app.state.key_cache = auth.KeyCache(container.settings.api_key_cache_seconds)
     app.state.limiter = Limiter(container.settings)
     errors.install(app)
 
-    for router in (invoices.router, resources.router, public.router, operator.router):
-        app.include_router(router, prefix="/api/v1")
+    # The merchant API: every route needs an API key with a scope (`auth.require`), which
+    # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
+    # and the operator's (own token) are the exceptions, named as such.
+    keyless = (public.router, operator.router)
+    for router in (invoices.router, resources.router, *keyless):
+        app.include_router(router, prefix=API_PREFIX)
+    auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     devnet = container.devnet_app()
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
-from fastapi import Request
+from cachetools import TTLCache
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, APIRouter, RouteContext, iter_route_contexts
+from starlette.routing import BaseRoute
 
 from krypton.app.deps import Deps
 from krypton.app.merchants import hash_key
 from krypton.domain.merchant import Merchant
+from krypton.domain.scopes import Scope
 from krypton.web.errors import ApiError
 
 
@@ -24,24 +30,25 @@ class Principal:
 
 
 class KeyCache:
-    """Verified keys, cached briefly so a request costs no extra query; misses are not cached."""
+    """Verified keys, cached briefly so a request costs no extra query; misses are not cached.
+    A `ttl` of 0 caches nothing; past `MAX_ENTRIES` the least recently used key goes first."""
 
-    def __init__(self, ttl: float) -> None:
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float, timer: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: TTLCache[str, Principal] = TTLCache(maxsize=self.MAX_ENTRIES, ttl=max(ttl, 0),
+                                                          timer=timer)
 
     def get(self, key_hash: str) -> Principal | None:
-        hit = self._entries.get(key_hash)
-        if hit is None or hit[0] < time.monotonic():
-            self._entries.pop(key_hash, None)
+        try:
+            return self._entries[key_hash]  # an expired entry is a KeyError too
+        except KeyError:
             return None
-        return hit[1]
 
     def put(self, key_hash: str, principal: Principal) -> None:
         if self.ttl > 0:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+            self._entries[key_hash] = principal
 
     def clear(self) -> None:
         self._entries.clear()
@@ -72,7 +79,15 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def require(scope: str, tier: str = "reads") -> Callable[[Request], Awaitable[Principal]]:
+class Guard(Protocol):
+    """A route dependency made by `require`, marked with the scope it checks (`check_routes`)."""
+
+    scope: Scope
+
+    def __call__(self, request: Request) -> Awaitable[Principal]: ...
+
+
+def require(scope: Scope, tier: str = "reads") -> Guard:
     """Authenticate, check the scope, and count the request against the key's `tier` limit."""
     async def dependency(request: Request) -> Principal:
         principal = await authenticate(request)
@@ -82,5 +97,49 @@ def require(scope: str, tier: str = "reads") -> Callable[[Request], Awaitable[Pr
         await request.app.state.limiter.check_key(principal.key_id, tier)
         return principal
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    return dependency
+    dependency.__name__ = f"require_{scope.value.replace(':', '_')}"
+    guard = cast(Guard, dependency)
+    guard.scope = scope
+    return guard
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[RouteContext]:
+    """The path operations among `routes` (`app.routes`), included routers' ones with their
+    full path and dependencies (FastAPI keeps an included router as one entry of `routes`)."""
+    for context in iter_route_contexts(routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def scopes_of(route: RouteContext) -> list[Scope]:
+    """The scopes the `require` guards among a route's dependencies check, however deep."""
+    def walk(dependant: Dependant) -> Iterator[Scope]:
+        for dependency in dependant.dependencies:
+            scope: Any = getattr(dependency.call, "scope", None)
+            if isinstance(scope, Scope):
+                yield scope
+            yield from walk(dependency)
+    return list(walk(route.dependant))
+
+
+def check_routes(app: FastAPI, *, public: Iterable[APIRouter], prefix: str = "/api/v1") -> None:
+    """Refuse to start with an API route that checks no API-key scope.
+
+    Every route under `prefix` must depend on a `require(...)` guard (as a parameter, in the
+    route's or its router's `dependencies`, or inside another dependency), unless it comes
+    from one of the `public` routers, which the caller names as reachable without a merchant
+    key (open to payers, or guarded otherwise). Runs once, when the app is built: routes carry
+    no extra dependency, so a request costs nothing more.
+    """
+    exempt = {id(route.original_route) for router in public for route in api_routes(router.routes)}
+    unguarded = [
+        f"{', '.join(sorted(route.methods or ()))} {route.path} "
+        f"({getattr(route.endpoint, '__module__', '?')}.{getattr(route.endpoint, '__qualname__', '?')})"
+        for route in api_routes(app.routes)
+        if (route.path or "").startswith(prefix) and id(route.original_route) not in exempt
+        and not scopes_of(route)]
+    if unguarded:
+        raise RuntimeError(
+            f"These API routes check no API-key scope: {'; '.join(unguarded)}. Give each a "
+            "`Depends(require(Scope....))` parameter, or, if it must be reachable without a "
+            "merchant key, put it on a router that create_app names as public.")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from krypton.app import invoices as use
 from krypton.domain.errors import DomainError
 from krypton.domain.invoice import InvoiceStatus
+from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, owned, page
 from krypton.web.auth import Principal, require
@@ -43,7 +44,7 @@ def _idempotency_key(request: Request) -> str | None:
 @router.post("", status_code=201, response_model=s.InvoiceOut, summary="Create an invoice",
              openapi_extra={"parameters": [_IDEMPOTENCY_KEY_DOC]})
 async def create(body: s.InvoiceCreate, request: Request,
-                 who: Principal = Depends(require("invoices:write", tier="create"))) -> JSONResponse:
+                 who: Principal = Depends(require(Scope.INVOICES_WRITE, tier="create"))) -> JSONResponse:
     idempotency_key = _idempotency_key(request)
     req = use.InvoiceRequest(**body.model_dump())
     created = await use.create_invoice(
@@ -53,7 +54,7 @@ async def create(body: s.InvoiceCreate, request: Request,
 
 
 @router.get("", response_model=s.listing(s.InvoiceOut), summary="List invoices, newest first")
-async def list_(request: Request, who: Principal = Depends(require("invoices:read")),
+async def list_(request: Request, who: Principal = Depends(require(Scope.INVOICES_READ)),
                 status: Annotated[str | None, Query(description="pending, confirming, paid, "
                                                     "expired or cancelled")] = None,
                 order_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -71,14 +72,14 @@ async def list_(request: Request, who: Principal = Depends(require("invoices:rea
 
 @router.get("/{invoice_id}", response_model=s.InvoiceOut, summary="Retrieve an invoice")
 async def get(invoice_id: str, request: Request,
-              who: Principal = Depends(require("invoices:read"))) -> JSONResponse:
+              who: Principal = Depends(require(Scope.INVOICES_READ))) -> JSONResponse:
     invoice = await use.get_invoice(deps_of(request), who.merchant_id, invoice_id)
     return json(invoice_json(request, invoice))
 
 
 @router.post("/{invoice_id}/cancel", response_model=s.InvoiceOut, summary="Cancel a pending invoice")
 async def cancel(invoice_id: str, request: Request,
-                 who: Principal = Depends(require("invoices:write"))) -> JSONResponse:
+                 who: Principal = Depends(require(Scope.INVOICES_WRITE))) -> JSONResponse:
     invoice = await use.cancel_invoice(deps_of(request), who.merchant_id, invoice_id)
     return json(invoice_json(request, invoice))
 
@@ -86,7 +87,7 @@ async def cancel(invoice_id: str, request: Request,
 @router.get("/{invoice_id}/payments", response_model=s.listing(s.PaymentOut),
             summary="Payments seen for an invoice")
 async def payments(invoice_id: str, request: Request,
-                   who: Principal = Depends(require("payments:read"))) -> JSONResponse:
+                   who: Principal = Depends(require(Scope.PAYMENTS_READ))) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         owned(await uow.invoices.get(invoice_id), who.merchant_id, "invoice", invoice_id,
               field="invoice_id")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from krypton.domain.assets import ASSETS
-from krypton.domain.money import format_units
+from krypton.web.api import schemas as s
 from krypton.web.api.common import deps_of, page
 from krypton.web.errors import ApiError
 
+# Not a merchant-key router: web/app.py names it as exempt from the API-key scope check.
 router = APIRouter(prefix="/operator", tags=["operator"])
 
 
@@ -30,43 +29,11 @@ async def operator(request: Request) -> None:
     await request.app.state.limiter.check_key("operator", "reads")
 
 
-class UnmatchedOut(BaseModel):
-    id: str
-    chain: str
-    tx_id: str
-    index: int
-    asset: str
-    amount: str
-    destination: str
-    memo: str | None
-    reason: str
-    invoice_id: str | None
-    observed_at: str
-
-
-class UnmatchedList(BaseModel):
-    object: str = "list"
-    data: list[UnmatchedOut]
-    has_more: bool
-
-
-def _amount(units: int, asset: str) -> str:
-    # Counterfeit tokens have no catalogue entry: show their raw units.
-    return format_units(units, ASSETS[asset].decimals) if asset in ASSETS else str(units)
-
-
-def _body(u: dict[str, Any]) -> dict[str, Any]:
-    return {"id": u["id"], "chain": u["chain"], "tx_id": u["tx_id"], "index": u["tx_index"],
-            "asset": u["asset"], "amount": _amount(u["amount"], u["asset"]),
-            "destination": u["destination"], "memo": u["memo"], "reason": u["reason"],
-            "invoice_id": u["invoice_id"], "observed_at": u["observed_at"].isoformat()}
-
-
-@router.get("/unmatched", response_model=UnmatchedList, dependencies=[Depends(operator)],
+@router.get("/unmatched", response_model=s.UnmatchedList, dependencies=[Depends(operator)],
             summary="Transfers that paid no invoice, newest first (never credited elsewhere)")
 async def unmatched(request: Request,
                     limit: Annotated[int, Query(ge=1, le=100, description="1 to 100.")] = 50
                     ) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         rows = await uow.unmatched.list(limit + 1)
-    return page([_body(u) for u in rows[:limit]], len(rows) > limit)
+    return page([s.unmatched_body(u) for u in rows[:limit]], len(rows) > limit)

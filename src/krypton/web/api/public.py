@@ -11,6 +11,7 @@ from krypton.web.api import instructions
 from krypton.web.api import schemas as s
 from krypton.web.api.common import deps_of, invoice_json, json
 
+# Keyless (payers, limited per client IP): web/app.py names it exempt from the API-key check.
 router = APIRouter(prefix="/public", tags=["public"])
 
 

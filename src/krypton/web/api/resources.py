@@ -3,41 +3,56 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from krypton.app.ports import UnitOfWork
 from krypton.domain import ledger
 from krypton.domain.errors import DomainError
+from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
-from krypton.web.api.common import After, Limit, deps_of, json, owned, page
+from krypton.web.api.common import After, Limit, OwnedT, deps_of, json, owned, page
 from krypton.web.auth import Principal, require
 
 router = APIRouter()
+OwnedT_co = TypeVar("OwnedT_co", covariant=True)
+
+
+class _Repo(Protocol[OwnedT_co]):
+    def get(self, item_id: str, /) -> Awaitable[OwnedT_co | None]: ...
+
+
+async def _retrieve(request: Request, who: Principal, what: str, item_id: str,
+                    repo: Callable[[UnitOfWork], _Repo[OwnedT]],
+                    render: Callable[[OwnedT], dict[str, Any]]) -> JSONResponse:
+    """One of the merchant's items by id, rendered; another merchant's is 404 like a missing one."""
+    async with deps_of(request).uow(write=False) as uow:
+        item = await repo(uow).get(item_id)
+    return json(render(owned(item, who.merchant_id, what, item_id)))
 
 
 @router.get("/payments/{payment_id}", response_model=s.PaymentOut, tags=["payments"],
             summary="Retrieve a payment")
 async def get_payment(payment_id: str, request: Request,
-                      who: Principal = Depends(require("payments:read"))) -> JSONResponse:
-    async with deps_of(request).uow(write=False) as uow:
-        payment = await uow.payments.get(payment_id)
-    return json(s.payment_body(owned(payment, who.merchant_id, "payment", payment_id)))
+                      who: Principal = Depends(require(Scope.PAYMENTS_READ))) -> JSONResponse:
+    return await _retrieve(request, who, "payment", payment_id, lambda uow: uow.payments, s.payment_body)
 
 
 @router.get("/settlements/{settlement_id}", response_model=s.SettlementOut, tags=["settlements"],
             summary="Retrieve a settlement")
 async def get_settlement(settlement_id: str, request: Request,
-                         who: Principal = Depends(require("settlements:read"))) -> JSONResponse:
-    async with deps_of(request).uow(write=False) as uow:
-        settlement = await uow.settlements.get(settlement_id)
-    return json(s.settlement_body(owned(settlement, who.merchant_id, "settlement", settlement_id)))
+                         who: Principal = Depends(require(Scope.SETTLEMENTS_READ))) -> JSONResponse:
+    return await _retrieve(request, who, "settlement", settlement_id, lambda uow: uow.settlements,
+                           s.settlement_body)
 
 
 @router.get("/settlements", response_model=s.listing(s.SettlementOut), tags=["settlements"],
             summary="List settlements, newest first")
 async def list_settlements(request: Request,
-                           who: Principal = Depends(require("settlements:read")),
+                           who: Principal = Depends(require(Scope.SETTLEMENTS_READ)),
                            limit: Limit = 20, starting_after: After = None) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         items, more = await uow.settlements.page(who.merchant_id, limit=limit,
@@ -48,7 +63,7 @@ async def list_settlements(request: Request,
 @router.get("/balances", response_model=s.BalancesOut, tags=["balances"],
             summary="Settled (available) and received-but-unsettled (pending) balances")
 async def balances(request: Request,
-                   who: Principal = Depends(require("balances:read"))) -> JSONResponse:
+                   who: Principal = Depends(require(Scope.BALANCES_READ))) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         available = await uow.ledger.balances(ledger.merchant_account(who.merchant_id, ""))
         pending = await uow.ledger.balances(ledger.clearing(who.merchant_id, ""))
@@ -64,7 +79,7 @@ async def balances(request: Request,
 
 @router.get("/events", response_model=s.listing(s.EventOut), tags=["events"],
             summary="This merchant's events, oldest first, in commit order")
-async def events(request: Request, who: Principal = Depends(require("events:read")),
+async def events(request: Request, who: Principal = Depends(require(Scope.EVENTS_READ)),
                  after: After = None, limit: Limit = 50) -> JSONResponse:
     async with deps_of(request).uow(write=False) as uow:
         position = (0, 0)
@@ -74,6 +89,4 @@ async def events(request: Request, who: Principal = Depends(require("events:read
                 raise DomainError(f"after '{after}' is not an event id.", field="after")
             position = found
         items = await uow.events.read(position, limit + 1, merchant_id=who.merchant_id)
-    return page([{"id": e.id, "object": "event", "type": e.type, "subject_id": e.subject_id,
-                  "data": e.data, "created_at": e.created_at.isoformat()} for e in items[:limit]],
-                len(items) > limit)
+    return page([s.event_body(e) for e in items[:limit]], len(items) > limit)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
+from krypton.app.ports import StoredEvent
 from krypton.domain import fees, money
-from krypton.domain.assets import METHODS, PRICING_DECIMALS, asset
+from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice
 from krypton.domain.payment import Payment
 from krypton.domain.settlement import Settlement
-from krypton.web.api import instructions
+from krypton.web.api import bodies, instructions
 
 MAX_METADATA_BYTES = 4096
 # Far more than the largest amount (19 digits of smallest units plus a dot); stops a huge string
@@ -90,6 +92,11 @@ class InvoiceCreate(Strict):
         return value
 
 
+# Response models, each with the function rendering it (`bodies.builder`): the model is the
+# one description of a body, in the OpenAPI document and in the response alike. No docstrings
+# on them: Pydantic would put those in the OpenAPI document.
+
+
 class PaymentOptionOut(BaseModel):
     method: str
     asset: str
@@ -138,11 +145,10 @@ class PublicInvoiceOut(BaseModel):
     redirect_url: str | None
 
 
-class PaymentOut(BaseModel):
+class TransferOut(BaseModel):
+    # A transfer as its chain shows it: the run of fields PaymentOut and UnmatchedOut share
+    # (not a response of its own).
     id: str
-    object: Literal["payment"] = "payment"
-    invoice_id: str
-    status: str
     chain: str
     tx_id: str
     index: int
@@ -150,12 +156,35 @@ class PaymentOut(BaseModel):
     amount: str
     destination: str
     memo: str | None
+
+
+class _PaymentHead(BaseModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    invoice_id: str
+    status: str
+
+
+# Pydantic orders fields base-most first along the MRO: _PaymentHead's, TransferOut's, then these.
+class PaymentOut(TransferOut, _PaymentHead):
     block: int | None
     confirmations: int
     required_confirmations: int
     dust: bool
     detected_at: datetime
     confirmed_at: datetime | None
+
+
+class UnmatchedOut(TransferOut):
+    reason: str
+    invoice_id: str | None
+    observed_at: str
+
+
+class UnmatchedList(BaseModel):
+    object: str = "list"
+    data: list[UnmatchedOut]
+    has_more: bool
 
 
 class SettlementOut(BaseModel):
@@ -213,68 +242,76 @@ def fmt(units: int, asset_code: str) -> str:
     return money.format_units(units, asset(asset_code).decimals)
 
 
+def _any_asset_amount(units: int, asset_code: str) -> str:
+    # Counterfeit tokens have no catalogue entry: show their raw units.
+    return money.format_units(units, ASSETS[asset_code].decimals) if asset_code in ASSETS else str(units)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+_option = bodies.builder(PaymentOptionOut, amount=bodies.GIVEN, address=bodies.GIVEN,
+                         memo=bodies.GIVEN, deep_link=bodies.GIVEN, qr_url=bodies.GIVEN)
+
+
 def _options(invoice: Invoice, public_url: str, testnet: bool) -> list[dict[str, Any]]:
     out = []
     for o in invoice.options:
         where = instructions.pay_to(invoice, o, testnet=testnet)
         qr = f"{public_url.rstrip('/')}/api/v1/public/invoice/{invoice.id}/qr/{o.method}.svg" \
             if where["address"] else None
-        out.append({"method": o.method, "asset": o.asset, "amount": fmt(o.amount, o.asset),
-                    "rate": o.rate, **where, "qr_url": qr})
+        # Named one by one: a `**where` costs 0.2 µs an option (measured).
+        out.append(_option(o, amount=fmt(o.amount, o.asset), address=where["address"],
+                           memo=where["memo"], deep_link=where["deep_link"], qr_url=qr))
     return out
 
 
+def _price(i: Invoice) -> str:
+    return money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency])
+
+
+def _paid(i: Invoice) -> str:
+    return fmt(i.amount_paid, i.asset) if i.asset else "0"
+
+
+_invoice = bodies.builder(
+    InvoiceOut, status="status.value",
+    exception=lambda i: i.exception.value if i.exception else None,
+    amount=_price, currency="price_currency",
+    amount_due=lambda i: fmt(due, i.asset) if i.asset and (due := i.amount_due) is not None else None,
+    amount_paid=_paid, payment_options=bodies.GIVEN,
+    platform_fee_percentage=lambda i: fees.percentage(i.fee_bps), checkout_url=bodies.GIVEN,
+    created_at=lambda i: i.created_at.isoformat(), expires_at=lambda i: i.expires_at.isoformat(),
+    monitor_until=lambda i: i.monitor_until.isoformat(), paid_at=lambda i: _iso(i.paid_at))
+_public_invoice = bodies.builder(
+    PublicInvoiceOut, status="status.value", amount=_price, currency="price_currency",
+    payment_options=bodies.GIVEN, amount_paid=_paid, expires_at=lambda i: i.expires_at.isoformat())
+
+
 def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
-    due = i.amount_due
-    return {
-        "id": i.id, "object": "invoice", "status": i.status.value,
-        "exception": i.exception.value if i.exception else None,
-        "amount": money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency]),
-        "currency": i.price_currency, "asset": i.asset,
-        "amount_due": fmt(due, i.asset) if i.asset and due is not None else None,
-        "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
-        "payment_options": _options(i, public_url, testnet),
-        "platform_fee_percentage": fees.percentage(i.fee_bps),
-        "order_id": i.order_id, "description": i.description, "metadata": i.metadata,
-        "redirect_url": i.redirect_url, "confirmations": i.confirmations,
-        "checkout_url": f"{public_url.rstrip('/')}/pay/{i.id}",
-        "created_at": i.created_at.isoformat(), "expires_at": i.expires_at.isoformat(),
-        "monitor_until": i.monitor_until.isoformat(),
-        "paid_at": i.paid_at.isoformat() if i.paid_at else None,
-    }
+    return _invoice(i, payment_options=_options(i, public_url, testnet),
+                    checkout_url=f"{public_url.rstrip('/')}/pay/{i.id}")
 
 
 def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
-    return {
-        "id": i.id, "status": i.status.value,
-        "amount": money.format_units(i.price_amount, PRICING_DECIMALS[i.price_currency]),
-        "currency": i.price_currency, "description": i.description,
-        "payment_options": _options(i, public_url, testnet), "asset": i.asset,
-        "amount_paid": fmt(i.amount_paid, i.asset) if i.asset else "0",
-        "expires_at": i.expires_at.isoformat(), "redirect_url": i.redirect_url,
-    }
+    return _public_invoice(i, payment_options=_options(i, public_url, testnet))
 
 
-def payment_body(p: Payment) -> dict[str, Any]:
-    return {
-        "id": p.id, "object": "payment", "invoice_id": p.invoice_id, "status": p.status.value,
-        "chain": p.chain.value, "tx_id": p.tx_id, "index": p.index, "asset": p.asset,
-        "amount": fmt(p.amount, p.asset), "destination": p.destination, "memo": p.memo,
-        "block": p.block, "confirmations": p.confirmations,
-        "required_confirmations": p.required_confirmations, "dust": p.dust,
-        "detected_at": p.detected_at.isoformat(),
-        "confirmed_at": p.confirmed_at.isoformat() if p.confirmed_at else None,
-    }
-
-
-def settlement_body(s: Settlement) -> dict[str, Any]:
-    return {
-        "id": s.id, "object": "settlement", "invoice_id": s.invoice_id, "status": s.status.value,
-        "asset": s.asset, "gross_amount": fmt(s.gross, s.asset),
-        "platform_fee_amount": fmt(s.fee, s.asset),
-        "platform_fee_percentage": fees.percentage(s.fee_bps), "net_amount": fmt(s.net, s.asset),
-        "payout": s.payout.value, "net_forwarded_amount": fmt(s.forwarded, s.asset),
-        "collector_fee_amount": fmt(s.collector_fee, s.asset),
-        "collector_address": s.collector_address, "created_at": s.created_at.isoformat(),
-    }
-
+payment_body: Callable[[Payment], dict[str, Any]] = bodies.builder(
+    PaymentOut, status="status.value", chain="chain.value", amount=lambda p: fmt(p.amount, p.asset),
+    detected_at=lambda p: p.detected_at.isoformat(), confirmed_at=lambda p: _iso(p.confirmed_at))
+settlement_body: Callable[[Settlement], dict[str, Any]] = bodies.builder(
+    SettlementOut, status="status.value", gross_amount=lambda s: fmt(s.gross, s.asset),
+    platform_fee_amount=lambda s: fmt(s.fee, s.asset),
+    platform_fee_percentage=lambda s: fees.percentage(s.fee_bps),
+    net_amount=lambda s: fmt(s.net, s.asset), payout="payout.value",
+    net_forwarded_amount=lambda s: fmt(s.forwarded, s.asset),
+    collector_fee_amount=lambda s: fmt(s.collector_fee, s.asset),
+    created_at=lambda s: s.created_at.isoformat())
+event_body: Callable[[StoredEvent], dict[str, Any]] = bodies.builder(
+    EventOut, created_at=lambda e: e.created_at.isoformat())
+# An unmatched transfer is a row of the unmatched_transfers table (a mapping).
+unmatched_body: Callable[[Mapping[str, Any]], dict[str, Any]] = bodies.builder(
+    UnmatchedOut, mapping=True, index="tx_index", amount=lambda u: _any_asset_amount(u["amount"], u["asset"]),
+    observed_at=lambda u: u["observed_at"].isoformat())
