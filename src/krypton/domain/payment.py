@@ -34,9 +34,14 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 LIVE = frozenset({P.DETECTED, P.CONFIRMING, P.CONFIRMED})
 
 
-@dataclass(frozen=True, slots=True)
-class ObservedTransfer:
-    """What a chain watcher reports; (chain, tx_id, index) identifies it for ever."""
+@dataclass(slots=True)
+class Transfer:
+    """A transfer as its chain shows it; (chain, tx_id, index) identifies it for ever.
+
+    What a reader reports (`ObservedTransfer`) and what a payment records (`Payment`) alike.
+    Not frozen: a frozen dataclass has no mutable subclass, and a payment's confirmations
+    change. Nothing changes an observed transfer once its reader made it.
+    """
 
     chain: Chain
     tx_id: str
@@ -47,10 +52,6 @@ class ObservedTransfer:
     memo: str | None
     block: int | None
     confirmations: int
-    sender: str | None = None
-    # Whether the chain itself calls the transfer irreversible (TON: in a masterchain
-    # block; Tron: solidified with a SUCCESS receipt). Nothing is confirmed before that.
-    final: bool = True
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -58,19 +59,22 @@ class ObservedTransfer:
 
 
 @dataclass(slots=True)
-class Payment:
+class ObservedTransfer(Transfer):
+    """What a chain reader reports."""
+
+    sender: str | None = None
+    # Whether the chain itself calls the transfer irreversible (TON: in a masterchain
+    # block; Tron: solidified with a SUCCESS receipt). Nothing is confirmed before that.
+    final: bool = True
+
+
+@dataclass(slots=True)
+class Payment(Transfer):
+    """A transfer credited to an invoice (`Transfer`'s fields, then these)."""
+
     id: str
     invoice_id: str
     merchant_id: str
-    chain: Chain
-    tx_id: str
-    index: int
-    asset: str
-    amount: int
-    destination: str
-    memo: str | None
-    block: int | None
-    confirmations: int
     required_confirmations: int
     dust: bool
     detected_at: datetime
