@@ -96,7 +96,7 @@ def test_devnet_pay_without_a_server_says_how_to_start_one(monkeypatch: pytest.M
     wrong = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "stars"])
     assert wrong.exit_code == 2 and "--method must be" in wrong.output
     unknown = runner.invoke(app, ["devnet", "pay", "inv_nope"])
-    assert unknown.exit_code == 2 and "No invoice" in unknown.output
+    assert unknown.exit_code == 2 and "make demo" in unknown.output
 
 
 def test_unmatched_lists_nothing_on_a_fresh_install() -> None:

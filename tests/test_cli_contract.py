@@ -105,6 +105,29 @@ def test_deploy_activate_pay_and_stats(server: str) -> None:
     assert "0.12625" in table and "total fees collected" in table
 
 
+def test_devnet_pay_works_from_any_folder(server: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`krypton devnet pay` asks the server what to pay: run elsewhere, it needs no database."""
+    merchant = json.loads(_ok(["merchant", "create", "--name", "Shop", "--json"]))
+    headers = {"Authorization": f"Bearer {merchant['api_key']}"}
+    created = httpx.post(f"{server}/api/v1/invoices", headers=headers,
+                         json={"amount": "2", "currency": "USDT", "methods": ["usdt_ton"]}).json()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("KRYPTON_DATA_DIR")
+    unknown = runner.invoke(app, ["devnet", "pay", "inv_nope"])
+    assert unknown.exit_code == 2 and "No invoice" in unknown.output
+    wrong = runner.invoke(app, ["devnet", "pay", created["id"], "--method", "ton"])
+    assert wrong.exit_code == 2 and "cannot be paid with ton; it offers usdt_ton" in wrong.output
+    bad = runner.invoke(app, ["devnet", "pay", created["id"], "--method", "usdt_ton", "--amount", "1.2345678"])
+    assert bad.exit_code == 2 and "--amount" in bad.output
+    _ok(["devnet", "pay", created["id"], "--method", "usdt_ton"])
+    _wait(lambda: httpx.get(f"{server}/api/v1/public/invoice/{created['id']}").json()["status"] == "paid",
+          "the payment to be seen")
+    assert list(elsewhere.iterdir()) == []  # no stray ./data folder
+
+
 def test_contract_commands_refuse_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRYPTON_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("KRYPTON_PUBLIC_URL", "http://127.0.0.1:9")  # nothing listens there

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
 
-from krypton.app import collectors, invoices
+from krypton.app import collectors
 from krypton.bootstrap import Container
 from krypton.cli import support
 from krypton.cli.support import out
@@ -18,39 +19,50 @@ from krypton.domain.errors import DomainError
 
 app = typer.Typer(help="Pay invoices and make blocks on the local devnet (network=devnet).",
                   no_args_is_help=True)
-def _control(settings: Settings, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the devnet control API of the running server."""
+def _call(settings: Settings, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """One request to the running server, which `settings` locate like `krypton serve`'s."""
     if settings.network != "devnet":
         raise support.fail(f"The network is '{settings.network}'; devnet commands need network=devnet.")
-    url = f"{settings.public_url.rstrip('/')}/devnet/control{path}"
+    url = f"{settings.public_url.rstrip('/')}{path}"
     try:
-        response = httpx.post(url, json=body, timeout=10) if body is not None else httpx.get(url, timeout=10)
+        return httpx.post(url, json=body, timeout=10) if body is not None else httpx.get(url, timeout=10)
     except httpx.HTTPError:
         raise support.fail(f"No Krypton server answers at {settings.public_url}; start it with "
-                    "`make demo` or `krypton serve` first.") from None
-    payload = response.json()
+                           "`make demo` or `krypton serve` first.") from None
+
+
+def _answer(response: httpx.Response) -> Any:
+    try:
+        payload = response.json()
+    except ValueError:
+        raise support.fail(f"The server answered {response.status_code} without JSON.") from None
     if response.status_code >= 400:
         raise support.fail(payload.get("error", {}).get("message", response.text))
     return payload
 
 
-def _payment(invoice_id: str, method: str, amount: str | None) -> dict[str, Any]:
-    async def work(c: Container) -> dict[str, Any]:
-        invoice = await invoices.get_invoice(c.deps, None, invoice_id)
-        asset = METHODS[method]
-        option = invoice.option(asset.code)
-        if option is None:
-            raise DomainError(f"Invoice {invoice_id} cannot be paid with {method}; it offers "
-                              f"{', '.join(o.method for o in invoice.options)}.", field="method")
-        units = money.parse_units(amount, asset.decimals) if amount is not None else option.amount
-        if asset.chain is Chain.TRON:
-            return {"asset": method, "to": invoice.tron_address, "amount": units}
-        # TON itself goes to the merchant's fee collector when the invoice names one.
-        to = invoice.ton_collector if asset.contract is None and invoice.ton_collector \
-            else invoice.ton_address
-        return {"asset": method, "to": to, "amount": units, "comment": invoice.memo}
+def _control(settings: Settings, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the devnet control API of the running server."""
+    return _answer(_call(settings, f"/devnet/control{path}", body))
 
-    return support.run(work)
+
+def _payment(settings: Settings, invoice_id: str, method: str, amount: str | None) -> dict[str, Any]:
+    """What to send for one of the invoice's options, as the server shows it to payers: the
+    command needs no database of its own, so it works from any folder."""
+    invoice = _answer(_call(settings, f"/api/v1/public/invoice/{quote(invoice_id, safe='')}"))
+    option = next((o for o in invoice["payment_options"] if o["method"] == method), None)
+    if option is None:
+        raise support.fail(f"Invoice {invoice_id} cannot be paid with {method}; it offers "
+                           f"{', '.join(o['method'] for o in invoice['payment_options'])}.")
+    asset = METHODS[method]
+    try:
+        units = money.parse_units(amount if amount is not None else option["amount"], asset.decimals)
+    except DomainError as error:
+        raise support.fail(f"--amount: {error.message}") from None
+    body: dict[str, Any] = {"asset": method, "to": option["address"], "amount": units}
+    if asset.chain is Chain.TON:
+        body["comment"] = option["memo"]
+    return body
 
 
 @app.command()
@@ -65,7 +77,7 @@ def pay(
     if method not in ("ton", "usdt_ton", "usdt_trc20"):
         raise support.fail("--method must be ton, usdt_ton or usdt_trc20.")
     settings = support.settings()
-    body = _payment(invoice_id, method, amount)
+    body = _payment(settings, invoice_id, method, amount)
     if payer:
         body["from"] = payer
     if counterfeit:
