@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from krypton.adapters.chains.ton.cells import Reader, cell_from_boc
-from krypton.adapters.chains.ton.toncenter import cursor_after, newer_than, parse_transactions
+from krypton.adapters.chains.ton.toncenter import (
+    Ignored,
+    cursor_after,
+    newer_than,
+    parse_transactions,
+    parse_wallet_data,
+)
 from krypton.devnet import Devnet, create_devnet_app
 from krypton.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
 from krypton.domain.assets import TON, USDT_TON
@@ -77,9 +83,26 @@ async def test_counterfeit_jetton_notification_is_never_credited(client: httpx.A
     await produce(client, "ton")
 
     [transfer] = await ton_transfers(client, OURS, {wallet: USDT_TON.code})
-    assert transfer.kind == "counterfeit_jetton" and not transfer.credited
+    assert transfer.kind == "foreign_jetton" and not transfer.credited
     assert transfer.source == await our_jetton_wallet(client, OURS, COUNTERFEIT_MASTER.raw)
     assert (transfer.amount, transfer.comment) == (25_000_000, "INV-J1")  # looks right, is not
+
+
+async def test_a_jetton_wallet_tells_its_owner_and_master(client: httpx.AsyncClient, devnet: Devnet) -> None:
+    """get_wallet_data: how the reader tells our wallet of another jetton from a forgery."""
+    await pay(client, asset="usdt_ton", to=OURS.raw, amount=5_000_000, counterfeit=True)
+    wallet = devnet.ton.jetton_wallet_of(OURS, COUNTERFEIT_MASTER)
+    response = await client.post(f"{TONCENTER}/runGetMethod", json={
+        "address": wallet.raw, "method": "get_wallet_data", "stack": []})
+    assert response.status_code == 200, response.text
+    assert parse_wallet_data(response.json()) == (OURS, COUNTERFEIT_MASTER)
+    assert response.json()["stack"][0] == {"type": "num", "value": hex(5_000_000)}
+    other = await client.post(f"{TONCENTER}/runGetMethod", json={
+        "address": wallet.raw, "method": "get_jetton_data", "stack": []})
+    assert other.json()["exit_code"] == 11
+    payer = await client.post(f"{TONCENTER}/runGetMethod", json={
+        "address": devnet.ton.payer("alice").raw, "method": "get_wallet_data", "stack": []})
+    assert payer.status_code == 409  # a wallet runs no jetton wallet code
 
 
 async def test_forward_ton_amount_zero_sends_no_notification(client: httpx.AsyncClient,
@@ -113,7 +136,7 @@ async def test_bounced_payment_is_never_credited(client: httpx.AsyncClient, devn
     response = await client.get(f"{TONCENTER}/transactions", params={"account": payer.raw, "sort": "asc"})
     outgoing, returned = parse_transactions(response.json(), our_address=payer, jetton_wallets={})
     assert outgoing.kind == "ignored"  # the payer's own external order
-    assert returned.kind == "bounced" and returned.amount == 2_000_000_000
+    assert (returned.kind, returned.ignored, returned.value) == ("ignored", Ignored.BOUNCE, 2_000_000_000)
     body = cell_from_boc(response.json()["transactions"][1]["in_msg"]["message_content"]["body"])
     assert Reader(body).uint(32) == 0xFFFFFFFF
 

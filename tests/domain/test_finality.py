@@ -36,3 +36,21 @@ def test_properties(head: int, tx_block: int) -> None:
     assert (count >= 1) == is_solidified(head, tx_block)
     assert count == (head - tx_block + 1 if head >= tx_block else 0)
     assert confirmations(head + 1, tx_block) == (count + 1 if head + 1 >= tx_block else 0)
+
+
+def test_ton_is_final_only_in_a_masterchain_block_at_or_below_the_head() -> None:
+    from krypton.domain.finality import Finality, ton
+
+    assert ton(100, 100) == Finality(1, True)
+    assert ton(101, 100) == Finality(1, True)
+    assert ton(99, 100) == Finality(0, False)  # the indexer is ahead of the head we know
+    assert ton(100, None) == Finality(0, False)  # in no masterchain block yet
+
+
+@given(heights, st.one_of(st.none(), heights))
+def test_ton_finality_needs_a_known_block(head: int, tx_block: int | None) -> None:
+    from krypton.domain.finality import ton
+
+    result = ton(head, tx_block)
+    assert result.final is (tx_block is not None and tx_block <= head)
+    assert result.confirmations == (1 if result.final else 0)

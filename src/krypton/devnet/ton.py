@@ -235,6 +235,16 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
             return self._refuse(to, out)
         return self._execute(to, out, (), credit=amount)
 
+    def send_body(self, payer: str, to: TonAddress, amount: int, body: Cell) -> TonTransaction:
+        """A payer wallet sends `amount` nanotons with any body (a forged transfer_notification,
+        jetton excesses, ...); returns the recipient's transaction. For tests of the receiving
+        side: a real wallet can send any body too."""
+        source = self.payer(payer)
+        if amount != 0:  # a message may carry no value at all
+            check_amount(amount, maximum=MAX_NANOTONS)
+        self._check_funds(source, amount)
+        return self._deliver(self._order(source, to, amount, body, bounce=False))
+
     # -- fee collectors -----------------------------------------------------------------
 
     def deploy_collector(self, state_init: Cell,
@@ -278,12 +288,15 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
         return self._run_collector(collector, message)
 
     def pay_jetton(self, payer: str, to_owner: TonAddress, amount: int, comment: str | None = None, *,
-                   counterfeit: bool = False, forward_ton_amount: int = 1) -> TonTransaction:
+                   counterfeit: bool = False, forward_ton_amount: int = 1,
+                   notification_body: Cell | None = None) -> TonTransaction:
         """Send jettons (USDT, or the counterfeit token) from a payer to `to_owner`.
 
         Returns the owner's transaction with the transfer_notification from its jetton
         wallet; when forward_ton_amount is 0 no notification (and no comment) reaches the
         owner, and the recipient jetton wallet's transaction is returned instead.
+        notification_body: what the owner's jetton wallet sends instead of the standard
+        notification (a wallet with a bug, for tests of the receiving side).
         """
         master = COUNTERFEIT_MASTER if counterfeit else USDT_MASTER
         source = self.payer(payer)
@@ -312,8 +325,9 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
         lt = self._next_lt()
         notification = None
         if forward_ton_amount > 0:
+            body = notification_body or build_notification(query_id, amount, source, comment)
             notification = self._message(target_wallet, to_owner, forward_ton_amount, bounce=False,
-                                         body=build_notification(query_id, amount, source, comment))
+                                         body=body)
         excess = self._message(target_wallet, source, JETTON_GAS, bodies.excesses(query_id), bounce=False)
         outs = (excess,) if notification is None else (notification, excess)
         self._deploy_wallet(master, to_owner)

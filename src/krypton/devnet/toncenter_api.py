@@ -13,6 +13,7 @@ parameters get 422 {"error": "..."}.
 runGetMethod answers {"gas_used", "exit_code", "stack"} with stack entries as TON Center
 v3 writes them: {"type": "num", "value": "0x1f"} (lower-case hex, "-0x…" when negative),
 {"type": "slice" | "cell", "value": <base64 BOC>}. Jetton masters run get_wallet_address;
+deployed jetton wallets run get_wallet_data (balance, owner, master, a stand-in code cell);
 a deployed fee collector runs get_stats, get_config and get_fee(amount) (ton_collector.py),
 taking its argument from the top of the stack (the LAST entry; the entries below it stay
 on the answer's stack, as in TVM): no argument is exit 2 (stack underflow), a non-number
@@ -30,6 +31,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -48,7 +50,7 @@ from krypton.devnet import ton_collector as collector_logic
 from krypton.devnet import toncenter_json as render
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.params import QueryError, choice, flag, integer
-from krypton.devnet.ton import MASTERS, TonChain
+from krypton.devnet.ton import MASTERS, JettonWallet, TonChain
 from krypton.devnet.ton_collector import CollectorState
 
 MAX_LIMIT = 1000
@@ -56,6 +58,7 @@ EXIT_STACK_UNDERFLOW = 2
 EXIT_TYPE_CHECK = 7
 EXIT_METHOD_NOT_FOUND = 11  # TVM's exit code for an unknown get-method id
 GET_WALLET_ADDRESS_GAS = 4_000
+GET_WALLET_DATA_GAS = 3_000  # a stand-in: the devnet runs no TVM
 COLLECTOR_GET_GAS = 3_000  # a stand-in: the devnet runs no TVM
 TVM_INT_LIMIT = 1 << 256  # a TVM integer is 257-bit signed: -2**256 <= n < 2**256
 _HEX = re.compile(r"-?0x[0-9a-fA-F]{1,65}")
@@ -152,6 +155,9 @@ def _run_get_method(chain: TonChain, payload: Any) -> dict[str, Any]:
         raise QueryError("stack must be a list of {type, value} entries.", "stack")
     if address in MASTERS:
         return _jetton_master_method(chain, address, method, stack)
+    wallet = next((w for w in chain.jetton_wallets() if w.address == address), None)
+    if wallet is not None:
+        return _jetton_wallet_method(wallet, method)
     state = chain.collector(address)
     if state is not None:
         return _collector_method(state, method, [_stack_entry(e) for e in stack])
@@ -170,6 +176,16 @@ def _jetton_master_method(chain: TonChain, master: TonAddress, method: Any,
     wallet = chain.jetton_wallet_of(owner, master)
     return {"gas_used": GET_WALLET_ADDRESS_GAS, "exit_code": 0,
             "stack": [{"type": "cell", "value": _address_boc(wallet)}]}
+
+
+def _jetton_wallet_method(wallet: JettonWallet, method: Any) -> dict[str, Any]:
+    """get_wallet_data: balance, owner, master and the wallet's code (TEP-74 order)."""
+    if method != "get_wallet_data":
+        return _failed(EXIT_METHOD_NOT_FOUND)
+    code = Builder().store_bytes(render.code_hash(MASTERS[wallet.master]).encode()).end_cell()
+    return {"gas_used": GET_WALLET_DATA_GAS, "exit_code": 0, "stack": [
+        _render_entry(("num", wallet.balance)), _render_entry(("slice", _address_boc(wallet.owner))),
+        _render_entry(("slice", _address_boc(wallet.master))), _render_entry(("cell", cell_to_boc(code)))]}
 
 
 def _collector_method(state: CollectorState, method: Any, stack: list[StackEntry]) -> dict[str, Any]:

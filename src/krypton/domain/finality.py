@@ -1,7 +1,11 @@
 """When a transfer is final, per chain: the rule every chain reader applies to what it saw.
 
-TON: a transaction the indexer returns is in a masterchain block, and one masterchain block
-is final, so a TON transfer counts one confirmation and is final when it is read.
+TON: one masterchain block is final (no reorganisations), but the indexer's word that a
+transaction is in one is not enough: the transaction must name its masterchain block
+(`mc_block_seqno`) and that block must be at or below the masterchain head
+(`/masterchainInfo`). Then it counts one confirmation and is final; a transaction with no
+block yet, or with a block beyond the head we know (an indexer ahead of the node we asked,
+or a head read a moment earlier), counts none and is not final: it is read again.
 
 Tron: a transaction in block `tx_block` has one confirmation while that block is the head,
 two once the next block is built on it, and so on. It is final ("solidified") once the
@@ -23,8 +27,12 @@ class Finality(NamedTuple):
     final: bool
 
 
-# What a TON reader reports for every transfer it reads (see above).
-TON_READ = Finality(confirmations=TON.finality_depth, final=True)
+def ton(head_seqno: int, tx_seqno: int | None) -> Finality:
+    """A TON transaction in masterchain block `tx_seqno` (None: in none yet) with the
+    masterchain head at `head_seqno` (see above)."""
+    if tx_seqno is None or tx_seqno > head_seqno:
+        return Finality(0, False)
+    return Finality(TON.finality_depth, True)
 
 
 def confirmations(head_block: int, tx_block: int) -> int:

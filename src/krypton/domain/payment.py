@@ -32,6 +32,16 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 # Payments whose money may still arrive (used to decide "fully paid, awaiting confirmations").
 LIVE = frozenset({P.DETECTED, P.CONFIRMING, P.CONFIRMED})
+# How much of a transfer's comment is stored with it (the memo columns' size): a wallet may
+# send kilobytes of comment, and a record that cannot be stored would stall its watcher.
+COMMENT_KEPT = 200
+
+
+def kept_comment(comment: str | None) -> str | None:
+    """The comment as stored: cut to COMMENT_KEPT characters, the cut marked with "…"."""
+    if comment is None or len(comment) <= COMMENT_KEPT:
+        return comment
+    return comment[:COMMENT_KEPT - 1] + "…"
 
 
 @dataclass(slots=True)
@@ -63,9 +73,18 @@ class ObservedTransfer(Transfer):
     """What a chain reader reports."""
 
     sender: str | None = None
-    # Whether the chain itself calls the transfer irreversible (TON: in a masterchain
-    # block; Tron: solidified with a SUCCESS receipt). Nothing is confirmed before that.
+    # Whether the chain itself calls the transfer irreversible (TON: in a masterchain block
+    # at or below the head; Tron: solidified with a SUCCESS receipt). Nothing is confirmed
+    # before that.
     final: bool = True
+    # When the chain took it (its block's time), if the provider says: lateness is judged by
+    # it, not by when a watcher first saw it (app/ingest.py); None falls back to that moment.
+    block_time: datetime | None = None
+
+    def sent_at(self, now: datetime) -> datetime:
+        """When the payer paid, for judging lateness: the block's time, never later than `now`
+        (a chain clock ahead of ours must not make a payment later than it is seen), else `now`."""
+        return now if self.block_time is None else min(self.block_time, now)
 
 
 @dataclass(slots=True)

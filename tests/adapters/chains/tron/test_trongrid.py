@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -222,6 +223,7 @@ def test_observed_transfer() -> None:
         block=85_919_983,
         confirmations=3,
         sender="TA5WVDb8QG5SoPNk1HCnombmkS9nWqH9LR",
+        block_time=datetime(2026, 9, 3, 10, 33, 45, tzinfo=UTC),  # block_timestamp 1788431625000
     )
     assert transfer.observed(3).key == ("tron", transfer.tx_id, 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from krypton.adapters.chains.provider import Priority, ProviderClient
+from krypton.adapters.chains.provider import ClientError, Priority, ProviderClient
 from krypton.adapters.chains.ton import toncenter
 from krypton.adapters.chains.ton.address import TonAddress
 from krypton.adapters.chains.ton.cells import address_cell, cell_to_boc
@@ -38,6 +38,15 @@ class TonCenterClient:
         payload = await self.run_get_method(
             master, "get_wallet_address", [{"type": "slice", "value": cell_to_boc(address_cell(owner))}])
         return toncenter.parse_wallet_address(payload)
+
+    async def jetton_wallet_data(self, wallet: TonAddress) -> tuple[TonAddress, TonAddress] | None:
+        """(owner, master) that `wallet` reports through get_wallet_data; None when it is no
+        jetton wallet (the method does not run, or nothing runs at the address)."""
+        try:
+            payload = await self.run_get_method(wallet, "get_wallet_data")
+        except ClientError:
+            return None
+        return toncenter.parse_wallet_data(payload)
 
     async def run_get_method(self, account: TonAddress, method: str,
                              stack: list[dict[str, str]] | None = None) -> Any:

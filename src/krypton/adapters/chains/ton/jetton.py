@@ -5,7 +5,9 @@
 
 `parse_notification` returns None when the body is not a transfer_notification at all
 (no body, another op) and raises MalformedNotification when it has the op but not the
-layout. The comment is the text comment in forward_payload, inline (Either bit 0: the
+layout; the exception keeps the fields read before the fault (the amount, when only the
+forward payload is broken), so an unreadable notification can still be shown to an
+operator. The comment is the text comment in forward_payload, inline (Either bit 0: the
 rest of the cell) or in a reference (bit 1). A body that ends right after `sender`
 (no Either bit; some old jetton wallets) is accepted with no comment.
 
@@ -25,11 +27,17 @@ from krypton.adapters.chains.ton.cells import CellFormatError, Reader, store_add
 from krypton.adapters.chains.ton.comments import build_comment, text_comment
 
 OP_TRANSFER_NOTIFICATION = 0x7362D09C
+OP_EXCESSES = 0xD53276DB  # excesses#d53276db query_id:uint64: leftover gas coming back
 MAX_AMOUNT = (1 << 120) - 1  # VarUInteger 16 holds at most 15 bytes
 
 
 class MalformedNotification(CellFormatError):
     """A body with the transfer_notification op that does not follow its layout."""
+
+    def __init__(self, message: str, *, query_id: int | None = None, amount: int | None = None,
+                 sender: TonAddress | None = None) -> None:
+        super().__init__(message)
+        self.query_id, self.amount, self.sender = query_id, amount, sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +62,18 @@ def parse_notification(body: Cell | None) -> JettonNotification | None:
     assert body is not None
     reader = Reader(body)
     reader.uint(32)
+    query_id: int | None = None
+    amount: int | None = None
+    sender: TonAddress | None = None
     try:
         query_id = reader.uint(64, "query_id")
         amount = reader.coins("amount")
         sender = reader.address("sender")
         payload = _forward_payload(reader)
     except CellFormatError as exc:
-        raise MalformedNotification(f"malformed transfer_notification: {exc}") from None
+        raise MalformedNotification(f"malformed transfer_notification: {exc}", query_id=query_id,
+                                    amount=amount, sender=sender) from None
+    assert query_id is not None and amount is not None  # read above, or it raised
     return JettonNotification(query_id, amount, sender, text_comment(payload))
 
 

@@ -1,27 +1,40 @@
 """Pure parsers for TON Center API v3 responses (``/transactions``, ``/masterchainInfo``,
-``/jetton/transfers``).
+``/jetton/transfers``, ``/runGetMethod``).
 
 `parse_transactions` turns every transaction of a page into one TonTransfer, sorted by
-(lt, hash), so the cursor always moves past what was read. Only kinds "ton" and "jetton"
-are payments (`TonTransfer.credited`); the others are recorded for logs and alerts:
+(lt, hash), so the cursor always moves past what was read.
 
-- "ton": an internal message (source set) to our address, not bounced, value = in_msg.value.
-  ``description.aborted`` alone does not refuse it (a non-bounceable transfer to an
-  undeployed account is credited and aborted); it is refused only when the transaction
-  also sent the value back (an out message with bounced=true to the source): "ignored".
+The rule: every transaction of an account we watch ends in exactly one of three ways, and
+never silently:
+
+- credited: kind "ton" or "jetton" (`TonTransfer.credited`), handed to matching, which
+  pays an invoice with it or keeps it as unmatched ("no_matching_invoice", ...);
+- unmatched with a reason an operator can read (`Unmatched`): kind "unreadable_jetton"
+  (a notification from our own jetton wallet whose body does not parse: no body, the
+  "payload in a reference" bit without a reference, truncated cells) and kind
+  "foreign_jetton" (a notification from a jetton wallet that is not ours for an accepted
+  master: the reader asks the chain whether it is our wallet of another jetton,
+  "unsupported_jetton", or a forgery, "counterfeit_token"); the reader logs each;
+- ignored for one of the reasons in `Ignored`, the only table of them (kind "ignored",
+  with `ignored` set and `reason` saying it in words).
+
+What each kind means:
+
+- "ton": an internal message (source set) to our address, not bounced, value above zero,
+  value = in_msg.value. ``description.aborted`` alone does not refuse it (a
+  non-bounceable transfer to an undeployed account is credited and aborted); it is
+  refused only when the transaction also sent the value back (an out message with
+  bounced=true to the source).
 - "jetton": a transfer_notification (op 0x7362d09c) whose source is one of OUR jetton
   wallets; asset from `jetton_wallets`, amount and comment from the body. It counts even
   if our account aborted on it: the jettons are already in our jetton wallet.
-- "counterfeit_jetton": a transfer_notification from any other address. Never credited.
-- "bounced": one of our own messages coming back (in_msg.bounced). Never a payment.
-- "ignored": external messages (our own wallet's outgoing transactions), other accounts,
-  refused transfers, non-notification messages from our jetton wallets (excesses), and
-  notifications from our wallet whose body cannot be read; `reason` says which.
 
-The comment is parsed from ``message_content.body`` (``decoded`` is often null); the
-decoded text is used only when there is no readable body. Addresses in the payload (raw,
-upper-case hex) are normalised to TonAddress. A response without the documented shape
-raises PayloadError; a message body that cannot be decoded only loses its comment.
+Transaction hashes are normalised to standard padded base64 (hashes.py) before they are
+keys. The comment is parsed from ``message_content.body`` (``decoded`` is often null);
+the decoded text is used only when there is no readable body. Addresses in the payload
+(raw, upper-case hex) are normalised to TonAddress. A response without the documented
+shape raises PayloadError; a TON payment whose body cannot be decoded only loses its
+comment.
 """
 
 from __future__ import annotations
@@ -29,26 +42,73 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pytoniq_core.boc.cell import Cell
 
+from krypton.adapters.chains.ton import hashes
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
 from krypton.adapters.chains.ton.cells import CellFormatError, Reader, cell_from_boc
 from krypton.adapters.chains.ton.comments import text_comment
 from krypton.adapters.chains.ton.jetton import (
+    OP_EXCESSES,
     OP_TRANSFER_NOTIFICATION,
     MalformedNotification,
     body_op,
     parse_notification,
 )
 from krypton.domain.assets import TON, Chain
+from krypton.domain.finality import Finality
 from krypton.domain.payment import ObservedTransfer
 
-TransferKind = Literal["ton", "jetton", "bounced", "counterfeit_jetton", "ignored"]
+TransferKind = Literal["ton", "jetton", "foreign_jetton", "unreadable_jetton", "ignored"]
 CREDITED_KINDS: frozenset[TransferKind] = frozenset({"ton", "jetton"})
 Cursor = tuple[int, str]
 _INTEGER = re.compile(r"-?[0-9]+")
+
+
+class Ignored(StrEnum):
+    """Every reason a transaction of a watched account may be ignored: the one table.
+
+    Anything not named here is credited or kept as unmatched (see the module doc)."""
+
+    OTHER_ACCOUNT = "other_account"  # the indexer answered with another account's transaction
+    NO_INCOMING_MESSAGE = "no_incoming_message"  # a tick-tock or other transaction with no in_msg
+    EXTERNAL = "external"  # an external message: our own wallet's outgoing order
+    OTHER_DESTINATION = "other_destination"  # the incoming message was for another address
+    BOUNCE = "bounce"  # one of our own messages bounced back
+    REFUSED = "refused"  # the transaction aborted and sent the value back to its sender
+    EXCESS_REFUND = "excess_refund"  # jetton excesses (op 0xd53276db): leftover gas coming back
+    ZERO_VALUE = "zero_value"  # a message carrying no TON and no jettons
+    JETTON_WALLET_MESSAGE = "jetton_wallet_message"  # from our jetton wallet, not a notification
+    COLLECTOR_REFUSED = "collector_refused"  # a fee collector aborted on it: nothing forwarded
+    COLLECTOR_OPERATION = "collector_operation"  # an owner operation of a fee collector (top_up, ...)
+
+
+IGNORED_MEANING: Mapping[Ignored, str] = {
+    Ignored.OTHER_ACCOUNT: "transaction of another account",
+    Ignored.NO_INCOMING_MESSAGE: "no incoming message",
+    Ignored.EXTERNAL: "external message (our wallet's own transaction)",
+    Ignored.OTHER_DESTINATION: "incoming message to another address",
+    Ignored.BOUNCE: "one of our own messages bounced back",
+    Ignored.REFUSED: "the transaction aborted and sent the value back to the sender",
+    Ignored.EXCESS_REFUND: "jetton excesses: leftover gas of a jetton transfer coming back",
+    Ignored.ZERO_VALUE: "a message with no value",
+    Ignored.JETTON_WALLET_MESSAGE: "message from our jetton wallet that is not a transfer_notification",
+    Ignored.COLLECTOR_REFUSED:
+        "the fee collector refused it (the transaction aborted): nothing was forwarded",
+    Ignored.COLLECTOR_OPERATION: "an operation for the fee collector (not a payment)",
+}
+
+
+class Unmatched(StrEnum):
+    """Why a notification is kept as unmatched, never credited (the operator's words)."""
+
+    UNREADABLE_NOTIFICATION = "unreadable_jetton_notification"
+    UNSUPPORTED_JETTON = "unsupported_jetton"
+    COUNTERFEIT = "counterfeit_token"
 
 
 class PayloadError(ValueError):
@@ -73,6 +133,7 @@ class TonTransfer:
     jetton_sender: TonAddress | None = None
     query_id: int | None = None
     reason: str | None = None
+    ignored: Ignored | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -82,22 +143,40 @@ class TonTransfer:
     def credited(self) -> bool:
         return self.kind in CREDITED_KINDS
 
-    def observed(self, confirmations: int) -> ObservedTransfer:
+    @property
+    def block_time(self) -> datetime:
+        """When the transaction ran (``now``: its block's time, unix seconds)."""
+        return datetime.fromtimestamp(self.now, UTC)
+
+    def observed(self, confirmations: int, *, final: bool = True) -> ObservedTransfer:
         """The transfer for ingest; raises ValueError for kinds that are not payments."""
         if not self.credited or self.asset is None:
             raise ValueError(f"transaction {self.hash} is '{self.kind}', not a payment: {self.reason}")
+        return self._transfer(self.asset, Finality(confirmations, final))
+
+    def unmatched(self, asset: str, finality: Finality) -> ObservedTransfer:
+        """The record kept for an unmatched notification (never credited): `asset` names
+        what it claimed to be ("COUNTERFEIT", "UNSUPPORTED", or our wallet's asset)."""
+        if self.credited or self.kind == "ignored":
+            raise ValueError(f"transaction {self.hash} is '{self.kind}', not an unmatched notification")
+        return self._transfer(asset, finality)
+
+    def _transfer(self, asset: str, finality: Finality) -> ObservedTransfer:
+        # An unmatched notification names its source: the payer in its body may be made up.
         payer = self.jetton_sender if self.kind == "jetton" else self.source
         return ObservedTransfer(
             chain=Chain.TON,
             tx_id=self.hash,
             index=0,
-            asset=self.asset,
+            asset=asset,
             amount=self.amount,
             destination=self.account.raw,
             memo=self.comment,
             block=self.mc_block_seqno,
-            confirmations=confirmations,
+            confirmations=finality.confirmations,
             sender=payer.raw if payer is not None else None,
+            final=finality.final,
+            block_time=self.block_time,
         )
 
 
@@ -171,7 +250,7 @@ def parse_jetton_transfers(payload: Mapping[str, Any]) -> list[JettonTransferHin
         row = _mapping(row, where)
         source = row.get("source")
         hints.append(JettonTransferHint(
-            transaction_hash=_str(_get(row, "transaction_hash", where), f"{where}.transaction_hash"),
+            transaction_hash=_hash(_get(row, "transaction_hash", where), f"{where}.transaction_hash"),
             transaction_lt=_int_field(row, "transaction_lt", where),
             transaction_now=_int_field(row, "transaction_now", where),
             query_id=_int_field(row, "query_id", where),
@@ -204,80 +283,93 @@ class _Head:
         return TonTransfer(self.account, self.lt, self.hash, self.now, self.mc_block_seqno, kind,
                            source, value, comment, asset, amount, jetton_sender, query_id, reason)
 
+    def ignore(self, why: Ignored, detail: str | None = None, *, source: TonAddress | None = None,
+               value: int = 0) -> TonTransfer:
+        reason = IGNORED_MEANING[why] + (f" ({detail})" if detail else "")
+        return TonTransfer(self.account, self.lt, self.hash, self.now, self.mc_block_seqno, "ignored",
+                           source, value, None, None, 0, reason=reason, ignored=why)
+
 
 def _transaction(tx: Mapping[str, Any], where: str, our: TonAddress,
                  wallets: Mapping[TonAddress, str], fee_collector: bool = False) -> TonTransfer:
     head = _Head(
         account=_address_field(tx, "account", where),
         lt=_int_field(tx, "lt", where),
-        hash=_str(_get(tx, "hash", where), f"{where}.hash"),
+        hash=_hash(_get(tx, "hash", where), f"{where}.hash"),
         now=_int_field(tx, "now", where),
         mc_block_seqno=_optional_int_field(tx, "mc_block_seqno", where),
     )
-    record, account = head.record, head.account
+    ignore, account = head.ignore, head.account
     if account != our:
-        return record("ignored", reason=f"transaction of another account ({account.raw})")
+        return ignore(Ignored.OTHER_ACCOUNT, account.raw)
     msg_value = tx.get("in_msg")
     if msg_value is None:
-        return record("ignored", reason="no incoming message")
+        return ignore(Ignored.NO_INCOMING_MESSAGE)
     msg = _mapping(msg_value, f"{where}.in_msg")
     if msg.get("source") is None:
-        return record("ignored", reason="external message (our wallet's own transaction)")
+        return ignore(Ignored.EXTERNAL)
     source = _address_field(msg, "source", f"{where}.in_msg")
     destination = _address_field(msg, "destination", f"{where}.in_msg")
     value = _int_field(msg, "value", f"{where}.in_msg")
     if destination != our:
-        return record("ignored", source=source, value=value,
-                      reason=f"incoming message to another address ({destination.raw})")
+        return ignore(Ignored.OTHER_DESTINATION, destination.raw, source=source, value=value)
     if msg.get("bounced") is True:
-        return record("bounced", source=source, value=value, asset=TON.code, amount=value,
-                      reason="one of our own messages bounced back")
+        return ignore(Ignored.BOUNCE, source=source, value=value)
 
     body = _boc(_content(msg).get("body"))
     op = body_op(body) if body is not None else _opcode(msg.get("opcode"))
     if fee_collector:
         refusal = _collector_refusal(tx, body, op)
         if refusal is not None:
-            return record("ignored", source=source, value=value, reason=refusal)
+            return ignore(refusal, source=source, value=value)
     elif op == OP_TRANSFER_NOTIFICATION:
         return _jetton(head, source, value, body, wallets)
+    if op == OP_EXCESSES:
+        return ignore(Ignored.EXCESS_REFUND, source=source, value=value)
     if source in wallets:
-        return record("ignored", source=source, value=value,
-                      reason="message from our jetton wallet that is not a transfer_notification")
+        return ignore(Ignored.JETTON_WALLET_MESSAGE, source=source, value=value)
     if _refused(tx, source):
-        return record("ignored", source=source, value=value,
-                      reason="the transaction aborted and sent the value back to the sender")
-    return record("ton", source=source, value=value, comment=_comment(body, msg), asset=TON.code,
-                  amount=value)
+        return ignore(Ignored.REFUSED, source=source, value=value)
+    if value == 0:
+        return ignore(Ignored.ZERO_VALUE, source=source)
+    return head.record("ton", source=source, value=value, comment=_comment(body, msg), asset=TON.code,
+                       amount=value)
 
 
 def _jetton(head: _Head, source: TonAddress, value: int, body: Cell | None,
             wallets: Mapping[TonAddress, str]) -> TonTransfer:
-    problem = "the notification has no readable body"
+    """A transfer_notification: credited from our wallet of an accepted master, else unmatched."""
+    problem, broken = "the notification has no readable body", None
     try:
         note = parse_notification(body)
     except MalformedNotification as exc:
-        note, problem = None, str(exc)
+        note, problem, broken = None, str(exc), exc
     asset = wallets.get(source)
     if asset is None:
         return head.record(
-            "counterfeit_jetton", source=source, value=value,
+            "foreign_jetton", source=source, value=value,
             comment=note.comment if note else None, amount=note.amount if note else 0,
             jetton_sender=note.sender if note else None, query_id=note.query_id if note else None,
             reason=f"transfer_notification from {source.raw}, which is not one of our jetton wallets")
     if note is None:
-        return head.record("ignored", source=source, value=value, reason=problem)
+        # Our own wallet says jettons arrived but its body cannot be read: the jettons are
+        # ours, so the operator must see it (amount as far as it could be read, else 0).
+        amount = broken.amount if broken is not None and broken.amount is not None else 0
+        return head.record(
+            "unreadable_jetton", source=source, value=value, asset=asset, amount=amount,
+            jetton_sender=broken.sender if broken else None,
+            query_id=broken.query_id if broken else None, reason=problem)
     return head.record("jetton", source=source, value=value, comment=note.comment, asset=asset,
                        amount=note.amount, jetton_sender=note.sender, query_id=note.query_id)
 
 
-def _collector_refusal(tx: Mapping[str, Any], body: Cell | None, op: int | None) -> str | None:
+def _collector_refusal(tx: Mapping[str, Any], body: Cell | None, op: int | None) -> Ignored | None:
     """Why the fee collector did not take this message as a payment, or None if it did."""
     description = tx.get("description")
     if isinstance(description, Mapping) and description.get("aborted") is True:
-        return "the fee collector refused it (the transaction aborted): nothing was forwarded"
+        return Ignored.COLLECTOR_REFUSED
     if op not in (None, 0) or (op is None and body is not None and not _empty(body)):
-        return "an operation for the fee collector (not a payment)"
+        return Ignored.COLLECTOR_OPERATION
     return None
 
 
@@ -359,6 +451,13 @@ def _str(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise PayloadError(f"{where} is not a non-empty string")
     return value
+
+
+def _hash(value: Any, where: str) -> str:
+    try:
+        return hashes.canonical(_str(value, where))
+    except hashes.InvalidHash as exc:
+        raise PayloadError(f"{where}: {exc}") from None
 
 
 def _int(value: Any, where: str) -> int:
@@ -447,3 +546,16 @@ def parse_wallet_address(payload: Mapping[str, Any]) -> TonAddress:
     if len(stack) != 1:
         raise PayloadError("runGetMethod: expected one stack entry")
     return stack_address(stack[0], "runGetMethod get_wallet_address")
+
+
+def parse_wallet_data(payload: Mapping[str, Any]) -> tuple[TonAddress, TonAddress] | None:
+    """(owner, master) from a jetton wallet's `get_wallet_data` runGetMethod answer
+    (stack: balance, owner, master, wallet code); None when the method did not run, i.e. the
+    account is no jetton wallet."""
+    exit_code, stack = parse_get_method(payload, "get_wallet_data")
+    if exit_code != 0:
+        return None
+    if len(stack) != 4:
+        raise PayloadError(f"runGetMethod get_wallet_data: expected 4 stack entries, got {len(stack)}")
+    where = "runGetMethod get_wallet_data"
+    return stack_address(stack[1], where), stack_address(stack[2], where)

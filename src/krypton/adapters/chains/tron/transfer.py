@@ -8,6 +8,7 @@ other contract is a counterfeit: it is parsed and kept so the watcher can log it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from krypton.domain.assets import USDT_TRC20, Chain
@@ -78,4 +79,13 @@ class Trc20Transfer:
             block=self.block,
             confirmations=confirmations,
             sender=self.from_,
+            block_time=block_time(self.block_timestamp),
         )
+
+
+def block_time(block_timestamp_ms: int | None) -> datetime | None:
+    """A Tron block timestamp (milliseconds since the epoch) as a UTC time."""
+    if block_timestamp_ms is None:
+        return None
+    seconds, millis = divmod(block_timestamp_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=millis)
