@@ -20,6 +20,7 @@ from tests.devnet.support import (
     tron_info,
     usdt_events,
 )
+from tests.support.clock import ManualClock
 
 
 async def test_transfer_is_visible_once_a_block_includes_it(client: httpx.AsyncClient,
@@ -187,3 +188,23 @@ async def test_unknown_transaction_is_empty_not_an_error(client: httpx.AsyncClie
     response = await client.get(f"{TRONGRID}/wallet/gettransactioninfobyid", params={"value": "ab" * 32})
     assert response.json() == {}
     assert trongrid.parse_transaction_info(response.json()) is None
+
+
+async def test_trongrid_can_index_a_block_late(client: httpx.AsyncClient, devnet: Devnet,
+                                               clock: ManualClock) -> None:
+    """With an indexing lag, TronGrid's lists show a block only that long after it was made
+    (the node knows it at once): a later block's event can be listed before it."""
+    devnet.tron.index_lag_ms = 120_000
+    late = await pay(client, asset="usdt_trc20", to=DEPOSIT, amount=1)
+    await produce(client, "tron")
+    devnet.tron.index_lag_ms = 0
+    clock.advance(seconds=60)
+    prompt = await pay(client, asset="usdt_trc20", to=DEPOSIT, amount=2)
+    await produce(client, "tron")
+    assert [t.tx_id for t in (await usdt_events(client)).transfers] == [prompt["tx_id"]]
+    assert [t.tx_id for t in (await incoming_trc20(client)).transfers] == [prompt["tx_id"]]
+    assert await tron_info(client, late["tx_id"]) is not None
+    clock.advance(seconds=60)
+    events = (await usdt_events(client, order_by="block_timestamp,asc")).transfers
+    assert [t.tx_id for t in events] == [late["tx_id"], prompt["tx_id"]]
+    assert len((await incoming_trc20(client)).transfers) == 2

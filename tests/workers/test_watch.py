@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.reader import cursor_name
+from krypton.adapters.chains.tron.reader import EVENTS_CURSOR, TronReader
 from krypton.app import invoices
 from krypton.bootstrap import Container
 from krypton.devnet.faults import Fault
@@ -80,14 +82,16 @@ async def test_usdt_on_ton_through_our_jetton_wallet_pays(rig: Rig) -> None:
     assert await rig.state(invoice) == ("paid", None, 25 * USDT)
 
 
-async def test_counterfeit_jetton_is_recorded_never_credited(rig: Rig) -> None:
+async def test_a_jetton_we_do_not_accept_is_recorded_never_credited(rig: Rig) -> None:
+    """The devnet's counterfeit USDT is another jetton master: its notification comes from a
+    genuine jetton wallet of ours, so it is unsupported (a forgery: tests/adapters/chains/ton)."""
     invoice = await rig.invoice("25", "USDT", ["usdt_ton"])
     rig.devnet.ton.pay_jetton("alice", ton_address(invoice), 25 * USDT, comment=invoice.memo,
                               counterfeit=True)
     rig.devnet.produce("ton")
     await rig.watchers.poll()
     assert await rig.state(invoice) == ("pending", None, 0)
-    assert await rig.unmatched() == ["counterfeit_token"]
+    assert await rig.unmatched() == ["unsupported_jetton"]
 
 
 async def test_bounced_message_is_not_a_payment(rig: Rig) -> None:
@@ -367,3 +371,163 @@ async def test_tron_watch_set_grows_with_new_invoices_and_drops_finished_ones(
     assert await rig.unmatched() == ["invoice_expired"]
     clock.advance(days=4)
     assert await watching.refresh(rig.container.deps) == {}
+
+
+# --- Tron: the contract-wide event scan above 20 open deposit addresses ---------------------
+
+
+async def tron_invoices(rig: Rig, count: int) -> list[Invoice]:
+    return [await rig.invoice("50", "USDT", ["usdt_trc20"]) for _ in range(count)]
+
+
+def pay_tron(rig: Rig, invoice: Invoice, amount: int = 50 * USDT) -> None:
+    assert invoice.tron_address is not None
+    rig.devnet.tron.transfer("alice", invoice.tron_address, amount)
+
+
+def tron_reader(rig: Rig) -> TronReader:
+    assert rig.watchers.chains.tron is not None
+    return rig.watchers.chains.tron
+
+
+async def events_cursor(rig: Rig) -> str | None:
+    async with rig.container.deps.uow(write=False) as uow:
+        return await uow.cursors.get(EVENTS_CURSOR)
+
+
+async def test_tron_switches_to_the_event_scan_above_20_open_addresses_and_back(
+        rig: Rig, clock: ManualClock) -> None:
+    first = await tron_invoices(rig, 20)
+    pay_tron(rig, first[0])
+    rig.devnet.produce("tron", 20)
+    await rig.watchers.poll()
+    assert not tron_reader(rig).scanning  # 20 open addresses: each polled on its own
+    assert await rig.state(first[0]) == ("paid", None, 50 * USDT)
+    assert await events_cursor(rig) is None
+
+    clock.advance(days=3)
+    (later,) = await tron_invoices(rig, 1)
+    await rig.watchers.poll()  # 21: the scan (and its first sweep) takes over
+    assert tron_reader(rig).scanning
+    pay_tron(rig, later)
+    rig.devnet.produce("tron")
+    await rig.watchers.poll()
+    assert await rig.state(later) == ("confirming", None, 0)  # found by the scan alone
+    cursor = await events_cursor(rig)
+    assert cursor is not None and int(cursor) == rig.devnet.tron.head.timestamp
+    rig.devnet.produce("tron", 19)
+    await rig.watchers.poll()
+    assert await rig.state(later) == ("paid", None, 50 * USDT)
+
+    clock.advance(days=5, hours=1)  # the first 20 leave the watch set a week past their window
+    (fresh,) = await tron_invoices(rig, 1)
+    pay_tron(rig, fresh)
+    rig.devnet.produce("tron", 20)
+    await rig.watchers.poll()
+    assert not tron_reader(rig).scanning  # two open addresses: each polled on its own again
+    assert await rig.state(fresh) == ("paid", None, 50 * USDT)
+    await rig.balances()
+
+
+async def test_tron_scan_finds_an_event_trongrid_indexes_after_newer_ones(
+        rig: Rig, clock: ManualClock) -> None:
+    """TronGrid lists a block 100 s late, after a block 70 s newer: a scan that re-read only
+    the last minute before its cursor never saw it; the overlap re-read finds it."""
+    late, prompt, *_ = await tron_invoices(rig, 21)
+    await rig.watchers.poll()
+    rig.devnet.tron.index_lag_ms = 100_000
+    pay_tron(rig, late)
+    rig.devnet.produce("tron")
+    rig.devnet.tron.index_lag_ms = 0
+    clock.advance(seconds=70)
+    pay_tron(rig, prompt)
+    rig.devnet.produce("tron")
+    await rig.watchers.poll()
+    assert await rig.state(prompt) == ("confirming", None, 0)
+    assert await rig.state(late) == ("pending", None, 0)  # not listed yet
+    clock.advance(seconds=150)  # half the overlap since the last rewind: one is due
+    await rig.watchers.poll()
+    assert await rig.state(late) == ("confirming", None, 0)
+    rig.devnet.produce("tron", 19)
+    await rig.watchers.poll()
+    assert await rig.state(late) == ("paid", None, 50 * USDT)
+    assert await rig.payments(late) == ["confirmed"]
+
+
+async def test_tron_account_sweep_finds_what_the_scan_never_lists(
+        rig: Rig, clock: ManualClock) -> None:
+    """An event TronGrid lists 20 minutes late, when the scan's rewinds no longer reach it,
+    is found by the account sweep (every 10 minutes while scanning), and only by it."""
+    missed, other, *_ = await tron_invoices(rig, 21)
+    await rig.watchers.poll()  # the first scanning round sweeps at once; the next in 10 min
+    rig.devnet.tron.index_lag_ms = 20 * 60_000
+    pay_tron(rig, missed)
+    rig.devnet.produce("tron")
+    rig.devnet.tron.index_lag_ms = 0
+    clock.advance(minutes=9)
+    pay_tron(rig, other)
+    rig.devnet.produce("tron")
+    await rig.watchers.poll()
+    assert await rig.state(other) == ("confirming", None, 0)
+    clock.advance(minutes=2)
+    await rig.watchers.poll()  # a sweep, with nothing listed yet; the next at 21 min
+    clock.advance(minutes=9, seconds=30)
+    await rig.watchers.poll()  # listed now, but before every scan's reach: not found
+    assert await rig.state(missed) == ("pending", None, 0)
+    clock.advance(seconds=30)
+    await rig.watchers.poll()
+    assert (await rig.state(missed))[2] == 0
+    assert await rig.payments(missed) == ["confirming"]
+
+
+@pytest.mark.parametrize(("offset", "exception"), [(-1, None), (0, "paid_late"), (1, "paid_late")])
+async def test_ton_lateness_is_judged_by_the_block_time_not_the_watcher(
+        rig: Rig, clock: ManualClock, offset: int, exception: str | None) -> None:
+    """Paid a second before the expiry, seen ten minutes later after the invoice expired:
+    on time. Paid at the expiry or a second after: late."""
+    invoice = await rig.invoice("10", "TON", ["ton"])
+    clock.current = invoice.expires_at + timedelta(seconds=offset)
+    rig.devnet.ton.pay_ton("alice", ton_address(invoice), 10 * TON, comment=invoice.memo)
+    rig.devnet.produce("ton")
+    clock.advance(minutes=10)  # the watcher lags behind the chain
+    await invoices.expire_due(rig.container.deps)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", exception, 10 * TON)
+
+
+@pytest.mark.parametrize(("blocks_before", "exception"), [(0, None), (1, "paid_late")])
+async def test_tron_lateness_is_judged_by_the_block_time(
+        rig: Rig, clock: ManualClock, blocks_before: int, exception: str | None) -> None:
+    """The transfer in the last block before the expiry is on time; one block later it is late."""
+    invoice = await rig.invoice("50", "USDT", ["usdt_trc20"])
+    assert invoice.tron_address is not None
+    clock.current = invoice.expires_at - timedelta(seconds=1)
+    if blocks_before:
+        rig.devnet.produce("tron", blocks_before)  # the last block before the expiry, left empty
+    rig.devnet.tron.transfer("alice", invoice.tron_address, 50 * USDT)
+    block = rig.devnet.tron.produce_block()
+    assert (block.timestamp < invoice.expires_at.timestamp() * 1000) is (exception is None)
+    clock.advance(minutes=5)
+    rig.devnet.produce("tron", 20)
+    await invoices.expire_due(rig.container.deps)
+    await rig.watchers.poll()
+    assert await rig.state(invoice) == ("paid", exception, 50 * USDT)
+
+
+async def test_the_tron_scan_settings_reach_the_reader(container: Container) -> None:
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from krypton.adapters.chains.tron.reader import ScanPolicy
+    from krypton.config import Settings
+
+    settings = container.settings.model_copy(update={
+        "tron_scan_lookback_seconds": 600, "tron_scan_overlap_seconds": 120, "tron_sweep_seconds": 60})
+    chains = dataclasses.replace(container, settings=settings).chains()
+    assert chains.tron is not None
+    assert chains.tron.policy == ScanPolicy(lookback=timedelta(minutes=10),
+                                            overlap=timedelta(minutes=2), sweep_every=timedelta(minutes=1))
+    await chains.aclose()
+    with pytest.raises(ValidationError, match="tron_scan_overlap_seconds"):
+        Settings(tron_scan_overlap_seconds=0)

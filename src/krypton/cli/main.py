@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from krypton.cli import apikey, contract, devnet, merchant, operations, server
+from krypton.cli import apikey, contract, devnet, doctor, merchant, operations, server
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-for command in (server.serve, server.demo, server.migrate, operations.unmatched, operations.replay):
+for command in (server.serve, server.demo, server.migrate, operations.unmatched, operations.replay,
+                doctor.doctor):
     app.command()(command)
 app.add_typer(merchant.app, name="merchant")
 app.add_typer(apikey.app, name="apikey")

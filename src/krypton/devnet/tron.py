@@ -12,6 +12,10 @@
   time, but never less than 3 s after its parent, so producing by hand needs no sleeping.
 - A REVERT or OUT_OF_ENERGY transfer is included with its failed receipt and moves
   nothing (and, as on the chain, emits no Transfer event).
+- `index_lag_ms` delays TronGrid's indexing: a block produced while it is set shows in the
+  v1 lists (account transfers, contract events) only that long after it was produced, by
+  the injected clock, while the node API knows it at once. Set it for one block and back
+  to 0 to have TronGrid index an event after events of newer blocks, as it sometimes does.
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ class TronChain(SimulatedChain[str, TronBlock]):
             (contract, who): PAYER_UNITS for contract in CONTRACTS for who in self._payers.values()}
         self._pending: list[TronTx] = []
         self._where: dict[str, int] = {}  # included tx id -> block number
+        self.index_lag_ms = 0
+        self._listed_from: dict[int, int] = {}  # block number -> when TronGrid lists it (ms)
         now = epoch_ms(clock) // BLOCK_MS * BLOCK_MS
         self._blocks: list[TronBlock] = []
         for number in range(start_height + 1):
@@ -120,6 +126,10 @@ class TronChain(SimulatedChain[str, TronBlock]):
     def block(self, number: int) -> TronBlock | None:
         index = number - self._blocks[0].number
         return self._blocks[index] if 0 <= index < len(self._blocks) else None
+
+    def listed(self, number: int) -> bool:
+        """Whether TronGrid's v1 lists show block `number` yet (see `index_lag_ms`)."""
+        return self._listed_from.get(number, 0) <= epoch_ms(self._clock)
 
     def is_solid(self, number: int) -> bool:
         return number <= self.solid_head.number
@@ -174,6 +184,7 @@ class TronChain(SimulatedChain[str, TronBlock]):
         txs, self._pending = tuple(self._pending), []
         timestamp = max(epoch_ms(self._clock) // BLOCK_MS * BLOCK_MS, self.head.timestamp + BLOCK_MS)
         block = self._append(self.head.number + 1, timestamp, txs)
+        self._listed_from[block.number] = epoch_ms(self._clock) + self.index_lag_ms
         for tx in txs:
             self._move(tx, +1)
             self._where[tx.tx_id] = block.number
@@ -189,6 +200,8 @@ class TronChain(SimulatedChain[str, TronBlock]):
                 f"Cannot drop {n} blocks: only {self.head.number - solid} blocks above the solidified "
                 f"block {solid} can be reorganised away.", field="n")
         dropped, self._blocks = self._blocks[-n:], self._blocks[:-n]
+        for block in dropped:
+            self._listed_from.pop(block.number, None)
         self._solid_floor = solid  # the solid head never moves back
         txs = tuple(tx for block in dropped for tx in block.txs)
         for tx in reversed(txs):

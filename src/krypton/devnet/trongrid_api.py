@@ -9,7 +9,8 @@
     GET|POST /wallet[solidity]/gettransactioninfobyblocknum   {"num": n}
 
 TronGrid lists include unconfirmed (not yet solidified) rows unless only_confirmed=true, as
-the real service does; a reorganised-away transfer disappears from every list. Paging:
+the real service does; a reorganised-away transfer disappears from every list, and a block
+TronGrid has not indexed yet (`TronChain.index_lag_ms`) is in none. Paging:
 when more rows follow, meta.fingerprint (and meta.links.next) name the last row returned;
 the next page starts strictly after it, so new blocks never shift a page. The /walletsolidity
 variants answer only for solidified blocks. Bad TronGrid parameters get 400
@@ -113,7 +114,7 @@ def _trc20(chain: TronChain, request: Request, devnet: Devnet) -> dict[str, Any]
         return (tx.succeeded and (incoming or outgoing) and not (only_to and not incoming)
                 and not (only_from and not outgoing) and (token is None or tx.contract == token)
                 and (low is None or block.timestamp >= low) and (high is None or block.timestamp <= high)
-                and confirmed(inclusion))
+                and confirmed(inclusion) and chain.listed(block.number))
 
     rows = ((_key(i), render.trc20_row(i)) for i in chain.included() if wanted(i))
     return _page(rows, request, epoch_ms(devnet.clock))
@@ -133,7 +134,7 @@ def _events(chain: TronChain, request: Request, devnet: Devnet) -> dict[str, Any
         return (tx.succeeded and tx.contract == contract and name in (None, "", "Transfer")
                 and (number is None or block.number == number)
                 and (low is None or block.timestamp >= low) and (high is None or block.timestamp <= high)
-                and confirmed(inclusion))
+                and confirmed(inclusion) and chain.listed(block.number))
 
     rows = ((_key(i), render.event_row(i)) for i in chain.included() if wanted(i))
     return _page(rows, request, epoch_ms(devnet.clock))

@@ -27,12 +27,12 @@ def _index(path: str) -> int:
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
-@pytest.mark.parametrize("level", ["account", "external_chain"])
-def test_bip44_vector_addresses(vector: dict[str, Any], level: str) -> None:
-    deposits = DepositAddresses(vector[level]["xpub"])
-    assert deposits.level == level
+def test_bip44_vector_addresses(vector: dict[str, Any]) -> None:
+    deposits = DepositAddresses(vector["account"]["xpub"])
     for expected in vector["addresses"]:
         assert deposits.address(_index(expected["path"])) == expected["address"]
+    first = next(a["address"] for a in vector["addresses"] if a["path"] == "m/44'/195'/0'/0/0")
+    assert deposits.first_address == first
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
@@ -52,7 +52,6 @@ def test_same_index_same_address_and_valid_tron_address() -> None:
     first = ACCOUNT.address(7)
     assert ACCOUNT.address(7) == first
     assert DepositAddresses(ACCOUNT_XPUB).address(7) == first
-    assert DepositAddresses(CHAIN_XPUB).address(7) == first
     assert parse_address(first) == first
 
 
@@ -102,12 +101,35 @@ def _xpub(path: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["m/44'/195'", "m/44'/195'/0'/1", "m/44'/195'/0'/0/0", "m/44'/195'/0'/0'", "m/44'/195'/0"],
+    ("path", "found"),
+    [("m/44'/195'", "depth 2 with child number 195'"),
+     ("m/44'/195'/0'/0", "depth 4 with child number 0"),
+     ("m/44'/195'/0'/1", "depth 4 with child number 1"),
+     ("m/44'/195'/0'/0/0", "depth 5 with child number 0"),
+     ("m/44'/195'/0'/0'", "depth 4 with child number 0'")],
 )
-def test_keys_at_the_wrong_level_refused(path: str) -> None:
-    with pytest.raises(InvalidExtendedKey, match="depth"):
+def test_keys_at_the_wrong_depth_refused(path: str, found: str) -> None:
+    with pytest.raises(InvalidExtendedKey, match="account-level key m/44'/195'/0'") as caught:
         DepositAddresses(_xpub(path))
+    assert found in caught.value.message
+
+
+def test_the_external_chain_key_of_the_vector_is_refused() -> None:
+    """It derives the same addresses, but a depth-4 key is not what the wallet calls its
+    account xpub: only the account level is accepted, so there is one way to configure it."""
+    with pytest.raises(InvalidExtendedKey, match="depth 4"):
+        DepositAddresses(CHAIN_XPUB)
+
+
+@pytest.mark.parametrize("path", ["m/44'/195'/0", "m/44'/195'/5"])
+def test_a_depth_3_key_with_a_plain_child_number_is_refused(path: str) -> None:
+    with pytest.raises(InvalidExtendedKey, match="hardened child number") as caught:
+        DepositAddresses(_xpub(path))
+    assert f"depth 3 with child number {path.rsplit('/', 1)[1]};" in caught.value.message
+
+
+def test_another_hardened_account_is_accepted() -> None:
+    assert DepositAddresses(_xpub("m/44'/195'/1'")).first_address != ACCOUNT.first_address
 
 
 def test_master_xpub_refused() -> None:

@@ -2,15 +2,17 @@
 
 The configuration takes the ACCOUNT-level extended public key (m/44'/195'/0', what wallets
 export as "the xpub of account 0"): this class derives the external chain (public child 0)
-and then child i. The external-chain key (m/44'/195'/0'/0, depth 4) is accepted as well and
-then only child i is derived; both give the same addresses. A private key (xprv) is refused,
-so none is ever held by the server.
+and then child i. Only that level is accepted: depth 3 with a hardened child number, as an
+account key always has. A key at another depth (the external chain m/44'/195'/0'/0, the
+coin m/44'/195') or with a plain child number would derive addresses the merchant's wallet
+never shows, so money paid to them would look lost; a private key (xprv) is refused, so
+none is ever held by the server. The operator compares `first_address` (index 0, printed at
+start-up and by `krypton doctor`) with the first receiving address their wallet shows.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Literal
 
 import coincurve
 from bip_utils import Base58Encoder, Bip32Secp256k1
@@ -20,12 +22,9 @@ from krypton.domain.errors import DomainError
 
 MAX_INDEX = 2**31 - 1  # non-hardened child indexes only: public derivation cannot go further
 ACCOUNT_DEPTH = 3  # m/44'/195'/account'
-CHAIN_DEPTH = 4  # m/44'/195'/account'/0
 EXTERNAL_CHAIN = 0
 _HARDENED = 2**31
 TRON_PREFIX = b"\x41"
-
-Level = Literal["account", "external_chain"]
 
 
 class InvalidExtendedKey(DomainError):
@@ -38,7 +37,7 @@ class InvalidExtendedKey(DomainError):
 class DepositAddresses:
     """Tron deposit addresses derived from an extended public key."""
 
-    __slots__ = ("_chain_code", "_point", "_public_key", "level")
+    __slots__ = ("_chain_code", "_point", "_public_key")
 
     def __init__(self, xpub: str) -> None:
         text = xpub.strip()
@@ -55,21 +54,21 @@ class DepositAddresses:
                 "Give the extended public key (xpub) of account m/44'/195'/0' instead."
             )
         depth, index = key.Depth().ToInt(), key.Index().ToInt()
-        if depth == ACCOUNT_DEPTH and index >= _HARDENED:
-            self.level: Level = "account"
-            chain = key.ChildKey(EXTERNAL_CHAIN)
-        elif depth == CHAIN_DEPTH and index == EXTERNAL_CHAIN:
-            self.level = "external_chain"
-            chain = key
-        else:
+        if depth != ACCOUNT_DEPTH or index < _HARDENED:
             raise InvalidExtendedKey(
-                f"The xpub is at depth {depth} (child index {_describe(index)}); Krypton needs the "
-                "account-level key m/44'/195'/0' (depth 3, hardened) or its external chain "
-                "m/44'/195'/0'/0 (depth 4, index 0)."
+                f"The Tron xpub is at depth {depth} with child number {_describe(index)}; Krypton "
+                "needs the account-level key m/44'/195'/0' (depth 3, hardened child number). "
+                "Export the xpub of account 0 of the Tron wallet, not of a chain or an address."
             )
+        chain = key.ChildKey(EXTERNAL_CHAIN)
         self._chain_code = chain.ChainCode().ToBytes()
         self._point = chain.PublicKey().RawCompressed().ToBytes()
         self._public_key = coincurve.PublicKey(self._point)
+
+    @property
+    def first_address(self) -> str:
+        """Index 0: what an operator compares with the first address their wallet shows."""
+        return self.address(0)
 
     def address(self, index: int) -> str:
         """Base58 address at m/44'/195'/0'/0/index."""
