@@ -10,6 +10,9 @@ from collections.abc import Mapping
 
 from krypton.domain import money
 from krypton.domain.errors import DomainError
+from krypton.domain.pricing import UsdRate
+
+SOURCE = "static"
 
 
 class StaticRates:
@@ -19,10 +22,12 @@ class StaticRates:
         for rate in table.values():
             money.parse_rate(rate)
         self.table = dict(table)
+        # Built once: an invoice asks for one or two of them.
+        self._rates = {c: UsdRate(c, rate, SOURCE) for c, rate in self.table.items()}
 
-    async def usd_rate(self, currency: str) -> str:
+    async def usd_rate(self, currency: str) -> UsdRate:
         try:
-            return self.table[currency]
+            return self._rates[currency]
         except KeyError:
             raise DomainError(f"No USD rate is configured for {currency}.", field="currency",
                               code="rate_unavailable") from None

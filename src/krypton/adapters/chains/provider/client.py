@@ -27,7 +27,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -94,10 +94,13 @@ class ProviderClient:
         rng: random.Random | None = None,
         adaptation: RateAdaptation = RateAdaptation(),
         health_window: float = 60.0,
+        parse_float: Callable[[str], Any] = float,
     ) -> None:
         _check_settings(endpoints, timeout, max_attempts, base_delay, max_delay, breaker_threshold,
                         breaker_cooldown)
         self._http = http
+        # Decimal for APIs that send prices as JSON numbers, so none passes through a float.
+        self._parse_float = parse_float
         self._timeout = timeout
         self._http_timeout = httpx.Timeout(timeout)
         self._max_attempts = max_attempts
@@ -243,7 +246,7 @@ class ProviderClient:
         if not response.is_success:
             raise error_for_status(endpoint, method, path, response)
         try:
-            return response.json()
+            return response.json(parse_float=self._parse_float)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise bad_payload(endpoint, method, path, response) from exc
 
