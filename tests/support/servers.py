@@ -194,6 +194,7 @@ class PostgresServer:
         self.port: int | None = None
         self.log_path = self.base_dir / "postgres.log"
         self._proc: Proc | None = None
+        self._spawn: Callable[[int], Proc] | None = None
         self._root: Path | None = None  # holds data/ and sock/; removed on stop
         self._bin = Path()
         self._os_user = self._pick_os_user()
@@ -262,6 +263,19 @@ class PostgresServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def kill(self) -> None:
+        """Stop the server, keeping its data: an outage (`revive` ends it). A fast shutdown
+        (SIGINT): sessions are cut, and what was committed is on disk despite fsync=off."""
+        _stop(self._proc, signal.SIGINT)
+        self._proc = None
+
+    def revive(self) -> None:
+        """Start the killed server again on the same port, with the same data."""
+        assert self.port is not None and self._spawn is not None, "server never started"
+        self._proc = self._spawn(self.port)
+        _wait_ready("postgres", self._proc, partial(self._ready, self.port), self.log_path,
+                    self.timeout)
 
     # -- internals
 
@@ -357,6 +371,7 @@ class PostgresServer:
             cmd = _die_with_parent(cmd, "SIGQUIT")  # immediate shutdown
             return _popen(cmd, self.log_path, self._os_user, env=self._env)
 
+        self._spawn = spawn
         self._proc, self.port = _spawn_on_free_port(
             "postgres", spawn, self._ready, self.log_path, self.timeout
         )

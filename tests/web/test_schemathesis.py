@@ -94,7 +94,7 @@ OPERATIONS = [
     ("GET", "/payments/{payment_id}"), ("GET", "/settlements/{settlement_id}"),
     ("GET", "/settlements"), ("GET", "/balances"), ("GET", "/events"),
     ("GET", "/public/invoice/{invoice_id}"), ("GET", "/public/invoice/{invoice_id}/qr/{method}.svg"),
-    ("GET", "/operator/unmatched"),
+    ("GET", "/operator/unmatched"), ("GET", "/unmatched-transfers"),
 ]
 
 
@@ -130,3 +130,59 @@ def test_operation_never_answers_with_a_server_error(api_schema: Any, live: Live
         case.validate_response(response, checks=[not_a_server_error])
 
     check()
+
+
+# What the OpenAPI schema cannot describe and so schemathesis never sends: JSON that parses but
+# holds no valid text (lone surrogates, sent as "\udfff" escapes), integers past 64 bits and
+# metadata nested past its limit. Each answered 500 before, or was stored and then broke every
+# read of the merchant's invoices. Every answer must be 201 or 422, and a stored invoice must
+# read back.
+# st.characters() never draws a surrogate (category Cs): they are drawn on their own.
+_chars = st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr))
+_texts = st.text(alphabet=_chars, max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | _texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=12)
+
+
+def _nested(levels: int, leaf: Any) -> Any:
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+_metadata = st.one_of(st.dictionaries(_texts, _json, max_size=4),
+                      st.builds(_nested, st.integers(1, 300), _json))
+_bodies = st.one_of(
+    st.builds(lambda m: {"metadata": m}, _metadata),
+    st.builds(lambda name, text: {name: text},
+              st.sampled_from(["amount", "currency", "order_id", "description", "redirect_url"]),
+              _texts),
+    st.builds(lambda texts: {"methods": texts}, st.lists(_texts, max_size=3)),
+    st.builds(lambda key, value: {key: value}, _texts, _json),
+)
+
+
+def test_invoice_create_takes_any_json_without_a_server_error(live: Live) -> None:
+    import json
+
+    @given(fields=_bodies)
+    @settings(max_examples=EXAMPLES * 4, deadline=None, database=None, derandomize=not EXPLORE,
+              suppress_health_check=list(HealthCheck))
+    def check(fields: dict[str, Any]) -> None:
+        body = {"amount": "1", "currency": "TON", **fields}
+        response = live.send({"method": "POST", "url": f"{API}/invoices",
+                              "headers": {**live.headers, "Content-Type": "application/json"},
+                              # ensure_ascii: a lone surrogate goes out as its \u escape
+                              "content": json.dumps(body, ensure_ascii=True).encode()})
+        assert response.status_code in (201, 422), response.text
+        if response.status_code == 201:
+            got = live.send({"method": "GET", "url": f"{API}/invoices/{response.json()['id']}",
+                             "headers": live.headers})
+            assert got.status_code == 200, got.text
+
+    check()
+    listed = live.send({"method": "GET", "url": f"{API}/invoices?limit=100", "headers": live.headers})
+    assert listed.status_code == 200, listed.text

@@ -19,6 +19,14 @@ NOT_PLAIN = "plain decimal"
 EXPIRY = ("expires_in", "between 60 and 2,592,000 seconds")
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """Metadata whose objects nest `levels` deep (the metadata object itself is level 1)."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
 def case(fields: dict[str, Any], code: str, field: str | None, *keywords: str) -> Any:
     return pytest.param(fields, code, field, keywords,
                         id=",".join(f"{k}={v!r}"[:40] for k, v in fields.items()))
@@ -79,7 +87,17 @@ BAD_BODIES = [
     case({"redirect_url": "javascript:alert(1)"}, "invalid_request", "redirect_url", "https://"),
     case({"redirect_url": "ftp://example.com"}, "invalid_request", "redirect_url", "https://"),
     case({"order_id": "x" * 201}, "invalid_request", "order_id", "at most 200"),
-    case({"description": "x" * 1001}, "invalid_request", "description", "at most 1000"),
+    case({"description": "x" * 1001}, "invalid_request", "description", "at most 1000 characters"),
+    case({"order_id": "x" * 201}, "invalid_request", "order_id", "at most 200 characters"),
+    case({"currency": "USDT_TRC20"}, "invalid_request", "currency", "asset", "USDT", "usdt_trc20"),
+    case({"currency": "USDT_TON"}, "invalid_request", "currency", "asset", "USDT", "usdt_ton"),
+    case({"metadata": {"n": 2**64}}, "invalid_request", "metadata", "metadata.n", "2^63"),
+    case({"metadata": {"n": [2**63]}}, "invalid_request", "metadata", "metadata.n[0]", "2^63"),
+    case({"metadata": {"n": -(2**63) - 1}}, "invalid_request", "metadata", "2^63"),
+    case({"metadata": nested(17)}, "invalid_request", "metadata", "at most 16 levels"),
+    case({"metadata": nested(252)}, "invalid_request", "metadata", "at most 16 levels"),
+    case({"metadata": {"a": [[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}}, "invalid_request", "metadata",
+         "at most 16 levels"),
 ]
 
 
@@ -246,3 +264,69 @@ async def test_nul_character_in_url_is_422_not_500(api: httpx.AsyncClient, merch
                                                    url: str) -> None:
     error = error_of(await api.get(API + url, headers=auth(merchant)), 422, "invalid_request")
     assert "NUL" in error["message"]
+
+
+# Lone surrogates are written as JSON escapes: valid JSON, but no character, so no client
+# library sends them from a `json=` argument; these bodies are raw.
+SURROGATE = "\\udfff"
+SURROGATE_BODIES = [
+    pytest.param(f'"description": "a{SURROGATE}"', "description", id="description"),
+    pytest.param(f'"order_id": "{SURROGATE}"', "order_id", id="order_id"),
+    pytest.param(f'"redirect_url": "https://shop.example/{SURROGATE}"', "redirect_url", id="redirect_url"),
+    pytest.param(f'"methods": ["{SURROGATE}"]', "methods", id="methods"),
+    pytest.param(f'"metadata": {{"{SURROGATE}": 1}}', "metadata", id="metadata key"),
+    pytest.param(f'"metadata": {{"k": "{SURROGATE}"}}', "metadata", id="metadata value"),
+    pytest.param(f'"metadata": {{"k": [{{"{SURROGATE}": 1}}]}}', "metadata", id="nested metadata key"),
+]
+
+
+@pytest.mark.parametrize(("member", "field"), SURROGATE_BODIES)
+async def test_a_lone_surrogate_is_422_naming_the_field(
+        api: httpx.AsyncClient, container: Container, merchant: IssuedKey, member: str,
+        field: str) -> None:
+    before = await written(container)
+    raw = '{"amount": "9.99", "currency": "USD", ' + member + "}"
+    response = await api.post(f"{API}/invoices", content=raw.encode(),
+                              headers={**auth(merchant), "Content-Type": "application/json"})
+    error = error_of(response, 422, "invalid_request")
+    assert error["field"] == field
+    assert "surrogate" in error["message"], error
+    assert await written(container) == before
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    pytest.param(f'{{"amount": "{SURROGATE}", "currency": "USD"}}', "amount", id="amount"),
+    pytest.param(f'{{"amount": "1", "currency": "{SURROGATE}"}}', "currency", id="currency"),
+    pytest.param(f'{{"amount": "1", "currency": "USD", "{SURROGATE}": 1}}', None, id="unknown field"),
+])
+async def test_a_lone_surrogate_anywhere_in_the_body_is_422(
+        api: httpx.AsyncClient, merchant: IssuedKey, raw: str, field: str | None) -> None:
+    response = await api.post(f"{API}/invoices", content=raw.encode(),
+                              headers={**auth(merchant), "Content-Type": "application/json"})
+    error = error_of(response, 422, "invalid_request")
+    assert error["field"] == field
+    assert "surrogate" in error["message"], error
+
+
+async def test_metadata_at_the_depth_limit_is_stored_and_listed(
+        api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    """16 levels are accepted and every read of the merchant's invoices still works (252
+    levels were accepted before and then broke the invoice list)."""
+    deep = nested(16)
+    extremes = {"low": -(2**63), "high": 2**63 - 1}
+    created = await api.post(f"{API}/invoices", json={**GOOD, "metadata": {**deep, **extremes}},
+                             headers=auth(merchant))
+    assert created.status_code == 201, created.text
+    listed = await api.get(f"{API}/invoices", headers=auth(merchant))
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["data"][0]["metadata"] == {**deep, **extremes}
+
+
+async def test_a_404_does_not_echo_a_long_id(api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    long_id = "inv_" + "x" * 8192
+    for url in (f"{API}/invoices/{long_id}", f"{API}/public/invoice/{long_id}",
+                f"{API}/invoices/{long_id}/payments"):
+        response = await api.get(url, headers=auth(merchant))
+        error = error_of(response, 404, "not_found")
+        assert len(response.content) < 400, url
+        assert "inv_xxxx" in error["message"]

@@ -59,6 +59,9 @@ def _unauthorized(message: str) -> ApiError:
 
 
 async def authenticate(request: Request) -> Principal:
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:  # checked already, before the body was read (web/request_body.py)
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -9,9 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from krypton.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from krypton.adapters.db import faults
+from krypton.domain.errors import Conflict, DomainError, IllegalTransition, NotFound, RateUnavailable
 
 log = structlog.get_logger()
 
@@ -24,10 +26,29 @@ class ApiError(Exception):
         self.headers = headers
 
 
+# A value an error message quotes back ('inv_…') is cut to this many characters: a client may
+# send an 8 KB id, and the answer need not carry it back.
+MAX_QUOTED_CHARS = 64
+_QUOTED = re.compile(rf"'([^']{{{MAX_QUOTED_CHARS}}})[^']+'")
+
+
+def _safe(text: str | None) -> str | None:
+    """Text an error may carry back to the client: long quoted values shortened, and lone
+    surrogates (valid in a JSON escape, not in UTF-8) written as escapes rather than
+    failing the response."""
+    if text is None:
+        return None
+    text = _QUOTED.sub(r"'\1…'", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}},
+    return JSONResponse({"error": {"code": code, "message": _safe(message), "field": _safe(field)}},
                         status_code=status, headers=headers)
+
+
+INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Retry later."
 
 
 def _status_of(exc: DomainError) -> int:
@@ -54,6 +75,7 @@ _FRIENDLY = {
     "string_too_short": "must be at least {min_length} character(s) long",
     "string_too_long": "must be at most {max_length} characters long",
     "too_long": "must have at most {max_length} items",
+    "string_unicode": "must be valid Unicode text (no lone UTF-16 surrogate such as \\udfff)",
 }
 
 
@@ -70,6 +92,8 @@ def _validation_message(err: dict[str, Any]) -> tuple[str, str | None]:
     if kind == "value_error":
         message = str(ctx.get("error", err.get("msg")))
     else:
+        if kind == "too_long" and isinstance(err.get("input"), str):
+            kind = "string_too_long"  # an optional text field reports its length as items
         friendly = _FRIENDLY.get(kind)
         try:
             text = friendly.format(**ctx) if friendly else err.get("msg", "is invalid")
@@ -77,6 +101,57 @@ def _validation_message(err: dict[str, Any]) -> tuple[str, str | None]:
             text = err.get("msg", "is invalid")
         message = f"{field or 'The request body'} {text}."
     return message, field
+
+
+class CatchCrashes:
+    """ASGI middleware, the outermost of Krypton's: an unexpected exception is logged (one
+    line with its stack trace; `web/logs.py`) and answered with a 500 in the house shape.
+
+    Starlette's own last-resort handler answers too, but then raises the exception again to
+    the server, and uvicorn closes the connection after the response without having said
+    `Connection: close`: a client reusing the kept-alive connection got a reset. Handled here,
+    the exception goes no further and the connection stays usable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            down = faults.unavailable(exc)
+            if down is not None:
+                # Not a bug: the database is down, full or read-only. One line, no stack.
+                log.warning("database_unavailable", method=scope.get("method"),
+                            path=scope.get("path"), reason=down)
+            else:
+                log.error("unhandled_error", method=scope.get("method"), path=scope.get("path"),
+                          exc_info=exc)
+            if started:
+                raise  # half a response is out: only closing the connection can end it
+            response = database_unavailable() if down is not None else \
+                error_response(500, "internal_error", INTERNAL_ERROR)
+            await response(scope, receive, send)
+
+
+DATABASE_RETRY_SECONDS = 5
+
+
+def database_unavailable() -> JSONResponse:
+    return error_response(
+        503, "database_unavailable", "The database is unavailable right now; nothing was "
+        f"changed. Retry in {DATABASE_RETRY_SECONDS} seconds.",
+        headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
 
 
 class RejectNulInUrl:
@@ -96,6 +171,8 @@ class RejectNulInUrl:
 
 
 def install(app: FastAPI) -> None:
+    """The error handlers and the NUL check. `create_app` adds `CatchCrashes` last, so that it
+    wraps every other middleware."""
     app.add_middleware(RejectNulInUrl)
 
     @app.exception_handler(ApiError)
@@ -104,6 +181,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, RateUnavailable):  # temporary: say when to come back
+            return error_response(503, exc.code, exc.message, exc.field,
+                                  {"Retry-After": str(exc.retry_after)})
         return error_response(_status_of(exc), exc.code, exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
@@ -123,9 +203,3 @@ def install(app: FastAPI) -> None:
         # Keep the exception's headers (a 405 carries `Allow`).
         return error_response(exc.status_code, code, message,
                               headers=dict(exc.headers) if exc.headers else None)
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return error_response(500, "internal_error",
-                              "Something went wrong on our side; nothing was changed. Retry later.")

@@ -35,6 +35,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Units of work sharing one COMMIT at most (sqlite_inline.py): enough to absorb a queue of
 # concurrent requests, few enough that the first in a batch does not wait long.
 GROUP_COMMIT = 32
+# PostgreSQL: seconds to open a connection, and to wait for a free one in the pool.
+CONNECT_TIMEOUT = 5
+POOL_TIMEOUT = 30
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> sqlite_inline.InlineEngine:
@@ -76,7 +79,15 @@ class Database:
     def open(cls, url: str, *, pool_size: int = 20) -> Database:
         if url.startswith("sqlite"):
             return cls(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_timeout=60,
+        # pool_pre_ping: a pooled connection is checked (a round trip) before use, so after a
+        # PostgreSQL restart the dead ones are replaced at once instead of failing requests one
+        # by one until each has been tried. A connection attempt gives up after CONNECT_TIMEOUT
+        # seconds and a request waits at most POOL_TIMEOUT for a free connection: while the
+        # server is away the API answers 503 quickly rather than hanging for a minute.
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10,
+                                     pool_timeout=POOL_TIMEOUT, pool_pre_ping=True,
+                                     connect_args={"timeout": CONNECT_TIMEOUT}
+                                     if make_url(url).get_driver_name() == "asyncpg" else {},
                                      json_serializer=tables.json_text,
                                      json_deserializer=tables.json_value)
         return cls(url, engine, engine)
