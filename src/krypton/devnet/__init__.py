@@ -6,8 +6,9 @@ counterfeit tokens, reorgs and provider faults (5xx, 429, latency, hangs). Over 
 speaks the documented subset of TON Center v3 and TronGrid / java-tron, so the very
 client and parser code used against mainnet runs against it.
 
-devnet        Devnet: both simulators, the faults and the injected clock
-ton, tron     the simulators (pure, in memory, deterministic for a seed and a clock)
+devnet        Devnet: both simulators, the faults and the injected clock; its `genesis`
+              names the chain (a new one each server boot: see bootstrap.py)
+ton, tron     the simulators (pure, in memory, deterministic for a seed, a nonce and a clock)
 http          create_devnet_app(devnet): the provider APIs and /control
 timer         run_block_timer(devnet, ton_interval, tron_interval)
 """

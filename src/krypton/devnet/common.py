@@ -2,7 +2,9 @@
 
 Nothing here reads the wall clock or a random source: the clock is a function handed in,
 and every hash or id is a sha256 over a seed, a label and a counter, so two devnets built
-with the same seed, clock and calls produce byte-identical chains.
+with the same seed, clock and calls produce byte-identical chains. The server gives each
+boot's devnet a nonce of its own (bootstrap.py), part of the seed, so no id repeats across
+restarts on one database; `genesis_id` names the chain a seed produces.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class Ids:
     def next(self, label: str) -> bytes:
         self._count += 1
         return hashlib.sha256(f"{self._seed}/{label}/{self._count}".encode()).digest()
+
+
+def genesis_id(seed: str) -> str:
+    """The identity of the chain a seed produces: whoever stored cursors or transaction ids
+    of a devnet can tell by it whether the devnet running now is that chain."""
+    return hashlib.sha256(f"{seed}/genesis".encode()).hexdigest()[:32]
 
 
 def named(*parts: str) -> bytes:

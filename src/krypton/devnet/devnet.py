@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from krypton.devnet.common import DEFAULT_PAYERS, DEFAULT_SEED, Clock, InvalidInput
+from krypton.devnet.common import DEFAULT_PAYERS, DEFAULT_SEED, Clock, InvalidInput, genesis_id
 from krypton.devnet.faults import Faults
 from krypton.devnet.ton import TonChain
 from krypton.devnet.tron import TronChain
@@ -16,14 +16,21 @@ MAX_BLOCKS_AT_ONCE = 1000
 
 
 class Devnet:
-    def __init__(self, clock: Clock, *, seed: str = DEFAULT_SEED,
+    def __init__(self, clock: Clock, *, seed: str = DEFAULT_SEED, nonce: str = "",
                  payers: Sequence[str] = DEFAULT_PAYERS) -> None:
+        """`nonce` makes this a chain of its own: every hash and id differs from those of the
+        same seed with another nonce (the server draws one per boot, so a restart on the same
+        database never repeats an id); the same seed and nonce give the same chain again."""
         if not payers:
             raise ValueError("the devnet needs at least one payer")
         self.clock = clock
         self.seed = seed
-        self.ton = TonChain(clock, seed=seed, payers=payers)
-        self.tron = TronChain(clock, seed=seed, payers=payers)
+        self.nonce = nonce
+        # No nonce: the seed alone, as before nonces existed (tests' recorded chains).
+        chain_seed = f"{seed}/{nonce}" if nonce else seed
+        self.genesis = genesis_id(chain_seed)
+        self.ton = TonChain(clock, seed=chain_seed, payers=payers)
+        self.tron = TronChain(clock, seed=chain_seed, payers=payers)
         self.faults = Faults()
 
     @property
