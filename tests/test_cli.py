@@ -80,6 +80,14 @@ def test_demo_prints_key_and_sample_invoice() -> None:
     assert "kr_" in result.output and "inv_" in result.output
 
 
+def test_demo_again_reuses_its_merchant_with_a_new_key() -> None:
+    first, second = (runner.invoke(app, ["demo", "--no-serve"]).output for _ in range(2))
+    merchant_of = [next(w for w in out.split() if w.startswith("mer_")) for out in (first, second)]
+    key_of = [next(w for w in out.split() if w.startswith("kr_")) for out in (first, second)]
+    assert merchant_of[0] == merchant_of[1] and key_of[0] != key_of[1]
+    assert runner.invoke(app, ["merchant", "list"]).output.count("mer_") == 1
+
+
 def test_bad_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRYPTON_RATE_LIMIT_GLOBAL", "lots")
     result = runner.invoke(app, ["merchant", "list"])

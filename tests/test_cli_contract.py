@@ -120,7 +120,8 @@ def test_devnet_pay_works_from_any_folder(server: str, tmp_path: Path,
     assert unknown.exit_code == 2 and "No invoice" in unknown.output
     wrong = runner.invoke(app, ["devnet", "pay", created["id"], "--method", "ton"])
     assert wrong.exit_code == 2 and "cannot be paid with ton; it offers usdt_ton" in wrong.output
-    bad = runner.invoke(app, ["devnet", "pay", created["id"], "--method", "usdt_ton", "--amount", "1.2345678"])
+    bad = runner.invoke(app, ["devnet", "pay", created["id"], "--method", "usdt_ton",
+                              "--amount", "1.2345678"])
     assert bad.exit_code == 2 and "--amount" in bad.output
     _ok(["devnet", "pay", created["id"], "--method", "usdt_ton"])
     _wait(lambda: httpx.get(f"{server}/api/v1/public/invoice/{created['id']}").json()["status"] == "paid",

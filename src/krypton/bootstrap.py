@@ -9,12 +9,16 @@ client and parser code as on mainnet runs against it.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import structlog
 
 from krypton.adapters.chains.provider import Endpoint, ProviderClient
 from krypton.adapters.chains.rails import ChainRails, ton_network
@@ -24,21 +28,28 @@ from krypton.adapters.chains.ton.collector_chain import TonCenterCollectors
 from krypton.adapters.chains.ton.reader import TonReader
 from krypton.adapters.chains.tron.client import TronGridClient
 from krypton.adapters.chains.tron.prefetch import PrefetchedAddresses
-from krypton.adapters.chains.tron.reader import TronReader
+from krypton.adapters.chains.tron.reader import ScanPolicy, TronReader
 from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
+from krypton.adapters.rates import coingecko
+from krypton.adapters.rates.binance import Binance
+from krypton.adapters.rates.coingecko import CoinGecko
+from krypton.adapters.rates.live import LiveRates
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.system import RandomIds, SystemClock
+from krypton.app import devnet_genesis
 from krypton.app.deps import Deps
-from krypton.app.ports import ChainReader, Clock
+from krypton.app.ports import ChainReader, Clock, RateSource
 from krypton.config import Settings
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.http import create_devnet_app
+from krypton.devnet.rates_api import FakeRates, create_rates_app, with_rates
 from krypton.devnet.timer import run_block_timer
 from krypton.domain.assets import USDT_TON
 
 DEVNET_BASE = "http://devnet"
+log = structlog.get_logger()
 
 
 @dataclass
@@ -72,6 +83,9 @@ class Container:
     # The in-process chain simulator when the network is "devnet".
     devnet: Devnet | None = None
     tron_addresses: PrefetchedAddresses | None = None
+    # The devnet's fake price sources (served at /devnet/rates; live rates read them on devnet).
+    rates_fake: FakeRates | None = None
+    _rates_close: Callable[[], Awaitable[None]] | None = None
 
     def chains(self) -> ChainAdapters:
         """Readers for the configured network; on devnet they read `devnet` in process."""
@@ -101,7 +115,10 @@ class Container:
         if settings.tron_account_xpub:
             testnet = settings.network == "testnet"
             tron = TronReader(TronGridClient(tron_provider, NILE_USDT if testnet else MAINNET_USDT,
-                                             "testnet" if testnet else "mainnet"))
+                                             "testnet" if testnet else "mainnet"), self.deps.clock,
+                              ScanPolicy(lookback=timedelta(seconds=settings.tron_scan_lookback_seconds),
+                                         overlap=timedelta(seconds=settings.tron_scan_overlap_seconds),
+                                         sweep_every=timedelta(seconds=settings.tron_sweep_seconds)))
         return ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
                              [ton_provider.aclose, tron_provider.aclose, http.aclose])
 
@@ -119,9 +136,24 @@ class Container:
             await http.aclose()
         return TonCenterCollectors(TonCenterClient(provider)), close
 
+    async def start_devnet(self) -> None:
+        """Record this process's devnet as the chain the stored chain cursors follow, resetting
+        them when the database last saw another chain (an earlier boot's). The process that
+        runs the devnet calls it before watching (`krypton serve`); a CLI command's container
+        leaves the server's cursors alone."""
+        if self.devnet is None:
+            return
+        adopted = await devnet_genesis.adopt(self.deps, self.devnet.genesis)
+        if adopted is not None:
+            log.info("devnet_new_chain", genesis=self.devnet.genesis, previous=adopted.previous,
+                     cursors_reset=adopted.reset)
+
     def devnet_app(self) -> Any | None:
         """The devnet's provider and control APIs, for the server to mount at /devnet."""
-        return create_devnet_app(self.devnet) if self.devnet is not None else None
+        if self.devnet is None:
+            return None
+        app = create_devnet_app(self.devnet)
+        return with_rates(app, self.rates_fake) if self.rates_fake is not None else app
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         """Jobs besides Krypton's own workers: the devnet's block timer."""
@@ -138,6 +170,8 @@ class Container:
 
     async def close(self) -> None:
         await self.stop_helpers()
+        if self._rates_close is not None:
+            await self._rates_close()
         await self.db.dispose()
 
 
@@ -159,7 +193,11 @@ def ton_endpoints(settings: Settings) -> list[Endpoint]:
     return _endpoints("toncenter", settings.toncenter_urls, "X-API-Key", settings.toncenter_api_key)
 
 
-async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
+async def build(settings: Settings, *, clock: Clock | None = None,
+                devnet_nonce: str | None = None) -> Container:
+    """Everything a process needs. On devnet the simulator gets `devnet_nonce` (default: a
+    random one, so each boot is a chain of its own; tests fix it); on a real network a
+    database the devnet was run on is refused (DevnetDatabase)."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.open(settings.db_url)
@@ -167,12 +205,64 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         await migrate.upgrade(db)
     ids = RandomIds()
     tron = PrefetchedAddresses(settings.tron_account_xpub) if settings.tron_account_xpub else None
+    clock = clock or SystemClock()
+    fake = FakeRates(clock.now) if settings.network == "devnet" else None
+    rates, rates_close = usd_rates(settings, clock, fake)
     deps = Deps(
-        uow=UowFactory(db, ids.new), clock=clock or SystemClock(), ids=ids,
-        rates=StaticRates(settings.usd_rates),
+        uow=UowFactory(db, ids.new), clock=clock, ids=ids, rates=rates,
         rails=ChainRails(settings.network, settings.ton_receiving_address, tron,
                          settings.fee_collector_owner_address),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
-    devnet = Devnet(deps.clock.now) if settings.network == "devnet" else None
-    return Container(settings, db, deps, devnet, tron)
+    devnet = None
+    if settings.network == "devnet":
+        devnet = Devnet(deps.clock.now, nonce=secrets.token_hex(8) if devnet_nonce is None else devnet_nonce)
+    container = Container(settings, db, deps, devnet, tron, fake, rates_close)
+    if devnet is None:
+        try:
+            await devnet_genesis.refuse_devnet_database(deps, settings.network)
+        except devnet_genesis.DevnetDatabase:
+            await container.close()
+            raise
+    return container
+
+
+def usd_rates(settings: Settings, clock: Clock, fake: FakeRates | None
+              ) -> tuple[RateSource, Callable[[], Awaitable[None]] | None]:
+    """The configured rate source, and what closes it: the static table, or live rates from
+    CoinGecko then Binance (on devnet, from `fake` in process, through the same code)."""
+    static = StaticRates(settings.usd_rates)
+    if settings.rates_mode == "static":
+        return static, None
+    if fake is not None:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_rates_app(fake)),
+                                 base_url=DEVNET_BASE)
+        gecko = [Endpoint("devnet-coingecko", f"{DEVNET_BASE}/coingecko/api/v3",
+                          rate_per_second=1000, burst=100)]
+        spot = [Endpoint("devnet-binance", f"{DEVNET_BASE}/binance", rate_per_second=1000, burst=100)]
+    else:
+        http = httpx.AsyncClient()
+        key = settings.rates_coingecko_api_key
+        # CoinGecko's public API allows a few calls a minute, Binance far more: a refresh per
+        # TTL needs one call to each at most, two with a retry (the burst, so none waits).
+        gecko = [Endpoint(f"coingecko-{i}", url, headers={coingecko.KEY_HEADER: key} if key else {},
+                          rate_per_second=0.5, burst=2)
+                 for i, url in enumerate(settings.rates_coingecko_urls)]
+        spot = [Endpoint(f"binance-{i}", url, rate_per_second=1.0, burst=2)
+                for i, url in enumerate(settings.rates_binance_urls)]
+    # A manual clock (tests) times the rate cache too; the real one leaves it on the monotonic
+    # clock, which no wall-clock step moves back. The limiters and breakers stay on real time:
+    # a limiter waiting for a token on a clock nobody moves would wait for ever.
+    ticks = time.monotonic if isinstance(clock, SystemClock) else (lambda: clock.now().timestamp())
+    providers = [ProviderClient(points, http=http, timeout=settings.rates_timeout_seconds,
+                                max_attempts=2, base_delay=0.1, parse_float=Decimal)
+                 for points in (gecko, spot)]
+    live = LiveRates([CoinGecko(providers[0], clock.now), Binance(providers[1], clock.now)],
+                     static, ticks=ticks, ttl=settings.rates_ttl_seconds,
+                     max_age=timedelta(seconds=settings.rates_max_age_seconds))
+
+    async def close() -> None:
+        for provider in providers:
+            await provider.aclose()
+        await http.aclose()
+    return live, close

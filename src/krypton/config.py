@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import limits
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from krypton.adapters.chains.tron.derivation import DepositAddresses, InvalidExtendedKey
 from krypton.domain import money
+from krypton.domain.errors import DomainError
 from krypton.domain.invoice import validate_expiry
 
 # Devnet defaults: public, well-known values that hold no money on any real chain.
@@ -30,7 +33,9 @@ class Settings(BaseSettings):
         None, description="Redis for shared rate-limit counters; default: in-process memory.")
     host: str = Field("127.0.0.1", description="Address `krypton serve` listens on.")
     port: int = Field(8000, description="Port `krypton serve` listens on.")
-    public_url: str = Field("http://127.0.0.1:8000", description="Base URL payers reach.")
+    public_url: str = Field(
+        "", description="Base URL payers reach; default: the address `krypton serve` listens on "
+        "(http://host:port, 127.0.0.1 for an all-interfaces host).")
     network: Literal["devnet", "testnet", "mainnet"] = Field(
         "devnet", description="Which chains to use; devnet is the built-in local simulator.")
     ton_address: str | None = Field(
@@ -50,6 +55,15 @@ class Settings(BaseSettings):
         ["https://api.trongrid.io"], description="TronGrid / node HTTP base URLs (JSON list). "
         "Ignored on devnet.")
     trongrid_api_key: str | None = Field(None, description="TronGrid key (TRON-PRO-API-KEY).")
+    tron_scan_lookback_seconds: int = Field(
+        3600, ge=60, description="Above 20 open deposit addresses Tron is read by one scan of "
+        "USDT's events: how far back a scan may start (the first one at the latest).")
+    tron_scan_overlap_seconds: int = Field(
+        300, ge=6, description="What each rewind of the Tron event scan re-reads (every half of "
+        "it): events TronGrid indexes up to half this late are still found.")
+    tron_sweep_seconds: int = Field(
+        600, ge=10, description="While the event scan runs, every open Tron deposit address is "
+        "also polled on its own this often (the safety net).")
     provider_timeout_seconds: float = Field(10.0, description="Timeout of each chain provider call.")
     watch_interval_seconds: float = Field(2.0, description="Pause between chain polls when idle.")
     devnet_ton_block_seconds: float = Field(1.0, description="Devnet TON block interval.")
@@ -59,6 +73,26 @@ class Settings(BaseSettings):
     usd_rates: dict[str, str] = Field(
         {"TON": "5.00", "USDT": "1.00", "XTR": "0.013"},
         description="Static USD rates per whole unit (JSON). Labelled static: not live prices.")
+    rates: Literal["static", "live"] | None = Field(
+        None, description="Where USD rates come from: static (the usd_rates table) or live "
+        "(TON and USDT from CoinGecko, then Binance; on devnet, the devnet's fakes of them). "
+        "Default: static on devnet, live on testnet and mainnet.")
+    rates_coingecko_urls: list[str] = Field(
+        ["https://api.coingecko.com/api/v3"], description="CoinGecko API v3 base URLs (JSON "
+        "list). Ignored on devnet.")
+    rates_coingecko_api_key: str | None = Field(
+        None, description="CoinGecko Demo API key (x-cg-demo-api-key); optional.")
+    rates_binance_urls: list[str] = Field(
+        ["https://api.binance.com", "https://api-gcp.binance.com"], description="Binance spot "
+        "API base URLs (JSON list), the fallback source. Ignored on devnet.")
+    rates_ttl_seconds: float = Field(30.0, gt=0, description="How long a fetched rate is reused.")
+    rates_max_age_seconds: float = Field(
+        600.0, gt=0, description="While the sources fail, the last rates still price invoices "
+        "this long after they were quoted; then invoices priced in USD get 503.")
+    rates_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of each rate source call.")
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body the API takes, in bytes; larger "
+        "ones get 413 before they are read.")
     invoice_expiry_seconds: int = Field(900, description="Default invoice lifetime.")
     monitoring_window_seconds: int = Field(
         86_400, description="After expiry, payments are still accepted this long (paid_late).")
@@ -91,14 +125,73 @@ class Settings(BaseSettings):
         for currency in ("TON", "USDT", "XTR"):
             if currency not in value:
                 raise ValueError(f"usd_rates needs a rate for {currency}.")
-            money.parse_rate(value[currency])
+            try:
+                money.parse_rate(value[currency])
+            except DomainError as exc:  # a validator must raise ValueError to be reported
+                raise ValueError(f"usd_rates[{currency}]: {exc.message}") from None
+        return value
+
+    @field_validator("rates_coingecko_urls", "rates_binance_urls")
+    @classmethod
+    def _rate_urls(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if not value:
+            raise ValueError(f"{info.field_name} needs at least one URL.")
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"{info.field_name}: {url!r} is not an http(s) URL with a host.")
+        return value
+
+    @field_validator("rates_max_age_seconds")
+    @classmethod
+    def _rates_max_age(cls, value: float, info: ValidationInfo) -> float:
+        ttl = info.data.get("rates_ttl_seconds", 30.0)
+        if value < ttl:
+            raise ValueError(f"rates_max_age_seconds ({value:g}) must be at least "
+                             f"rates_ttl_seconds ({ttl:g}): a rate is reused that long.")
         return value
 
     @field_validator("invoice_expiry_seconds")
     @classmethod
     def _expiry(cls, value: int) -> int:
-        validate_expiry(timedelta(seconds=value))
+        try:
+            validate_expiry(timedelta(seconds=value))
+        except DomainError:  # worded for the API's expires_in: say it for this setting
+            raise ValueError("must be between 60 and 2,592,000 seconds (1 minute to 30 days).") \
+                from None
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql+asyncpg://", "sqlite:///")):
+            raise ValueError("Krypton runs on PostgreSQL (postgresql+asyncpg://user@host/db) or "
+                             "SQLite (sqlite:///path, the default when unset); "
+                             f"'{value.split(':', 1)[0]}' is neither.")
+        return value
+
+    @field_validator("tron_xpub")
+    @classmethod
+    def _tron_xpub(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:  # the rule lives where the key is parsed: account level, hardened, public
+                DepositAddresses(value)
+            except InvalidExtendedKey as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @property
+    def rates_mode(self) -> Literal["static", "live"]:
+        return self.rates or ("static" if self.network == "devnet" else "live")
+
+    @model_validator(mode="after")
+    def _public_url_default(self) -> Settings:
+        # Unset, it is where this server listens, so `krypton devnet …` and the links in
+        # responses reach the same server `krypton serve` starts with these settings.
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            self.public_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return self
 
     @property
     def ton_receiving_address(self) -> str | None:

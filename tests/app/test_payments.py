@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,10 +33,11 @@ class Shop:
         return str(body["id"])
 
     async def pay(self, invoice_id: str | None, units: int, *, asset: str = "TON",
-                  confirmations: int = 1, tx: str | None = None) -> ingest.IngestResult:
+                  confirmations: int = 1, tx: str | None = None,
+                  block_time: datetime | None = None) -> ingest.IngestResult:
         chain = Chain.TRON if asset == "USDT_TRC20" else Chain.TON
         transfer = ObservedTransfer(chain, tx or f"tx-{next(_tx)}", 0, asset, units, "dest", None,
-                                    100, confirmations)
+                                    100, confirmations, block_time=block_time)
         return await ingest.ingest_transfer(self.deps, transfer, invoice_id)
 
     async def state(self, invoice_id: str) -> tuple[str, str | None, int]:
@@ -106,10 +108,10 @@ async def test_a_second_payment_confirmed_after_settlement_is_settled_too(shop: 
     inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
     await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx="first")
     await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx="second")
-    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx="first")
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx="first")
     assert await shop.state(inv) == ("paid", "overpaid", 500_000_000)
     assert await shop.settlements(inv) == [(500_000_000, 7_500_000, 492_500_000)]
-    result = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx="second")
+    result = await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx="second")
     assert result.outcome == "updated"
     assert await shop.state(inv) == ("paid", "overpaid", 1_000_000_000)
     assert await shop.settlements(inv) == [(500_000_000, 7_500_000, 492_500_000)] * 2
@@ -120,14 +122,19 @@ async def test_a_second_payment_confirmed_after_settlement_is_settled_too(shop: 
     assert (await shop.events()).count("settlement.created") == 2
 
 
-async def test_tron_payment_confirms_after_policy_count(shop: Shop) -> None:
+async def test_tron_payment_confirms_once_solidified(shop: Shop) -> None:
+    """$500 asks for 12 confirmations by the policy, but Tron calls a transfer final only
+    once its block is solidified, 19 blocks on: the payment waits for that, and says so."""
     inv = await shop.invoice("500", "USDT", methods=["usdt_trc20"])
     tx = "tron-tx"
     await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=0, tx=tx)
     assert await shop.state(inv) == ("confirming", None, 0)  # fully paid, awaiting confirmations
-    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=5, tx=tx)
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx=tx)
     assert (await shop.state(inv))[0] == "confirming"
-    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=12, tx=tx)  # $500 -> 12
+    async with shop.deps.uow(write=False) as uow:
+        [payment] = await uow.payments.for_invoice(inv)
+    assert (payment.confirmations, payment.required_confirmations) == (12, 19)
+    await shop.pay(inv, 500_000_000, asset="USDT_TRC20", confirmations=19, tx=tx)  # solidified
     assert await shop.state(inv) == ("paid", None, 500_000_000)
 
 
@@ -202,6 +209,43 @@ async def test_paid_late_inside_monitoring_window(shop: Shop) -> None:
     assert (await shop.state(inv))[0] == "expired"
     await shop.pay(inv, 10 * TON)
     assert await shop.state(inv) == ("paid", "paid_late", 10 * TON)
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(-1, ("paid", None)), (0, ("paid", "paid_late")),
+                                                  (1, ("paid", "paid_late"))])
+@pytest.mark.parametrize("expired_first", [True, False])
+async def test_lateness_is_judged_by_the_block_time(shop: Shop, offset: int, expected: tuple[str, str | None],
+                                                     expired_first: bool) -> None:
+    """Seen ten minutes after the expiry (whether or not the expiry worker got there first),
+    a transfer made a second before it is on time; at the expiry or after it, late."""
+    inv = await shop.invoice("10")
+    expires_at = (await invoices.get_invoice(shop.deps, shop.merchant_id, inv)).expires_at
+    shop.clock.current = expires_at + timedelta(minutes=10)
+    if expired_first:
+        assert await invoices.expire_due(shop.deps) == 1
+    await shop.pay(inv, 10 * TON, block_time=expires_at + timedelta(seconds=offset))
+    assert await shop.state(inv) == (*expected, 10 * TON)
+
+
+async def test_the_monitoring_window_is_judged_by_the_block_time(shop: Shop) -> None:
+    inv = await shop.invoice("10")
+    monitor_until = (await invoices.get_invoice(shop.deps, shop.merchant_id, inv)).monitor_until
+    shop.clock.current = monitor_until + timedelta(hours=1)
+    await invoices.expire_due(shop.deps)
+    sent = await shop.pay(inv, 10 * TON, block_time=monitor_until - timedelta(seconds=1))
+    assert sent.outcome == "credited"
+    assert await shop.state(inv) == ("paid", "paid_late", 10 * TON)
+    other = await shop.invoice("10")
+    shop.clock.current += timedelta(days=2)
+    result = await shop.pay(other, 10 * TON, block_time=shop.clock.current - timedelta(hours=1))
+    assert (result.outcome, result.reason) == ("unmatched", "invoice_expired")
+
+
+async def test_a_block_time_ahead_of_our_clock_counts_as_now(shop: Shop) -> None:
+    """A chain clock ahead of ours must not push a payment later than it is seen."""
+    inv = await shop.invoice("10")
+    await shop.pay(inv, 10 * TON, block_time=shop.clock.now() + timedelta(hours=1))
+    assert await shop.state(inv) == ("paid", None, 10 * TON)
 
 
 async def test_payment_after_monitoring_window_is_kept_unmatched(shop: Shop) -> None:

@@ -90,6 +90,8 @@ def required_confirmations(asset: str, amount: int, usd_rate: str, override: int
     """The documented policy, computed independently of krypton.domain.confirmations."""
     usd = Fraction(amount, 10 ** DECIMALS[asset]) * Fraction(usd_rate)
     count = override if override is not None else 1 if usd < 100 else 12 if usd < 10_000 else 19
+    if asset == "USDT_TRC20":  # final only once solidified, 19 blocks on: that is the real wait
+        return FINALITY[asset]
     return max(1, min(count, FINALITY[asset]))
 
 

@@ -277,6 +277,14 @@ def test_tron_override_is_capped_at_solidification(usd: Fraction, override: int)
     assert confirmations.required(USDT_TRC20, usd, override) == min(override, 19)
 
 
+@given(usd_values, st.none() | st.integers(min_value=-5, max_value=200))
+def test_a_payment_shows_what_it_really_waits_for(usd: Fraction, override: int | None) -> None:
+    # Tron: solidification, 19 blocks, whatever the policy says; elsewhere the policy's count.
+    assert confirmations.waits_for(USDT_TRC20, usd, override) == 19
+    for asset in (TON, USDT_TON, XTR):
+        assert confirmations.waits_for(asset, usd, override) == confirmations.required(asset, usd, override)
+
+
 @given(usd_values, usd_values)
 def test_confirmations_monotone_in_value(a: Fraction, b: Fraction) -> None:
     lo, hi = sorted((a, b))

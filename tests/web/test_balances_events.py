@@ -55,8 +55,12 @@ async def test_events_follow_an_invoice_in_order(api: httpx.AsyncClient, merchan
     created = next(e for e in body["data"] if e["type"] == "invoice.created")
     assert (created["subject_id"], created["data"]["status"]) == (paid.invoice_id, "pending")
     settled = next(e for e in body["data"] if e["type"] == "settlement.created")
+    # Amounts are decimal strings of the asset, as everywhere in the API.
     assert (settled["subject_id"], settled["data"]["gross"], settled["data"]["fee"]) == \
-        (paid.settlement_id, "10000000000", "100000000")
+        (paid.settlement_id, "10", "0.1")
+    assert created["data"]["price_amount"] == "10"
+    detected = next(e for e in body["data"] if e["type"] == "payment.detected")
+    assert (detected["data"]["asset"], detected["data"]["amount"]) == ("TON", "10")
 
 
 async def test_events_page_with_after_and_limit(api: httpx.AsyncClient, merchant: IssuedKey,
@@ -88,3 +92,37 @@ async def test_events_after_unknown_id_is_422(api: httpx.AsyncClient, merchant: 
     error = error_of(await api.get(f"{API}/events", params={"after": "evt_nope"}, headers=auth(merchant)),
                      422, "invalid_request")
     assert (error["field"], "evt_nope" in error["message"]) == ("after", True)
+
+
+async def test_events_filtered_by_type(api: httpx.AsyncClient, merchant: IssuedKey, paid: Paid) -> None:
+    wanted = [("type", "invoice.paid"), ("type", "settlement.created")]
+    body = (await api.get(f"{API}/events", params=wanted, headers=auth(merchant))).json()
+    assert [(e["type"], e["subject_id"]) for e in body["data"]] == [
+        ("invoice.paid", paid.invoice_id), ("settlement.created", paid.settlement_id)]
+    one = (await api.get(f"{API}/events", params=[*wanted, ("limit", 1)], headers=auth(merchant))).json()
+    assert [e["type"] for e in one["data"]] == ["invoice.paid"] and one["has_more"] is True
+    rest = (await api.get(f"{API}/events", params=[*wanted, ("after", one["data"][0]["id"])],
+                          headers=auth(merchant))).json()
+    assert [e["type"] for e in rest["data"]] == ["settlement.created"] and rest["has_more"] is False
+
+
+async def test_events_of_an_unknown_type_are_a_clear_422(api: httpx.AsyncClient, merchant: IssuedKey) -> None:
+    error = error_of(await api.get(f"{API}/events", params={"type": "invoice.payed"},
+                                   headers=auth(merchant)), 422, "invalid_request")
+    assert error["field"] == "type"
+    assert "invoice.payed" in error["message"] and "invoice.paid" in error["message"]
+
+
+async def test_a_short_payment_is_an_underpaid_event(api: httpx.AsyncClient, container: Container,
+                                                     merchant: IssuedKey) -> None:
+    invoice = await create_invoice(api, merchant, amount="10", currency="TON")
+    await pay(container, invoice["id"], 4 * 10**9, tx="tx-a")
+    await pay(container, invoice["id"], 3 * 10**9, tx="tx-b")
+    body = (await api.get(f"{API}/events", params={"type": "invoice.underpaid"},
+                          headers=auth(merchant))).json()
+    assert [(e["subject_id"], e["data"]["amount_detected"], e["data"]["amount_remaining"])
+            for e in body["data"]] == [(invoice["id"], "4", "6"), (invoice["id"], "7", "3")]
+    await pay(container, invoice["id"], 3 * 10**9, tx="tx-c")  # the rest: paid, no new one
+    again = (await api.get(f"{API}/events", params={"type": "invoice.underpaid"},
+                           headers=auth(merchant))).json()
+    assert len(again["data"]) == 2

@@ -72,6 +72,27 @@ async def test_public_invoice_shows_payment_progress(api: httpx.AsyncClient, con
     assert (body["status"], body["asset"], body["amount_paid"]) == ("paid", "TON", "1")
 
 
+async def test_after_a_partial_payment_only_the_rest_in_that_asset_is_asked_for(
+        api: httpx.AsyncClient, container: Container, merchant: IssuedKey) -> None:
+    created = await create_invoice(api, merchant, amount="10", currency="USD",
+                                   methods=["ton", "usdt_ton"])
+    assert [o["method"] for o in created["payment_options"]] == ["ton", "usdt_ton"]
+    ton = next(o for o in created["payment_options"] if o["method"] == "ton")
+    assert ton["amount"] == "2"  # 10 USD at the static 5 USD per TON
+    # 0.5 TON seen, not yet confirmed: already off what the payer is asked for.
+    await pay(container, created["id"], 5 * 10**8, confirmations=0)
+    body = (await api.get(f"{API}/public/invoice/{created['id']}")).json()
+    [option] = body["payment_options"]
+    assert (option["method"], option["amount"]) == ("ton", "1.5")
+    assert "amount=1500000000&" in option["deep_link"]
+    qr_of_rest = await api.get(f"{API}/public/invoice/{created['id']}/qr/ton.svg")
+    assert qr_of_rest.status_code == 200
+    other_asset = await api.get(f"{API}/public/invoice/{created['id']}/qr/usdt_ton.svg")
+    assert "open now" in error_of(other_asset, 404, "not_found")["message"]
+    merchant_view = (await api.get(f"{API}/invoices/{created['id']}", headers=auth(merchant))).json()
+    assert merchant_view["payment_options"] == body["payment_options"]
+
+
 async def test_public_unknown_invoice_is_404(api: httpx.AsyncClient) -> None:
     error_of(await api.get(f"{API}/public/invoice/inv_nope"), 404, "not_found")
 

@@ -37,6 +37,7 @@ ENDPOINTS = [
     Endpoint(Scope.INVOICES_WRITE, "POST", "/invoices/{pending_id}/cancel"),
     Endpoint(Scope.PAYMENTS_READ, "GET", "/invoices/{invoice_id}/payments"),
     Endpoint(Scope.PAYMENTS_READ, "GET", "/payments/{payment_id}"),
+    Endpoint(Scope.PAYMENTS_READ, "GET", "/unmatched-transfers"),
     Endpoint(Scope.SETTLEMENTS_READ, "GET", "/settlements"),
     Endpoint(Scope.SETTLEMENTS_READ, "GET", "/settlements/{settlement_id}"),
     Endpoint(Scope.BALANCES_READ, "GET", "/balances"),

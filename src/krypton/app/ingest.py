@@ -2,21 +2,27 @@
 
 Every entry point is idempotent on the transfer's key (chain, tx id, index): seeing the
 same fact twice changes nothing.
+
+Lateness and the monitoring window are judged by when the payer paid: the transfer's block
+time (`ObservedTransfer.sent_at`), not when a watcher first saw it, so a watcher that lags
+never turns an on-time payment late. Without a block time, the moment it is seen counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from krypton.app.deps import Deps
-from krypton.app.invoices import save_invoice
+from krypton.app.invoices import save_invoice, underpaid_event
 from krypton.app.ports import UnitOfWork
 from krypton.domain import collector, confirmations, events, ledger, money
 from krypton.domain.assets import asset as get_asset
-from krypton.domain.invoice import Invoice, InvoiceStatus
-from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus
+from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus
+from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus, kept_comment
 from krypton.domain.settlement import settle
+
+NO_MATCHING_INVOICE = "no_matching_invoice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +32,10 @@ class IngestResult:
     reason: str | None = None
 
 
-async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: str | None) -> IngestResult:
-    """Record a transfer seen for `invoice_id` (None when nothing matched it)."""
+async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: str | None, *,
+                          unmatched_reason: str = NO_MATCHING_INVOICE) -> IngestResult:
+    """Record a transfer seen for `invoice_id` (None when nothing matched it, for
+    `unmatched_reason`)."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         existing = await uow.payments.by_key(*transfer.key)
@@ -36,29 +44,32 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
         elif await uow.unmatched.exists(*transfer.key):
             result = IngestResult("unchanged")
         else:
-            result = await _first_sighting(deps, uow, transfer, invoice_id, now)
+            result = await _first_sighting(deps, uow, transfer, invoice_id, now, unmatched_reason)
         await uow.commit()
     return result
 
 
-async def _judge(deps: Deps, uow: UnitOfWork, invoice_id: str | None,
-                 transfer: ObservedTransfer, now: datetime) -> tuple[Invoice | None, str | None]:
+async def _judge(deps: Deps, uow: UnitOfWork, invoice_id: str | None, transfer: ObservedTransfer,
+                 now: datetime, unmatched_reason: str = NO_MATCHING_INVOICE,
+                 ) -> tuple[Invoice | None, str | None]:
     """The invoice a transfer is for, and why it may not be credited to it (None: it may);
     a refused transfer is kept as unmatched."""
     invoice = await uow.invoices.get(invoice_id, for_update=True) if invoice_id else None
     if invoice is not None and invoice.expire(now):
-        # Due, but the expiry worker (every few seconds) has not got to it: a transfer
-        # arriving now is late (paid_late), or past the monitoring window, all the same.
+        # Due, but the expiry worker (every few seconds) has not got to it. Whether the
+        # transfer is late is judged below and in apply() by when it was sent.
         await save_invoice(uow, invoice, now)
-    reason = "no_matching_invoice" if invoice is None else invoice.accepts(transfer.asset, now)
+    sent = transfer.sent_at(now)
+    reason = unmatched_reason if invoice is None else invoice.accepts(transfer.asset, sent)
     if reason is not None:
         await _unmatched(deps, uow, transfer, reason, invoice, now)
     return invoice, reason
 
 
 async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer,
-                          invoice_id: str | None, now: datetime) -> IngestResult:
-    invoice, reason = await _judge(deps, uow, invoice_id, transfer, now)
+                          invoice_id: str | None, now: datetime,
+                          unmatched_reason: str = NO_MATCHING_INVOICE) -> IngestResult:
+    invoice, reason = await _judge(deps, uow, invoice_id, transfer, now, unmatched_reason)
     if reason is not None:
         return IngestResult("unmatched", reason=reason)
     assert invoice is not None
@@ -70,16 +81,16 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
     payment = Payment(
         id=deps.ids.new("pay"), invoice_id=invoice.id, merchant_id=invoice.merchant_id,
         chain=transfer.chain, tx_id=transfer.tx_id, index=transfer.index, asset=asset.code,
-        amount=transfer.amount, destination=transfer.destination, memo=transfer.memo,
+        amount=transfer.amount, destination=transfer.destination, memo=kept_comment(transfer.memo),
         block=transfer.block, confirmations=0,
-        required_confirmations=confirmations.required(asset, usd, override),
+        required_confirmations=confirmations.waits_for(asset, usd, override),
         dust=transfer.amount < asset.dust_min, detected_at=now)
     if not payment.dust:
         invoice.asset = invoice.asset or asset.code
     await uow.events.append(_payment_event(payment, events.PAYMENT_DETECTED), now)
     payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     await uow.payments.add(payment)
-    await _after_payment_change(uow, payment, invoice, now)
+    await _after_payment_change(uow, payment, invoice, now, transfer.sent_at(now))
     return IngestResult("credited", payment.id)
 
 
@@ -104,7 +115,7 @@ async def _observe(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: Obse
     invoice = invoice or await uow.invoices.get(payment.invoice_id, for_update=True)
     assert invoice is not None
     await uow.payments.save(payment)
-    await _after_payment_change(uow, payment, invoice, now)
+    await _after_payment_change(uow, payment, invoice, now, transfer.sent_at(now))
     return IngestResult("updated", payment.id)
 
 
@@ -150,9 +161,10 @@ async def _terminal(deps: Deps, chain: str, tx_id: str, index: int,
     return IngestResult("updated", payment.id)
 
 
-async def _after_payment_change(uow: UnitOfWork, payment: Payment,
-                                invoice: Invoice, now: datetime) -> None:
-    """Write the payment's events, post received money, fold it into the invoice, settle."""
+async def _after_payment_change(uow: UnitOfWork, payment: Payment, invoice: Invoice, now: datetime,
+                                sent_at: datetime | None = None) -> None:
+    """Write the payment's events, post received money, fold it into the invoice, settle.
+    `sent_at`: when the transfer behind the change was sent, if a transfer is behind it."""
     confirmed_now = any(to is PaymentStatus.CONFIRMED for _, to in payment.changes)
     for _, to in payment.changes:
         await uow.events.append(_payment_event(payment, events.payment_status_event(to.value)), now)
@@ -167,8 +179,12 @@ async def _after_payment_change(uow: UnitOfWork, payment: Payment,
     payments = [payment if p.id == payment.id else p for p in payments]
     if all(p.id != payment.id for p in payments):
         payments.append(payment)
-    invoice.apply(payments, now)
+    short_before = (invoice.exception, invoice.amount_detected)
+    invoice.apply(payments, now, sent_at)
     await save_invoice(uow, invoice, now)
+    if invoice.exception is InvoiceException.UNDERPAID and \
+            (invoice.exception, invoice.amount_detected) != short_before:
+        await uow.events.append(underpaid_event(invoice), now)
     if invoice.status is not InvoiceStatus.PAID:
         return
     if not await uow.settlements.for_invoice(invoice.id):
@@ -224,7 +240,8 @@ def _payment_event(payment: Payment, type_: str) -> events.Event:
 async def _unmatched(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfer, reason: str,
                      invoice: Invoice | None, now: datetime) -> None:
     invoice_id = invoice.id if invoice else None
-    await uow.unmatched.add(deps.ids.new("utr"), transfer, reason, invoice_id, now)
+    kept = replace(transfer, memo=kept_comment(transfer.memo))
+    await uow.unmatched.add(deps.ids.new("utr"), kept, reason, invoice_id, now)
     await uow.events.append(events.Event(events.TRANSFER_UNMATCHED,
                                          invoice.merchant_id if invoice else None,
                                          f"{transfer.chain.value}:{transfer.tx_id}:{transfer.index}", {

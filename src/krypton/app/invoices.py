@@ -65,6 +65,15 @@ def invoice_event(invoice: Invoice, type_: str) -> events.Event:
     })
 
 
+def underpaid_event(invoice: Invoice) -> events.Event:
+    """invoice.underpaid: what was seen so far (confirmed or not) and what is still due."""
+    event = invoice_event(invoice, events.INVOICE_UNDERPAID)
+    due = invoice.amount_due or 0
+    event.data.update(amount_detected=str(invoice.amount_detected), amount_due=str(due),
+                      amount_remaining=str(max(due - invoice.amount_detected, 0)))
+    return event
+
+
 async def save_invoice(uow: UnitOfWork, invoice: Invoice, now: datetime) -> None:
     """Store the invoice and one event per status change it went through, oldest first."""
     await uow.invoices.save(invoice)
@@ -150,8 +159,11 @@ async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datet
     if disabled:
         raise DomainError(f"Payment methods {disabled} are not enabled for this merchant.",
                           field="methods")
-    rates = {c: await deps.rates.usd_rate(c) for c in pricing.currencies_needed(req.currency, methods)}
-    options = pricing.options(req.currency, price, methods, rates)
+    # Sorted: a refusal names the same currency every time.
+    rates = {c: await deps.rates.usd_rate(c)
+             for c in sorted(pricing.currencies_needed(req.currency, methods))}
+    options = pricing.options(req.currency, price, methods, rates, now)
+    rate_source, rate_at = pricing.provenance(rates.values())
     expires_in = validate_expiry(
         timedelta(seconds=req.expires_in) if req.expires_in is not None else deps.default_expiry)
     return Invoice(
@@ -161,6 +173,7 @@ async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datet
         expires_at=now + expires_in,
         monitor_until=now + expires_in + deps.monitoring_window, order_id=req.order_id,
         description=req.description, metadata=dict(req.metadata), redirect_url=req.redirect_url,
+        rate_source=rate_source, rate_at=rate_at,
         # The merchant's override is locked in like the rates: the policy a payer was shown.
         confirmations=validate_confirmations(req.confirmations) if req.confirmations is not None
         else merchant.confirmations_override)

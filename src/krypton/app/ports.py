@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from krypton.domain.invoice import Invoice, InvoiceStatus
 from krypton.domain.ledger import JournalEntry, Posting
 from krypton.domain.merchant import Merchant
 from krypton.domain.payment import ObservedTransfer, Payment
+from krypton.domain.pricing import UsdRate
 from krypton.domain.settlement import Settlement
 
 
@@ -135,11 +136,13 @@ class ChainReader(Protocol):
 
 
 class RateSource(Protocol):
-    """USD for one whole unit of a pricing currency ("TON", "USDT", "XTR"), as a decimal string."""
+    """USD for one whole unit of a pricing currency ("TON", "USDT", "XTR"): the newest rate
+    known, with its source, time and how old it may be to price in USD (the use case judges
+    it). Raises RateUnavailable when no rate for `currency` has been obtained at all."""
 
     name: str
 
-    async def usd_rate(self, currency: str) -> str: ...
+    async def usd_rate(self, currency: str) -> UsdRate: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,8 @@ class CounterRepo(Protocol):
 class CursorRepo(Protocol):
     async def get(self, name: str) -> str | None: ...
     async def set(self, name: str, value: str) -> None: ...
+    async def remove_all(self, *, keep: str) -> int:
+        """Delete every cursor but the one named `keep`; returns how many were deleted."""
 
 
 class UnmatchedRepo(Protocol):
@@ -227,6 +232,8 @@ class UnmatchedRepo(Protocol):
                   invoice_id: str | None, now: datetime) -> None: ...
     async def exists(self, chain: str, tx_id: str, index: int) -> bool: ...
     async def list(self, limit: int) -> list[dict[str, Any]]: ...
+    async def page(self, merchant_id: str, addresses: Sequence[str], *, limit: int,
+                   starting_after: str | None) -> tuple[Sequence[dict[str, Any]], bool]: ...
 
 
 class SettlementRepo(Protocol):
@@ -262,8 +269,9 @@ class EventLog(Protocol):
     async def append(self, event: Event, now: datetime) -> str: ...
     async def flush(self) -> None:
         """Write appended events now (the unit of work does it before committing)."""
-    async def read(self, after: tuple[int, int], limit: int,
-                   merchant_id: str | None = None) -> Sequence[StoredEvent]: ...
+    async def read(self, after: tuple[int, int], limit: int, merchant_id: str | None = None,
+                   types: Collection[str] = ()) -> Sequence[StoredEvent]:
+        """Events after `after` in commit order; only these `types` when some are given."""
     async def position_of(self, event_id: str,
                           merchant_id: str | None = None) -> tuple[int, int] | None: ...
     async def count(self) -> int: ...

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from typing import Annotated, Any
 
-import structlog
 import typer
 
 from krypton.app import invoices, merchants
-from krypton.bootstrap import Container, build
-from krypton.cli import support
+from krypton.bootstrap import Container
+from krypton.cli import doctor, support
 from krypton.cli.support import out
 
 GC_GEN0_THRESHOLD = 10_000  # Python's default is 700 allocations
+DEMO_MERCHANT = "Demo shop"
 
 
 def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
@@ -23,17 +22,24 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
     """Run the API server with its background workers."""
     import uvicorn
 
+    from krypton.web import logs
     from krypton.web.app import create_app
 
-    settings = support.settings()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(
-        logging.getLevelName(settings.log_level.upper())))
+    # --host/--port are settings like KRYPTON_HOST/PORT: the public URL follows them if unset.
+    settings = support.settings(**{k: v for k, v in (("host", host), ("port", port)) if v is not None})
+
     async def prepare() -> Container:
-        container = await build(settings)  # migrates
+        container = await support.open_container(settings)  # migrates
+        await container.start_devnet()  # this boot's devnet is a new chain: reset its cursors
         # Connections belong to this event loop; uvicorn runs another. Start its pool afresh.
         await container.db.dispose()
         return container
-    container = asyncio.run(prepare())
+    container = asyncio.run(prepare())  # a storage problem is exit 2 with a sentence
+    # From here on, one redacted JSON line per event, written by a thread (web/logs.py);
+    # uvicorn's records go the same way (`log_config=None` keeps it from adding handlers).
+    logs.configure(settings.log_level)
+    if (tron_line := doctor.first_tron_address_line(settings)) is not None:
+        out.print(tron_line, highlight=False)  # for the operator to compare with the wallet
     app_ = create_app(container)
     # Everything built so far lives as long as the process: keep the collector from walking
     # it again and again, and let it run less often. (Measured: the collector took about
@@ -41,8 +47,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
-    uvicorn.run(app_, host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level, access_log=False)
+    uvicorn.run(app_, host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False, log_config=None)
 
 
 def migrate() -> None:
@@ -58,11 +64,17 @@ def migrate() -> None:
 
 def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                                    help="Start the server afterwards.")] = True) -> None:
-    """Embedded default: create a demo merchant, print its key and a sample invoice, then serve."""
+    """Embedded default: a demo merchant (the same one each time), a new API key for it and a
+    sample invoice, then serve."""
     settings = support.settings()
 
     async def work(c: Container) -> tuple[Any, Any, Any]:
-        merchant, key = await merchants.create_merchant(c.deps, name="Demo shop")
+        async with c.deps.uow(write=False) as uow:
+            known = next((m for m in await uow.merchants.list() if m.name == DEMO_MERCHANT), None)
+        if known is None:
+            merchant, key = await merchants.create_merchant(c.deps, name=DEMO_MERCHANT)
+        else:  # its earlier keys were shown once and are gone from the screen: issue another
+            merchant, key = known, await merchants.create_api_key(c.deps, known.id)
         created = await invoices.create_invoice(
             c.deps, merchant.id, invoices.InvoiceRequest(amount="9.99", currency="USD",
                                                          description="Demo invoice"))

@@ -32,3 +32,14 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     code = "conflict"
+
+
+class RateUnavailable(DomainError):
+    """No exchange rate recent enough to price with: a temporary state, worth retrying."""
+
+    code = "rate_unavailable"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 30) -> None:
+        super().__init__(message, field=field)
+        # Seconds until a fresh rate may be known (the rate cache's refresh interval).
+        self.retry_after = retry_after

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from krypton.domain.invoice import InvoiceStatus
+from krypton.domain.payment import PaymentStatus
+
 # Status changes are named after the new status: invoice.<status>, payment.<status>.
 MERCHANT_CREATED = "merchant.created"
 INVOICE_CREATED = "invoice.created"
+# Payments seen so far leave the invoice short (again): data says what is still due.
+INVOICE_UNDERPAID = "invoice.underpaid"
 PAYMENT_DETECTED = "payment.detected"
 PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
@@ -30,3 +35,12 @@ def invoice_status_event(status: str) -> str:
 
 def payment_status_event(status: str) -> str:
     return f"payment.{status}"
+
+
+# Every type an event may have: what `/api/v1/events?type=` accepts (and webhooks will).
+TYPES: frozenset[str] = frozenset({
+    MERCHANT_CREATED, INVOICE_CREATED, INVOICE_UNDERPAID, PAYMENT_DETECTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
+    SETTLEMENT_CREATED, TRANSFER_UNMATCHED, FEE_COLLECTOR_ACTIVATED,
+    *(invoice_status_event(s.value) for s in InvoiceStatus),
+    *(payment_status_event(s.value) for s in PaymentStatus),
+})

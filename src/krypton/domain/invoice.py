@@ -9,7 +9,7 @@ confirming invoice falls back to pending (or expired, once past its expiry).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -93,6 +93,10 @@ class Invoice:
     tron_address: str | None = None
     tron_index: int | None = None
     paid_at: datetime | None = None
+    # Where the USD rates of the options came from ("coingecko", "static", …) and when the
+    # oldest was quoted (None: a fixed table): a merchant can see what an amount was priced at.
+    rate_source: str | None = None
+    rate_at: datetime | None = None
     changes: list[tuple[InvoiceStatus, InvoiceStatus]] = field(default_factory=list)
 
     def move(self, target: InvoiceStatus) -> None:
@@ -100,6 +104,15 @@ class Invoice:
 
     def option(self, asset: str) -> PaymentOption | None:
         return next((o for o in self.options if o.asset == asset), None)
+
+    def open_options(self) -> tuple[PaymentOption, ...]:
+        """What a payer may still send: every option until a payment picks the asset, then
+        only that asset (a payment in another is refused as `wrong_asset`), for what remains."""
+        chosen = self.option(self.asset) if self.asset else None
+        if chosen is None:
+            return self.options
+        # What was seen counts, confirmed or not: the payer must not send it twice.
+        return (replace(chosen, amount=max(chosen.amount - self.amount_detected, 0)),)
 
     @property
     def amount_due(self) -> int | None:
@@ -126,8 +139,10 @@ class Invoice:
             return True
         return False
 
-    def apply(self, payments: Iterable[Payment], now: datetime) -> None:
-        """Fold the invoice's payments into its amounts, status and exception."""
+    def apply(self, payments: Iterable[Payment], now: datetime, sent_at: datetime | None = None) -> None:
+        """Fold the invoice's payments into its amounts, status and exception. `sent_at`: when
+        the payment behind this change was made (its block's time) if known: one made before
+        the expiry is not late, however late it is seen."""
         if self.asset is None:
             return
         counted = [p for p in payments if p.asset == self.asset and p.counts]
@@ -140,7 +155,7 @@ class Invoice:
         was_expired = self.status is S.EXPIRED
         if self.status in (S.PENDING, S.EXPIRED) and self.amount_detected >= enough:
             self.move(S.CONFIRMING)
-            if was_expired:
+            if was_expired and (sent_at is None or sent_at >= self.expires_at):
                 self.exception = InvoiceException.PAID_LATE
         if self.status is S.CONFIRMING:
             if self.amount_paid >= enough:

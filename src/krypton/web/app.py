@@ -10,10 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from krypton import __version__
+from krypton.adapters.db import faults
 from krypton.bootstrap import Container
-from krypton.web import auth, errors
+from krypton.web import auth, docs, errors, openapi
 from krypton.web.api import invoices, operator, public, resources
+from krypton.web.logs import redact_text
 from krypton.web.ratelimit import Limiter
+from krypton.web.request_body import GuardedBody
+from krypton.web.security import SecurityHeaders
 from krypton.workers import loops
 
 API_PREFIX = "/api/v1"
@@ -38,7 +42,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             await container.stop_helpers()
 
     app = FastAPI(title="Krypton", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
                   lifespan=lifespan,
                   # Metrics are Prometheus' (/metrics). FastAPI's OpenTelemetry hooks, left on,
                   # look up the global providers on every request: 5 µs each, for nothing.
@@ -49,6 +53,8 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.key_cache = auth.KeyCache(container.settings.api_key_cache_seconds)
     app.state.limiter = Limiter(container.settings)
     errors.install(app)
+    docs.install(app, f"{API_PREFIX}/openapi.json")  # /docs from Krypton's own files
+    openapi.install(app)
 
     # The merchant API: every route needs an API key with a scope (`auth.require`), which
     # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
@@ -69,12 +75,29 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        async with container.deps.uow(write=False) as uow:
-            await uow.merchants.get("mer_healthcheck")
+        """Readiness: the database answers. When it does not, 503 says what is down and why."""
+        try:
+            async with container.deps.uow(write=False) as uow:
+                await uow.merchants.get("mer_healthcheck")
+        except Exception as exc:
+            reason = faults.unavailable(exc)
+            if reason is None:
+                raise
+            return JSONResponse({"status": "unavailable", "database": container.db.dialect,
+                                 "down": ["database"], "reason": redact_text(reason)},
+                                status_code=503,
+                                headers={"Retry-After": str(errors.DATABASE_RETRY_SECONDS)})
         return JSONResponse({"status": "ok", "database": container.db.dialect})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Each `add_middleware` goes outside the ones before it. The key is checked before a body
+    # is read; crashes are caught around everything.
+    app.add_middleware(GuardedBody, max_bytes=container.settings.max_body_bytes,
+                       keyed_prefix=API_PREFIX + "/",
+                       keyless_prefixes=tuple(API_PREFIX + r.prefix + "/" for r in keyless))
+    app.add_middleware(errors.CatchCrashes)
+    app.add_middleware(SecurityHeaders)  # outermost: a crash's 500 gets them too
     return app

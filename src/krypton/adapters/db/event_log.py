@@ -12,7 +12,7 @@ SQLite has one writer at a time (BEGIN IMMEDIATE), so seq order is commit order:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -50,14 +50,16 @@ class EventLog:
         rows, self._pending = self._pending, []
         await write(self.conn, _INSERT_PG if self.pg else _INSERT_SQLITE, rows)
 
-    async def read(self, after: tuple[int, int], limit: int,
-                   merchant_id: str | None = None) -> list[StoredEvent]:
+    async def read(self, after: tuple[int, int], limit: int, merchant_id: str | None = None,
+                   types: Collection[str] = ()) -> list[StoredEvent]:
         c = t.events.c
         query = sa.select(t.events).where(sa.tuple_(c.txid, c.seq) > sa.tuple_(*after))
         if self.pg:
             query = query.where(c.txid < PG_HORIZON)
         if merchant_id is not None:
             query = query.where(c.merchant_id == merchant_id)
+        if types:
+            query = query.where(c.type.in_(sorted(types)))
         rows = await self.conn.execute(query.order_by(c.txid, c.seq).limit(limit))
         return [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
                             r.created_at) for r in rows]

@@ -15,6 +15,7 @@ from krypton.adapters.db.connection import Connection, write
 from krypton.app.ports import ApiKeyRecord, IdempotencyClash, TronDeposit
 from krypton.domain.assets import Chain
 from krypton.domain.collector import CollectorStatus, FeeCollector
+from krypton.domain.errors import DomainError
 from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus, PaymentOption
 from krypton.domain.ledger import JournalEntry, Posting
 from krypton.domain.merchant import Merchant
@@ -63,7 +64,6 @@ async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any],
         anchor = await repo._one(sa.select(table.c.created_at, table.c.id).where(
             table.c.id == starting_after, table.c.merchant_id == merchant_id))
         if anchor is None:
-            from krypton.domain.errors import DomainError
             raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
                               field="starting_after")
         query = query.where(sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(*anchor))
@@ -187,6 +187,7 @@ class InvoiceRepo(Repo):
             redirect_url=i.redirect_url, confirmations=i.confirmations, memo=i.memo,
             ton_address=i.ton_address, ton_collector=i.ton_collector,
             tron_address=i.tron_address, tron_index=i.tron_index,
+            rate_source=i.rate_source, rate_at=i.rate_at,
             created_at=i.created_at, expires_at=i.expires_at, monitor_until=i.monitor_until,
             **_invoice_values(i))))
 
@@ -208,7 +209,7 @@ class InvoiceRepo(Repo):
             description=r.description, metadata=r.metadata, redirect_url=r.redirect_url,
             confirmations=r.confirmations, memo=r.memo, ton_address=r.ton_address,
             ton_collector=r.ton_collector, tron_address=r.tron_address, tron_index=r.tron_index,
-            paid_at=r.paid_at)
+            paid_at=r.paid_at, rate_source=r.rate_source, rate_at=r.rate_at)
 
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
         query = sa.select(t.invoices).where(t.invoices.c.id == invoice_id)
@@ -343,6 +344,28 @@ class UnmatchedRepo(Repo):
             t.unmatched_transfers.c.observed_at.desc()).limit(limit))
         return [dict(r._mapping) for r in rows]
 
+    async def page(self, merchant_id: str, addresses: Sequence[str], *, limit: int,
+                   starting_after: str | None) -> tuple[Sequence[dict[str, Any]], bool]:
+        """A merchant's unmatched transfers, newest first: those that named one of its
+        invoices, and those sent to one of its own `addresses` (its TON wallet, its fee
+        collector). A transfer to the platform's address with an unknown memo is nobody's."""
+        u, i = t.unmatched_transfers.c, t.invoices.c
+        theirs = sa.or_(i.merchant_id == merchant_id, u.destination.in_(addresses)) if addresses \
+            else i.merchant_id == merchant_id
+        query = sa.select(t.unmatched_transfers).select_from(t.unmatched_transfers.outerjoin(
+            t.invoices, i.id == u.invoice_id)).where(theirs)
+        if starting_after is not None:
+            anchor = await self._one(sa.select(u.observed_at, u.id).select_from(
+                t.unmatched_transfers.outerjoin(t.invoices, i.id == u.invoice_id)).where(
+                u.id == starting_after, theirs))
+            if anchor is None:
+                raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
+                                  field="starting_after")
+            query = query.where(sa.tuple_(u.observed_at, u.id) < sa.tuple_(*anchor))
+        rows = (await self.conn.execute(
+            query.order_by(u.observed_at.desc(), u.id.desc()).limit(limit + 1))).all()
+        return [dict(r._mapping) for r in rows[:limit]], len(rows) > limit
+
 
 class SettlementRepo(Repo):
     async def add(self, s: Settlement) -> None:
@@ -439,3 +462,8 @@ class CursorRepo(Repo):
             t.chain_cursors.update().where(c.name == name).values(value=value))
         if result.rowcount == 0:
             await self.conn.execute(t.chain_cursors.insert().values(name=name, value=value))
+
+    async def remove_all(self, *, keep: str) -> int:
+        c = t.chain_cursors.c
+        result = await self.conn.execute(t.chain_cursors.delete().where(c.name != keep))
+        return int(result.rowcount)

@@ -119,6 +119,8 @@ invoices = sa.Table(
     sa.Column("ton_collector", sa.String(80)),  # where TON itself goes, if not ton_address
     sa.Column("tron_address", sa.String(40), unique=True),
     sa.Column("tron_index", sa.BigInteger, unique=True),
+    sa.Column("rate_source", sa.String(64)),  # where its USD rates came from ("coingecko", …)
+    sa.Column("rate_at", TS),  # when the oldest of them was quoted (None: a fixed table)
     sa.Index("ix_invoices_merchant_created", "merchant_id", "created_at", "id"),
     sa.Index("ix_invoices_merchant_order", "merchant_id", "order_id"),
     sa.Index("ix_invoices_status_expires", "status", "expires_at"),

@@ -29,7 +29,7 @@ async def operator(request: Request) -> None:
     await request.app.state.limiter.check_key("operator", "reads")
 
 
-@router.get("/unmatched", response_model=s.UnmatchedList, dependencies=[Depends(operator)],
+@router.get("/unmatched", response_model=s.listing(s.UnmatchedOut), dependencies=[Depends(operator)],
             summary="Transfers that paid no invoice, newest first (never credited elsewhere)")
 async def unmatched(request: Request,
                     limit: Annotated[int, Query(ge=1, le=100, description="1 to 100.")] = 50

@@ -29,9 +29,10 @@ async def public_invoice(invoice_id: str, request: Request) -> JSONResponse:
 async def invoice_qr(invoice_id: str, method: str, request: Request) -> Response:
     await request.app.state.limiter.check_ip(request)
     invoice = await use.get_invoice(deps_of(request), None, invoice_id)
-    option = next((o for o in invoice.options if o.method == method), None)
+    option = next((o for o in invoice.open_options() if o.method == method), None)
     if option is None:
-        raise NotFound(f"Invoice '{invoice_id}' has no '{method}' payment option.", field="method")
+        raise NotFound(f"Invoice '{invoice_id}' has no '{method}' payment option (open now).",
+                       field="method")
     where = instructions.pay_to(invoice, option, testnet=request.app.state.settings.network == "testnet")
     data = where["deep_link"] or where["address"]
     if data is None:

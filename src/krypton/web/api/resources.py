@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app.ports import UnitOfWork
+from krypton.domain import events as event_types
 from krypton.domain import ledger
 from krypton.domain.errors import DomainError
 from krypton.domain.scopes import Scope
@@ -60,6 +61,23 @@ async def list_settlements(request: Request,
     return page([s.settlement_body(x) for x in items], more)
 
 
+@router.get("/unmatched-transfers", response_model=s.listing(s.UnmatchedOut), tags=["payments"],
+            summary="Transfers to this merchant that paid nothing, newest first")
+async def unmatched_transfers(request: Request,
+                              who: Principal = Depends(require(Scope.PAYMENTS_READ)),
+                              limit: Limit = 20, starting_after: After = None) -> JSONResponse:
+    """Money that reached one of this merchant's invoices or addresses and was not credited:
+    a payment in another asset than the one the invoice is being paid in, after it was paid
+    or cancelled, or past its monitoring window, and the like (`reason` says which). Nothing
+    here was credited anywhere; settle it with the payer."""
+    async with deps_of(request).uow(write=False) as uow:
+        merchant = await uow.merchants.get(who.merchant_id)
+        addresses = [a for a in (merchant.ton_address, merchant.ton_collector) if a] if merchant else []
+        items, more = await uow.unmatched.page(who.merchant_id, addresses, limit=limit,
+                                               starting_after=starting_after)
+    return page([s.unmatched_body(u) for u in items], more)
+
+
 @router.get("/balances", response_model=s.BalancesOut, tags=["balances"],
             summary="Settled (available) and received-but-unsettled (pending) balances")
 async def balances(request: Request,
@@ -80,7 +98,15 @@ async def balances(request: Request,
 @router.get("/events", response_model=s.listing(s.EventOut), tags=["events"],
             summary="This merchant's events, oldest first, in commit order")
 async def events(request: Request, who: Principal = Depends(require(Scope.EVENTS_READ)),
-                 after: After = None, limit: Limit = 50) -> JSONResponse:
+                 after: After = None, limit: Limit = 50,
+                 type_: Annotated[list[str] | None, Query(
+                     alias="type", max_length=len(event_types.TYPES),
+                     description="Only events of these types (repeat the parameter for "
+                     "several), e.g. `invoice.paid`.")] = None) -> JSONResponse:
+    unknown = sorted(set(type_ or ()) - event_types.TYPES)
+    if unknown:
+        raise DomainError(f"Unknown event type {', '.join(repr(t[:64]) for t in unknown[:3])}; "
+                          f"choose from {', '.join(sorted(event_types.TYPES))}.", field="type")
     async with deps_of(request).uow(write=False) as uow:
         position = (0, 0)
         if after is not None:
@@ -88,5 +114,6 @@ async def events(request: Request, who: Principal = Depends(require(Scope.EVENTS
             if found is None:
                 raise DomainError(f"after '{after}' is not an event id.", field="after")
             position = found
-        items = await uow.events.read(position, limit + 1, merchant_id=who.merchant_id)
+        items = await uow.events.read(position, limit + 1, merchant_id=who.merchant_id,
+                                      types=frozenset(type_ or ()))
     return page([s.event_body(e) for e in items[:limit]], len(items) > limit)

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from krypton.app.ports import StoredEvent
 from krypton.domain import fees, money
-from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, asset
-from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice
-from krypton.domain.payment import Payment
-from krypton.domain.settlement import Settlement
+from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, Chain, asset
+from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice, InvoiceException, InvoiceStatus
+from krypton.domain.payment import Payment, PaymentStatus
+from krypton.domain.settlement import Settlement, SettlementStatus
 from krypton.web.api import bodies, instructions
 
 MAX_METADATA_BYTES = 4096
+# Objects and lists nest at most this deep in metadata (the metadata object is level 1): deeper
+# documents broke the renderer of every list holding the invoice.
+MAX_METADATA_DEPTH = 16
+# Integers in metadata fit in 64 signed bits: what JSON parsers, PostgreSQL's bigint and the
+# response renderer all take.
+METADATA_INT_RANGE = (-(2**63), 2**63 - 1)
 # Far more than the largest amount (19 digits of smallest units plus a dot); stops a huge string
 # from reaching the integer parser.
 MAX_AMOUNT_CHARS = 64
@@ -30,6 +46,49 @@ def _no_nul(value: str, info: ValidationInfo) -> str:
     if "\x00" in value:
         raise ValueError(f"{info.field_name} must not contain the NUL character (\\u0000); remove it.")
     return value
+
+
+def _has_surrogate(text: str) -> bool:
+    # A JSON escape such as "\udfff" decodes to half of a UTF-16 pair: not a character, so it
+    # can be neither stored nor sent back as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _spot(where: str) -> str:
+    # A path into metadata quoted in an error: a 4 KB key need not come back whole.
+    return where if len(where) <= 120 else where[:120] + "…"
+
+
+def _surrogate_error(where: str) -> ValueError:
+    return ValueError(f"{_spot(where)} contains a lone UTF-16 surrogate (an escape such as \\udfff "
+                      "without its pair), which is not a character; send valid Unicode text.")
+
+
+def _check_metadata(value: Any, where: str, depth: int) -> None:
+    """Refuse what cannot be stored or rendered back: nesting deeper than MAX_METADATA_DEPTH,
+    integers outside 64 bits, lone surrogates in keys or strings. `where` names the spot."""
+    if isinstance(value, dict | list):
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata must nest at most {MAX_METADATA_DEPTH} levels of objects "
+                             f"and lists; {_spot(where)} is nested deeper.")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and _has_surrogate(key):
+                raise _surrogate_error(f"A key in {where}")
+            _check_metadata(item, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]",
+                            depth + 1)
+    elif isinstance(value, str):
+        if _has_surrogate(value):
+            raise _surrogate_error(where)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        low, high = METADATA_INT_RANGE
+        if not low <= value <= high:
+            raise ValueError(f"{_spot(where)} must be a whole number from -2^63 to 2^63-1; send a larger "
+                             "number as a string.")
 
 
 # Free text that is stored: PostgreSQL cannot store NUL in a text column.
@@ -47,15 +106,42 @@ class InvoiceCreate(Strict):
     methods: list[Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]] | None = Field(
         None, description=f"Payment methods to offer ({', '.join(METHODS)}); default: the "
         "merchant's enabled methods.", max_length=len(METHODS))
-    order_id: Text | None = Field(None, max_length=200)
-    description: Text | None = Field(None, max_length=1000)
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Up to 4 KB of JSON.")
+    order_id: Text | None = Field(None, max_length=200, description="Your own reference, e.g. the "
+                                  "order number; returned as sent, and a filter of the invoice list.")
+    description: Text | None = Field(None, max_length=1000,
+                                     description="What is being paid for; shown to the payer.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Your own data, returned as sent: up to 4 KB of JSON, objects and lists "
+        f"nested at most {MAX_METADATA_DEPTH} levels deep, whole numbers within 64 bits "
+        "(-2^63 to 2^63-1).")
     expires_in: Annotated[StrictInt, Field(json_schema_extra={"minimum": 60, "maximum": 2_592_000})] \
         | None = Field(None, description="Seconds until expiry (60 to 2,592,000).")
     redirect_url: Annotated[Text, Field(json_schema_extra={"pattern": "^https?://"})] | None = Field(
-        None, max_length=2000)
+        None, max_length=2000, description="Where to send the payer once the invoice is paid.")
     confirmations: Annotated[StrictInt, Field(json_schema_extra={"minimum": 1, "maximum": 100})] \
         | None = Field(None, description="Override the confirmation policy (1-100).")
+
+    @field_validator("amount", "currency", "methods", "order_id", "description", "redirect_url",
+                     mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any, info: ValidationInfo) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and _has_surrogate(text) for text in texts):
+            raise _surrogate_error(str(info.field_name))
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_not_asset(cls, value: str) -> str:
+        # An asset code names what the payer sends, not what the price is in: say how to ask
+        # for it (the domain checks every other currency and words that error).
+        chosen = ASSETS.get(value)
+        if chosen is not None and value not in PRICING_DECIMALS:
+            raise ValueError(
+                f"{value} is an asset, not a currency: price in {chosen.currency} and choose the "
+                f'asset with "methods": ["{chosen.method}"].')
+        return value
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -79,6 +165,14 @@ class InvoiceCreate(Strict):
             raise ValueError("redirect_url must be an http:// or https:// URL.")
         return value
 
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_shape(cls, value: Any) -> Any:
+        # Before pydantic walks it: its own recursion would fail first on deep nesting.
+        if isinstance(value, dict):
+            _check_metadata(value, "metadata", 1)
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -97,11 +191,20 @@ class InvoiceCreate(Strict):
 # on them: Pydantic would put those in the OpenAPI document.
 
 
+Id = Annotated[str, Field(description="The object's id; its prefix names its kind.")]
+Amount = Annotated[str, Field(description='A decimal string in whole units of `asset`, e.g. "9.99".')]
+AssetCode = Annotated[str, Field(description="TON, USDT_TON, USDT_TRC20 or XTR.")]
+Moment = Annotated[datetime, Field(description="ISO 8601 time, UTC.")]
+InvoiceId = Annotated[str, Field(description="The invoice (inv_…).")]
+
+
 class PaymentOptionOut(BaseModel):
-    method: str
-    asset: str
-    amount: str
-    rate: str
+    method: str = Field(description="ton, usdt_ton, usdt_trc20 or stars: what the payer picks.")
+    asset: AssetCode
+    amount: str = Field(description="What to send now, in whole units of the asset: the whole "
+                        "price, or after a partial payment what remains.")
+    rate: str = Field(description="Price currency per whole unit of the asset, locked at creation "
+                      '("1" when priced in the asset itself).')
     address: str | None = Field(description="Where to send: TON (UQ…) or Tron deposit address.")
     memo: str | None = Field(description="TON only: put exactly this in the transfer comment.")
     deep_link: str | None = Field(description="ton://transfer/… link for TON wallets.")
@@ -109,94 +212,104 @@ class PaymentOptionOut(BaseModel):
 
 
 class InvoiceOut(BaseModel):
-    id: str
-    object: Literal["invoice"] = "invoice"
-    status: str
-    exception: str | None
-    amount: str
-    currency: str
-    asset: str | None
-    amount_due: str | None
-    amount_paid: str
-    payment_options: list[PaymentOptionOut]
-    platform_fee_percentage: str
-    order_id: str | None
-    description: str | None
-    metadata: dict[str, Any]
-    redirect_url: str | None
-    confirmations: int | None
-    checkout_url: str
-    created_at: datetime
-    expires_at: datetime
-    monitor_until: datetime
-    paid_at: datetime | None
+    id: str = Field(description="The invoice's id (inv_…).")
+    object: Literal["invoice"] = Field("invoice", description="The kind of object.")
+    status: InvoiceStatus = Field(description="pending → confirming → paid; or expired, cancelled.")
+    exception: InvoiceException | None = Field(
+        description="What was unusual about the payments: underpaid, overpaid or paid_late.")
+    amount: str = Field(description="The price, a decimal string in `currency`.")
+    currency: str = Field(description="What the price is in: USD, TON, USDT or XTR.")
+    asset: str | None = Field(description="The asset the payer chose with the first payment; "
+                              "null until then.")
+    amount_due: str | None = Field(description="The whole price in `asset`; null until it is chosen.")
+    amount_paid: str = Field(description="Confirmed so far, in `asset`.")
+    payment_options: list[PaymentOptionOut] = Field(
+        description="How the payer can pay now: every method until a payment picks one, then "
+        "that one for what remains.")
+    platform_fee_percentage: str = Field(description="The platform fee taken from each payment.")
+    order_id: str | None = Field(description="Your own reference, as sent.")
+    description: str | None = Field(description="What is being paid for, as sent.")
+    metadata: dict[str, Any] = Field(description="Your own data, as sent.")
+    redirect_url: str | None = Field(description="Where the payer goes once the invoice is paid.")
+    confirmations: int | None = Field(description="This invoice's own confirmation count, if set.")
+    created_at: Moment
+    expires_at: datetime = Field(description="After this a payment still counts, but is paid_late.")
+    monitor_until: datetime = Field(description="Payments arriving after this are not credited "
+                                    "(they are kept as unmatched transfers).")
+    paid_at: datetime | None = Field(description="When the invoice became paid.")
+    rate_source: str | None = Field(
+        description="Where the USD rates of the payment options came from: coingecko, binance "
+        "(with usdt-peg: USDT at 1 USD), or static (the configured table); several joined by "
+        "+. Null on invoices created before it was recorded.")
+    rate_at: datetime | None = Field(
+        description="When the oldest of those rates was quoted; null for the static table.")
 
 
 class PublicInvoiceOut(BaseModel):
-    id: str
-    status: str
-    amount: str
-    currency: str
-    description: str | None
-    payment_options: list[PaymentOptionOut]
-    amount_paid: str
-    asset: str | None
-    expires_at: datetime
-    redirect_url: str | None
+    id: str = Field(description="The invoice's id (inv_…).")
+    status: InvoiceStatus = Field(description="pending → confirming → paid; or expired, cancelled.")
+    amount: str = Field(description="The price, a decimal string in `currency`.")
+    currency: str = Field(description="What the price is in: USD, TON, USDT or XTR.")
+    description: str | None = Field(description="What is being paid for.")
+    payment_options: list[PaymentOptionOut] = Field(
+        description="How to pay now: every method until a payment picks one, then that one for "
+        "what remains.")
+    amount_paid: str = Field(description="Confirmed so far, in `asset`.")
+    asset: str | None = Field(description="The asset being paid in; null until the first payment.")
+    expires_at: datetime = Field(description="Pay before this to be on time.")
+    redirect_url: str | None = Field(description="Where to go once the invoice is paid.")
 
 
 class TransferOut(BaseModel):
     # A transfer as its chain shows it: the run of fields PaymentOut and UnmatchedOut share
     # (not a response of its own).
-    id: str
-    chain: str
-    tx_id: str
-    index: int
-    asset: str
-    amount: str
-    destination: str
-    memo: str | None
+    id: Id
+    chain: Chain = Field(description="The chain the transfer is on.")
+    tx_id: str = Field(description="The transaction's hash as the chain's explorers show it.")
+    index: int = Field(description="Which transfer of that transaction (0 for the first).")
+    asset: str = Field(description="TON, USDT_TON or USDT_TRC20; COUNTERFEIT or UNSUPPORTED for "
+                       "a token that is not the real one.")
+    amount: Amount
+    destination: str = Field(description="The address it was sent to.")
+    memo: str | None = Field(description="The TON comment it carried (cut to 200 characters).")
 
 
 class _PaymentHead(BaseModel):
-    id: str
-    object: Literal["payment"] = "payment"
-    invoice_id: str
-    status: str
+    id: str = Field(description="The payment's id (pay_…).")
+    object: Literal["payment"] = Field("payment", description="The kind of object.")
+    invoice_id: InvoiceId
+    status: PaymentStatus = Field(description="detected → confirming → confirmed; failed; or "
+                                  "orphaned when a reorganisation dropped it.")
 
 
 # Pydantic orders fields base-most first along the MRO: _PaymentHead's, TransferOut's, then these.
 class PaymentOut(TransferOut, _PaymentHead):
-    block: int | None
-    confirmations: int
-    required_confirmations: int
-    dust: bool
-    detected_at: datetime
-    confirmed_at: datetime | None
+    block: int | None = Field(description="The block (TON: masterchain seqno) holding it.")
+    confirmations: int = Field(description="Confirmations so far.")
+    required_confirmations: int = Field(description="Confirmations it waits for; it is also "
+                                        "never confirmed before its chain calls it final.")
+    dust: bool = Field(description="Too small to count towards the invoice.")
+    detected_at: datetime = Field(description="When Krypton first saw it.")
+    confirmed_at: datetime | None = Field(description="When it became confirmed.")
 
 
 class UnmatchedOut(TransferOut):
-    reason: str
-    invoice_id: str | None
-    observed_at: str
-
-
-class UnmatchedList(BaseModel):
-    object: str = "list"
-    data: list[UnmatchedOut]
-    has_more: bool
+    reason: str = Field(description="Why it paid nothing, e.g. no_matching_invoice, wrong_asset, "
+                        "invoice_paid, invoice_expired, ambiguous_memo, counterfeit_token.")
+    invoice_id: str | None = Field(description="The invoice it named, if any.")
+    observed_at: str = Field(description="When Krypton saw it (ISO 8601).")
 
 
 class SettlementOut(BaseModel):
-    id: str
-    object: Literal["settlement"] = "settlement"
-    invoice_id: str
-    status: str
-    asset: str
-    gross_amount: str
-    platform_fee_amount: str
-    platform_fee_percentage: str
-    net_amount: str
+    id: str = Field(description="The settlement's id (set_…).")
+    object: Literal["settlement"] = Field("settlement", description="The kind of object.")
+    invoice_id: InvoiceId
+    status: SettlementStatus = Field(description="The settlement's state.")
+    asset: AssetCode
+    gross_amount: str = Field(description="What the payer paid: platform_fee_amount + net_amount.")
+    platform_fee_amount: str = Field(description="The platform's fee.")
+    platform_fee_percentage: str = Field(description="The fee rate applied.")
+    net_amount: str = Field(description="What the merchant gets.")
     payout: Literal["balance", "on_chain", "mixed"] = Field(
         description="Where the net went: the merchant's balance with Krypton, or forwarded on "
         "chain by the merchant's fee-collector contract (mixed: some of each).")
@@ -205,37 +318,39 @@ class SettlementOut(BaseModel):
         "the chain's forwarding fee (about 0.003 TON) came out of it.")
     collector_fee_amount: str = Field(
         description="Part of platform_fee_amount kept by the fee-collector contract.")
-    collector_address: str | None
-    created_at: datetime
+    collector_address: str | None = Field(description="The fee-collector contract, if one took it.")
+    created_at: Moment
 
 
 class BalanceOut(BaseModel):
-    asset: str
-    available: str
-    pending: str
+    asset: AssetCode
+    available: str = Field(description="Settled: the merchant's to withdraw.")
+    pending: str = Field(description="Received, not yet settled.")
 
 
 class BalancesOut(BaseModel):
-    object: Literal["balances"] = "balances"
-    balances: list[BalanceOut]
+    object: Literal["balances"] = Field("balances", description="The kind of object.")
+    balances: list[BalanceOut] = Field(description="One entry per asset ever received.")
 
 
 class EventOut(BaseModel):
-    id: str
-    object: Literal["event"] = "event"
-    type: str
-    subject_id: str
-    data: dict[str, Any]
-    created_at: datetime
+    id: str = Field(description="The event's id (evt_…); `after` in the event list.")
+    object: Literal["event"] = Field("event", description="The kind of object.")
+    type: str = Field(description="What happened, e.g. invoice.paid, payment.confirmed.")
+    subject_id: str = Field(description="The object it happened to.")
+    data: dict[str, Any] = Field(description="The object's state then; amounts are decimal strings.")
+    created_at: Moment
 
 
+@functools.cache  # one list model per item model: OpenAPI names each schema once
 def listing(model: type[BaseModel]) -> type[BaseModel]:
-    class ListOut(BaseModel):
-        object: Literal["list"] = "list"
-        data: list[model]  # type: ignore[valid-type]
-        has_more: bool
-    ListOut.__name__ = f"{model.__name__.removesuffix('Out')}List"
-    return ListOut
+    """A page of `model`s, named for them (InvoiceList): a class made here has its own name,
+    where one defined in this function would share one and come out mangled in OpenAPI."""
+    fields: dict[str, Any] = {
+        "object": (Literal["list"], Field("list", description="A page of a list.")),
+        "data": (list[model], Field(description="This page, in the list's order.")),  # type: ignore[valid-type]
+        "has_more": (bool, Field(description="Whether another page follows."))}
+    return create_model(f"{model.__name__.removesuffix('Out')}List", **fields)
 
 
 def fmt(units: int, asset_code: str) -> str:
@@ -257,7 +372,7 @@ _option = bodies.builder(PaymentOptionOut, amount=bodies.GIVEN, address=bodies.G
 
 def _options(invoice: Invoice, public_url: str, testnet: bool) -> list[dict[str, Any]]:
     out = []
-    for o in invoice.options:
+    for o in invoice.open_options():
         where = instructions.pay_to(invoice, o, testnet=testnet)
         qr = f"{public_url.rstrip('/')}/api/v1/public/invoice/{invoice.id}/qr/{o.method}.svg" \
             if where["address"] else None
@@ -281,17 +396,19 @@ _invoice = bodies.builder(
     amount=_price, currency="price_currency",
     amount_due=lambda i: fmt(due, i.asset) if i.asset and (due := i.amount_due) is not None else None,
     amount_paid=_paid, payment_options=bodies.GIVEN,
-    platform_fee_percentage=lambda i: fees.percentage(i.fee_bps), checkout_url=bodies.GIVEN,
+    platform_fee_percentage=lambda i: fees.percentage(i.fee_bps),
     created_at=lambda i: i.created_at.isoformat(), expires_at=lambda i: i.expires_at.isoformat(),
-    monitor_until=lambda i: i.monitor_until.isoformat(), paid_at=lambda i: _iso(i.paid_at))
+    monitor_until=lambda i: i.monitor_until.isoformat(), paid_at=lambda i: _iso(i.paid_at),
+    rate_at=lambda i: _iso(i.rate_at))
 _public_invoice = bodies.builder(
     PublicInvoiceOut, status="status.value", amount=_price, currency="price_currency",
     payment_options=bodies.GIVEN, amount_paid=_paid, expires_at=lambda i: i.expires_at.isoformat())
 
 
 def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
-    return _invoice(i, payment_options=_options(i, public_url, testnet),
-                    checkout_url=f"{public_url.rstrip('/')}/pay/{i.id}")
+    # No checkout_url until the hosted checkout page exists: a link that answers 404 is worse
+    # than none.
+    return _invoice(i, payment_options=_options(i, public_url, testnet))
 
 
 def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
@@ -309,8 +426,31 @@ settlement_body: Callable[[Settlement], dict[str, Any]] = bodies.builder(
     net_forwarded_amount=lambda s: fmt(s.forwarded, s.asset),
     collector_fee_amount=lambda s: fmt(s.collector_fee, s.asset),
     created_at=lambda s: s.created_at.isoformat())
+# The event log keeps amounts as integers of smallest units (its exact record, which the read
+# models fold); the API shows them as decimal strings like everywhere else. Each amount field
+# of an event's data, with the field that names its unit (None: always TON).
+_EVENT_AMOUNTS: dict[str, str | None] = {
+    **dict.fromkeys(("amount", "gross", "fee", "net", "forwarded", "collector_fee", "amount_paid",
+                     "amount_detected", "amount_due", "amount_remaining"), "asset"),
+    "price_amount": "price_currency", "min_withdrawal": None}
+
+
+def _event_data(data: dict[str, Any]) -> dict[str, Any]:
+    shown = dict(data)
+    for name, unit_field in _EVENT_AMOUNTS.items():
+        units = data.get(name)
+        if not isinstance(units, str) or not units.lstrip("-").isdigit():
+            continue
+        unit = "TON" if unit_field is None else data.get(unit_field)
+        if unit in PRICING_DECIMALS and unit_field == "price_currency":
+            shown[name] = money.format_units(int(units), PRICING_DECIMALS[unit])
+        elif isinstance(unit, str):
+            shown[name] = _any_asset_amount(int(units), unit)
+    return shown
+
+
 event_body: Callable[[StoredEvent], dict[str, Any]] = bodies.builder(
-    EventOut, created_at=lambda e: e.created_at.isoformat())
+    EventOut, data=lambda e: _event_data(e.data), created_at=lambda e: e.created_at.isoformat())
 # An unmatched transfer is a row of the unmatched_transfers table (a mapping).
 unmatched_body: Callable[[Mapping[str, Any]], dict[str, Any]] = bodies.builder(
     UnmatchedOut, mapping=True, index="tx_index", amount=lambda u: _any_asset_amount(u["amount"], u["asset"]),
