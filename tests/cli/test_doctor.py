@@ -64,7 +64,9 @@ def test_doctor_on_the_devnet_reports_every_check_ok(data_dir: Path) -> None:
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
     checks = lines(result.output)
-    assert list(checks) == ["network", "data folder", "database", "tron deposit addresses", "providers"]
+    assert list(checks) == ["network", "data folder", "database", "tron deposit addresses", "providers",
+                            "usd rates"]
+    assert checks["usd rates"].startswith("ok static table (TON 5.00, USDT 1.00, XTR 0.013)")
     assert all(line.startswith("ok ") for line in checks.values())
     assert checks["network"].startswith("ok devnet")
     assert str(data_dir / "krypton.sqlite3") in checks["database"]
@@ -83,6 +85,10 @@ def test_doctor_shows_a_configured_xpub_first_address_and_the_providers(
     assert checks["provider TronGrid"].startswith("ok api.trongrid.io, with an API key")
     assert "provider TON Center" not in checks  # no TON address: TON is off
     assert "tg-secret-key" not in result.output
+    # Mainnet prices live: the two sources, as hosts only.
+    assert checks["usd rates"].startswith("ok live, stale after 600 s")
+    assert checks["provider CoinGecko"].startswith("ok api.coingecko.com, without an API key")
+    assert checks["provider Binance"].startswith("ok api.binance.com, api-gcp.binance.com")
 
 
 def test_doctor_hides_the_database_password(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,7 @@ def doctor() -> None:
     folder = data_folder(settings)
     checks = [network(settings), folder,
               asyncio.run(database(settings, folder_ok=folder.ok)),
-              tron_addresses(settings), *providers(settings)]
+              tron_addresses(settings), *providers(settings), *rates(settings)]
     for check in checks:
         mark = "[green]ok[/green]     " if check.ok else "[red]problem[/red]"
         out.print(f"{mark}  {check.name}: {check.detail}", highlight=False)
@@ -120,6 +120,18 @@ def providers(settings: Settings) -> list[Check]:
     if settings.tron_account_xpub is not None:
         checks.append(_provider("TronGrid", settings.trongrid_urls, settings.trongrid_api_key))
     return checks
+
+
+def rates(settings: Settings) -> list[Check]:
+    """Where USD prices come from; live sources are listed like the chain providers."""
+    if settings.rates_mode == "static":
+        table = ", ".join(f"{k} {v}" for k, v in sorted(settings.usd_rates.items()))
+        return [Check("usd rates", True, f"static table ({table}): prices never move")]
+    if settings.network == "devnet":
+        return [Check("usd rates", True, "live, from the devnet's CoinGecko and Binance fakes")]
+    return [Check("usd rates", True, f"live, stale after {settings.rates_max_age_seconds:g} s"),
+            _provider("CoinGecko", settings.rates_coingecko_urls, settings.rates_coingecko_api_key),
+            _provider("Binance", settings.rates_binance_urls, None)]
 
 
 def redacted(url: str) -> str:
