@@ -114,7 +114,16 @@ async def _activate(deps: Deps, collector: FeeCollector) -> FeeCollector:
         if fresh.status is CollectorStatus.ACTIVE:
             return fresh
         fresh.activate(now)
-        await uow.collectors.save(fresh)
+        # Another process may be activating it at this moment: the update checks it is still
+        # pending, so exactly one of them goes on to write the event.
+        if not await uow.collectors.activate(fresh):
+            # It was, or was replaced, meanwhile: a new statement sees what the other committed.
+            now_stored = await uow.collectors.for_merchant(collector.merchant_id)
+            if now_stored is None or now_stored.address != collector.address or \
+                    now_stored.status is not CollectorStatus.ACTIVE:
+                raise Conflict("The merchant's fee collector changed meanwhile; try again.",
+                               field="merchant")
+            return now_stored
         await uow.merchants.set_ton_collector(fresh.merchant_id, fresh.address)
         await uow.events.append(events.Event(
             events.FEE_COLLECTOR_ACTIVATED, fresh.merchant_id, fresh.address, {

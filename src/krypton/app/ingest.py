@@ -1,7 +1,12 @@
 """Turning observed chain transfers into payments, invoice progress and settlements.
 
 Every entry point is idempotent on the transfer's key (chain, tx id, index): seeing the
-same fact twice changes nothing.
+same fact twice changes nothing, also when several watchers (processes) see it at once.
+Each first claims the key (`payments.claim`), before reading anything: whoever holds it
+decides alone whether the transfer is a payment, unmatched or nothing, and the next one
+reads that decision. (Without the claim, one that found no payment and then waited for the
+invoice's lock found the invoice paid by that very transfer, and filed it as unmatched too.)
+The lock order is always the transfer key, then the invoice.
 
 Lateness and the monitoring window are judged by when the payer paid: the transfer's block
 time (`ObservedTransfer.sent_at`), not when a watcher first saw it, so a watcher that lags
@@ -38,6 +43,7 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
     `unmatched_reason`)."""
     now = deps.clock.now()
     async with deps.uow() as uow:
+        await uow.payments.claim(*transfer.key)
         existing = await uow.payments.by_key(*transfer.key)
         if existing is not None:
             result = await _observe(deps, uow, existing, transfer, now)
@@ -123,6 +129,7 @@ async def reject_transfer(deps: Deps, transfer: ObservedTransfer, reason: str) -
     """Record a transfer that must never be credited (e.g. a counterfeit token), once."""
     now = deps.clock.now()
     async with deps.uow() as uow:
+        await uow.payments.claim(*transfer.key)
         if await uow.unmatched.exists(*transfer.key) or await uow.payments.by_key(*transfer.key):
             return IngestResult("unchanged")
         await _unmatched(deps, uow, transfer, reason, None, now)
@@ -144,6 +151,7 @@ async def _terminal(deps: Deps, chain: str, tx_id: str, index: int,
                     target: PaymentStatus) -> IngestResult:
     now = deps.clock.now()
     async with deps.uow() as uow:
+        await uow.payments.claim(chain, tx_id, index)
         payment = await uow.payments.by_key(chain, tx_id, index)
         if payment is None:
             return IngestResult("unchanged")

@@ -192,7 +192,8 @@ async def _assign_destinations(deps: Deps, uow: UnitOfWork, invoice: Invoice,
         if merchant.ton_collector and ton and ton.amount >= collector.min_payment(invoice.fee_bps):
             invoice.ton_collector = merchant.ton_collector
     if Chain.TRON in chains:
-        # Monotonic under the counter row's lock and unique on the invoice: never reused.
+        # Never handed out twice (a counter row on SQLite, a sequence on PostgreSQL) and
+        # unique on the invoice: never reused.
         invoice.tron_index = await uow.counters.next(TRON_DEPOSIT_COUNTER)
         invoice.tron_address = deps.rails.tron_address(invoice.tron_index)
 

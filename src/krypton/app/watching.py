@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from krypton.app import ingest, matching
 from krypton.app.deps import Deps
-from krypton.app.ports import ChainRead, ChainReader, Watch
+from krypton.app.ports import ChainRead, ChainReader, TronDeposit, Watch
 from krypton.domain.payment import PaymentStatus
 
 WATCH_PAGE = 5000
+# How long a deposit index below the highest seen is looked for again (see WatchSet).
+GAP_PATIENCE = timedelta(minutes=10)
 
 
 async def follow(deps: Deps, reader: ChainReader, deposits: WatchSet | None = None) -> int:
@@ -91,29 +93,46 @@ class WatchSet:
 
     Kept in memory and topped up with the invoices created since the last look, instead of
     re-reading every invoice of the past week on each poll: that read grew with every
-    invoice and ran on the event loop. A high-water mark on the deposit index never skips
-    one, because indexes are handed out under the counter row's lock, held until commit:
-    they become visible in index order (an index whose transaction rolled back never does).
+    invoice and ran on the event loop. Indexes may become visible out of order (on
+    PostgreSQL a sequence hands them out and concurrent creations commit in any order), so
+    the high-water mark alone could skip one: an index below it not seen yet (a gap) is
+    asked for again on every refresh until it shows, or for GAP_PATIENCE after it was first
+    missed. A creation commits within moments of taking its index or not at all (an index
+    whose transaction rolled back never shows), so a gap that old is given up.
     """
 
     def __init__(self) -> None:
         self.addresses: dict[str, int] = {}
         self._after = -1
+        self._gaps: dict[int, datetime] = {}  # index below _after not seen -> first missed at
         self._ends: list[tuple[datetime, str]] = []  # heap of (watch until, address)
 
     async def refresh(self, deps: Deps) -> dict[str, int]:
         now = deps.clock.now()
+        if self._gaps:
+            async with deps.uow(write=False) as uow:
+                late = await uow.invoices.tron_deposits_at(sorted(self._gaps))
+            for deposit in late:
+                del self._gaps[deposit.index]
+                self._watch(deposit, now)
+            self._gaps = {i: since for i, since in self._gaps.items() if now - since < GAP_PATIENCE}
         while True:
             async with deps.uow(write=False) as uow:
                 new = await uow.invoices.tron_deposits_after(self._after, WATCH_PAGE)
             for deposit in new:
+                # At most a page of them: a longer run of missing indexes is not in flight.
+                for missing in range(max(self._after + 1, deposit.index - WATCH_PAGE), deposit.index):
+                    self._gaps.setdefault(missing, now)
                 self._after = deposit.index
-                if deposit.watch_until > now:
-                    self.addresses[deposit.address] = deposit.watch_from_ms
-                    heapq.heappush(self._ends, (deposit.watch_until, deposit.address))
+                self._watch(deposit, now)
             if len(new) < WATCH_PAGE:
                 break
             await asyncio.sleep(0)  # a first load after a busy week: let requests in between
         while self._ends and self._ends[0][0] <= now:
             self.addresses.pop(heapq.heappop(self._ends)[1], None)
         return self.addresses
+
+    def _watch(self, deposit: TronDeposit, now: datetime) -> None:
+        if deposit.watch_until > now:
+            self.addresses[deposit.address] = deposit.watch_from_ms
+            heapq.heappush(self._ends, (deposit.watch_until, deposit.address))

@@ -33,6 +33,7 @@ _INSERT_INVOICE = {
 _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
     value=t.counters.c.value + 1).returning(t.counters.c.value)
+_NEXT_VALUE = {name: sa.select(sequence.next_value()) for name, sequence in t.SEQUENCES.items()}
 _UPDATE_INVOICE = t.invoices.update().where(t.invoices.c.id == sa.bindparam("invoice_id"))
 _INSERT_PAYMENT = t.payments.insert()
 _UPDATE_PAYMENT = t.payments.update().where(t.payments.c.id == sa.bindparam("payment_id"))
@@ -40,6 +41,11 @@ _INSERT_SETTLEMENT = t.settlements.insert()
 _INSERT_JOURNAL = t.journal_entries.insert().returning(t.journal_entries.c.id)
 _INSERT_POSTING = t.postings.insert()
 _SELECT_MERCHANT = sa.select(t.merchants).where(t.merchants.c.id == sa.bindparam("merchant_id"))
+_claims = t.transfer_claims.c
+_CLAIM = postgresql.insert(t.transfer_claims).on_conflict_do_nothing().returning(_claims.chain)
+_LOCK_CLAIM = sa.select(_claims.chain).where(
+    _claims.chain == sa.bindparam("chain"), _claims.tx_id == sa.bindparam("tx_id"),
+    _claims.tx_index == sa.bindparam("tx_index")).with_for_update()
 
 
 LATE_WATCH = timedelta(days=7)
@@ -106,9 +112,15 @@ class CollectorRepo(Repo):
             t.fee_collectors.c.status == CollectorStatus.PENDING.value))
         await self.conn.execute(t.fee_collectors.insert().values(**self._values(c)))
 
-    async def save(self, c: FeeCollector) -> None:
-        await self.conn.execute(t.fee_collectors.update().where(
-            t.fee_collectors.c.merchant_id == c.merchant_id).values(**self._values(c)))
+    async def activate(self, c: FeeCollector) -> bool:
+        """Store `c` as activated only if it is still the merchant's pending collector; the
+        check is in the UPDATE itself, so of concurrent callers exactly one gets True."""
+        col = t.fee_collectors.c
+        result = await self.conn.execute(t.fee_collectors.update().where(
+            col.merchant_id == c.merchant_id, col.address == c.address,
+            col.status == CollectorStatus.PENDING.value).values(
+            status=c.status.value, activated_at=c.activated_at))
+        return bool(result.rowcount == 1)
 
     @staticmethod
     def _values(c: FeeCollector) -> dict[str, Any]:
@@ -244,9 +256,23 @@ class InvoiceRepo(Repo):
         rows = await self.conn.execute(
             sa.select(c.tron_index, c.tron_address, c.created_at, c.monitor_until)
             .where(c.tron_index > index).order_by(c.tron_index).limit(limit))
-        return [TronDeposit(r.tron_index, r.tron_address,
-                            int(r.created_at.timestamp() * 1000) - 60_000,
-                            r.monitor_until + LATE_WATCH) for r in rows]
+        return [self._deposit(r) for r in rows]
+
+    async def tron_deposits_at(self, indexes: Sequence[int]) -> list[TronDeposit]:
+        c = t.invoices.c
+        found: list[TronDeposit] = []
+        for start in range(0, len(indexes), 500):
+            rows = await self.conn.execute(
+                sa.select(c.tron_index, c.tron_address, c.created_at, c.monitor_until)
+                .where(c.tron_index.in_(indexes[start:start + 500])).order_by(c.tron_index))
+            found.extend(self._deposit(r) for r in rows)
+        return found
+
+    @staticmethod
+    def _deposit(r: Any) -> TronDeposit:
+        return TronDeposit(r.tron_index, r.tron_address,
+                           int(r.created_at.timestamp() * 1000) - 60_000,
+                           r.monitor_until + LATE_WATCH)
 
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
                    limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]:
@@ -291,6 +317,16 @@ class PaymentRepo(Repo):
             destination=r.destination, memo=r.memo, block=r.block, confirmations=r.confirmations,
             required_confirmations=r.required_confirmations, dust=r.dust,
             detected_at=r.detected_at, status=PaymentStatus(r.status), confirmed_at=r.confirmed_at)
+
+    async def claim(self, chain: str, tx_id: str, index: int) -> None:
+        """Hold the transfer's key until this transaction ends (PostgreSQL; SQLite's one
+        writer holds everything). The first claim inserts the row; a concurrent one waits on
+        that insert, a later one on the row lock: then it reads what the holder committed."""
+        if not self.locking:
+            return
+        key = {"chain": chain, "tx_id": tx_id, "tx_index": index}
+        if not await write(self.conn, _CLAIM, key):
+            await self.conn.execute(_LOCK_CLAIM, key)
 
     async def by_key(self, chain: str, tx_id: str, index: int) -> Payment | None:
         row = await self._one(sa.select(t.payments).where(
@@ -443,6 +479,9 @@ class IdempotencyRepo(Repo):
 
 class CounterRepo(Repo):
     async def next(self, name: str) -> int:
+        if self.locking and name in _NEXT_VALUE:  # PostgreSQL: a sequence (tables.py)
+            # No lock held to COMMIT; a value is never handed out twice, even after a rollback.
+            return int((await self.conn.execute(_NEXT_VALUE[name])).scalar_one())
         # UPDATE ... RETURNING takes the row lock: concurrent callers queue, none share a value.
         rows = await write(self.conn, _NEXT_COUNTER, {"counter": name})
         if not rows:

@@ -165,6 +165,17 @@ unmatched_transfers = sa.Table(
     sa.UniqueConstraint("chain", "tx_id", "tx_index", name="uq_unmatched_transfer"),
 )
 
+# One row per transfer key, taken first by whatever files the transfer (app/ingest.py) and
+# locked to the end of its transaction: concurrent watchers decide a transfer's fate (a
+# payment, unmatched, or nothing) one after the other, never both. PostgreSQL only: on
+# SQLite the one writer already holds the whole database.
+transfer_claims = sa.Table(
+    "transfer_claims", metadata,
+    sa.Column("chain", sa.String(16), primary_key=True),
+    sa.Column("tx_id", sa.String(128), primary_key=True),
+    sa.Column("tx_index", sa.Integer, primary_key=True),
+)
+
 settlements = sa.Table(
     "settlements", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
@@ -222,11 +233,17 @@ events = sa.Table(
 )
 
 # Monotonic counters (e.g. the next Tron deposit-address index); rows are seeded by migrations.
+# On PostgreSQL a counter named in SEQUENCES is that sequence instead (its row is gone):
+# nextval() locks nothing to the end of the transaction, so concurrent invoice creations
+# do not queue for it; its values may then commit out of order (app/watching.py copes).
 counters = sa.Table(
     "counters", metadata,
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+tron_deposit_index = sa.Sequence("tron_deposit_index", start=0, minvalue=0, metadata=metadata)
+SEQUENCES: dict[str, sa.Sequence] = {"tron_deposit_index": tron_deposit_index}
 
 # Where each chain watcher has read up to (e.g. a TON account's last (lt, hash)).
 chain_cursors = sa.Table(

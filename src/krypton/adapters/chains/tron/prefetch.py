@@ -3,9 +3,11 @@
 Every invoice with a Tron option takes the next index of a counter, and deriving its
 address is an elliptic-curve addition (about 20 µs) plus hashing: measured at 30 µs alone
 and about 50 µs on the event loop under load, a tenth of an invoice request. The indexes
-come in order, so once a process has derived `START_AFTER` addresses (it is busy), a helper
-process derives the next ones in batches while the loop serves requests. (A thread does
-not do: it holds the GIL for its hashing, and the loop waits for it; measured slower.)
+come nearly in order (on PostgreSQL from a sequence shared by every process: two requests
+of one process may use theirs in either order), so once a process has derived
+`START_AFTER` addresses (it is busy), a helper process derives the next ones in batches
+while the loop serves requests. (A thread does not do: it holds the GIL for its hashing,
+and the loop waits for it; measured slower.)
 
 Nothing depends on the helper: an index it has not delivered yet (the first ones, a jump
 after another process took a run of the counter, or a helper that died) is derived
@@ -62,8 +64,9 @@ class PrefetchedAddresses:
         start = max(index + 1, self._requested + 1)
         stop = min(start + self.ahead, MAX_INDEX + 1)
         self._requested = stop - 1
-        # Indexes below this one went to another process: nobody will ask for them.
-        for stale in [i for i in self._ready if i < index]:
+        # Indexes well below this one went to another process: nobody will ask for them.
+        # (Just below may still come: a request that took its index first can ask last.)
+        for stale in [i for i in self._ready if i < index - self.ahead]:
             del self._ready[stale]
         self._task = loop.create_task(self._fetch(start, stop))
 
