@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from krypton.cli import apikey, contract, devnet, doctor, merchant, operations, server
+from krypton.cli import apikey, contract, devnet, doctor, merchant, operations, server, worker
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-for command in (server.serve, server.demo, server.migrate, operations.unmatched, operations.replay,
-                doctor.doctor):
+for command in (server.serve, worker.worker, server.demo, server.migrate, operations.unmatched,
+                operations.replay, doctor.doctor):
     app.command()(command)
 app.add_typer(merchant.app, name="merchant")
 app.add_typer(apikey.app, name="apikey")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,13 +30,22 @@ currency or asset code. Lists are cursor-paginated with `limit`, `starting_after
 `{"error": {"code", "message", "field"}}`."""
 
 
-def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+def create_app(container: Container, *, run_workers: bool = True,
+               run_devnet: bool | None = None) -> FastAPI:
+    """The app; its lifespan runs the background jobs when `run_workers` (role all) and the
+    devnet's block timer, in the process hosting the devnet, when `run_devnet` (default: as
+    `run_workers`; role api runs the timer without the jobs)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers = loops.start(container) if run_workers else None
+        timers = [asyncio.create_task(run()) for run in container.background()] \
+            if (run_workers if run_devnet is None else run_devnet) else []
         try:
             yield
         finally:
+            for timer in timers:
+                timer.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
             if workers is not None:
                 await workers.stop()
             await app.state.limiter.close()

@@ -1,5 +1,6 @@
-"""The background jobs of a process, as in-process loops (the embedded default runs them
-beside the API in one process)."""
+"""The background jobs, as in-process loops: which jobs there are, how often each runs, and
+that each runs only while this process holds its lease (exactly one process cluster-wide
+runs a job; the embedded default runs them all beside the API in one process)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from krypton.app import invoices, relay
+from krypton.app import export, invoices, relay
+from krypton.app.ports import Leases
 from krypton.bootstrap import ChainAdapters, Container
 from krypton.workers.watch import ChainWatch
 
@@ -18,53 +20,95 @@ PROJECTION_BATCH = 100
 CHECKPOINT_SECONDS = 1.0
 EXPIRY_SECONDS = 5.0
 PROJECTIONS_REST_SECONDS = 0.5
+EXPORT_BATCH = 500
+EXPORT_REST_SECONDS = 0.5
+# How often a process without a job's lease asks for it again: when the holder dies,
+# another process takes the job over within about this long.
+LEASE_RETRY_SECONDS = 2.0
+
+Sleep = Callable[[float], Awaitable[None]]
+Adapt = Callable[[list["Job"]], list["Job"]]
 
 
-async def _forever(name: str, step: Callable[[], Awaitable[int]], idle: float,
-                   full: int = 1) -> None:
-    """Run `step` until cancelled; sleep `idle` seconds when it did less than `full` items
-    (a step's fixed cost is then paid once per `idle`, not once per handful of items)."""
-    while True:
-        try:
-            done = await step()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("worker_step_failed", worker=name)
-            done = 0
-        if done < full:
-            await asyncio.sleep(idle)
+@dataclass(frozen=True)
+class Job:
+    """One background job: `step` does a round and says how many items it did; under `full`
+    the job rests `idle` seconds (its fixed cost is then paid once per rest)."""
+
+    name: str
+    step: Callable[[], Awaitable[int]]
+    idle: float
+    full: int = 1
 
 
-@dataclass
-class Running:
-    tasks: list[asyncio.Task[None]]
-    chains: ChainAdapters
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.chains.aclose()
-
-
-def start(container: Container) -> Running:
+def jobs(container: Container, chains: ChainAdapters) -> list[Job]:
     deps = container.deps
-    chains = container.chains()
     watch = ChainWatch(deps, chains)
 
     async def fold_wal() -> int:
         await container.db.checkpoint()
         return 0  # always rest between checkpoints
 
-    jobs = [
-        _forever("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
+    sink = container.event_sink
+    exporting = [] if sink is None else [
+        Job("export", lambda: export.export_events(deps, sink, EXPORT_BATCH), EXPORT_REST_SECONDS,
+            full=EXPORT_BATCH)]
+    return [
+        *exporting,
+        Job("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
         # Small batches: on SQLite a batch runs without yielding the event loop. Under a
         # steady load a partial batch means it caught up: rest rather than poll again.
-        _forever("projections", lambda: relay.run_projections(deps, PROJECTION_BATCH),
-                 PROJECTIONS_REST_SECONDS, full=PROJECTION_BATCH),
-        _forever("checkpoint", fold_wal, CHECKPOINT_SECONDS),
-        _forever("chains", watch.poll, container.settings.watch_interval_seconds),
-        *(run() for run in container.background()),
+        Job("projections", lambda: relay.run_projections(deps, PROJECTION_BATCH),
+            PROJECTIONS_REST_SECONDS, full=PROJECTION_BATCH),
+        Job("checkpoint", fold_wal, CHECKPOINT_SECONDS),
+        Job("chains", watch.poll, container.settings.watch_interval_seconds),
     ]
-    return Running([asyncio.create_task(job) for job in jobs], chains)
+
+
+async def forever(job: Job, leases: Leases, sleep: Sleep = asyncio.sleep) -> None:
+    """Run `job` until cancelled, each step only while holding its lease; without the lease,
+    ask again every LEASE_RETRY_SECONDS."""
+    holding = False
+    while True:
+        if not await leases.try_acquire(job.name):
+            if holding:
+                log.warning("job_lease_lost", job=job.name)
+                holding = False
+            await sleep(LEASE_RETRY_SECONDS)
+            continue
+        if not holding:
+            log.info("job_lease_acquired", job=job.name)
+            holding = True
+        try:
+            done = await job.step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker_step_failed", worker=job.name)
+            done = 0
+        if done < job.full:
+            await sleep(job.idle)
+
+
+@dataclass
+class Running:
+    tasks: list[asyncio.Task[None]]
+    chains: ChainAdapters
+    leases: Leases
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.leases.close()  # another process takes the jobs over at once
+        await self.chains.aclose()
+
+
+def start(container: Container, *, sleep: Sleep = asyncio.sleep,
+          adapt: Adapt = lambda js: js) -> Running:
+    """Start this process's job runner; `adapt` lets a caller adapt the job list (tests
+    record which runner ran what)."""
+    chains = container.chains()
+    leases = container.leases()
+    tasks = [asyncio.create_task(forever(job, leases, sleep)) for job in adapt(jobs(container, chains))]
+    return Running(tasks, chains, leases)
