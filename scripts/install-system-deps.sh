@@ -2,6 +2,7 @@
 # Install the system packages the test suite needs on Debian/Ubuntu:
 #   - PostgreSQL server + client tools (initdb, postgres, pg_isready, createdb, psql)
 #   - redis-server
+#   - nats-server (JetStream, for the event stream export's tests)
 # Idempotent and silent when everything is present. It only installs packages: no
 # system service is started and no default cluster is created, because the tests
 # start their own throw-away servers (tests/support/servers.py).
@@ -20,6 +21,8 @@ packages=()
 have_pg_server || packages+=(postgresql)
 { have psql && have pg_isready; } || packages+=(postgresql-client)
 have redis-server || packages+=(redis-server)
+# Debian installs nats-server in /usr/sbin, off a non-root PATH.
+{ have nats-server || [[ -x /usr/sbin/nats-server ]]; } || packages+=(nats-server)
 # Hook: add further test dependencies here, e.g.
 #   have chromium || packages+=(chromium)
 

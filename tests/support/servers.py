@@ -1,4 +1,4 @@
-"""Throw-away PostgreSQL and Redis servers for the test suite (pure stdlib).
+"""Throw-away PostgreSQL, Redis and NATS servers for the test suite (pure stdlib).
 
 Usage::
 
@@ -7,6 +7,9 @@ Usage::
         pg.dsn  # postgresql://postgres@127.0.0.1:PORT/krypton
         pg.create_database("t1")  # -> url of a fresh, empty database
         rd.url  # redis://127.0.0.1:PORT/0
+
+    with NatsServer(tmp_dir) as nt:
+        nt.url  # nats://127.0.0.1:PORT, JetStream on, its store in tmp_dir
 
 Missing binaries raise ``ServerUnavailable`` (a fixture may skip on it unless
 ``in_ci()``); anything that goes wrong while starting raises
@@ -382,11 +385,14 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A non-persistent redis-server on 127.0.0.1:<free port>."""
+    """A non-persistent redis-server on 127.0.0.1:<free port>; with `cluster`, a one-node
+    Redis Cluster holding every slot (`url` is then redis+cluster://)."""
 
-    def __init__(self, base_dir: Path, *, timeout: float = START_TIMEOUT) -> None:
+    def __init__(self, base_dir: Path, *, timeout: float = START_TIMEOUT,
+                 cluster: bool = False) -> None:
         self.base_dir = Path(base_dir)
         self.timeout = timeout
+        self.cluster = cluster
         self.host = HOST
         self.port: int | None = None
         self.log_path = self.base_dir / "redis.log"
@@ -397,6 +403,8 @@ class RedisServer:
         return self._proc.pid if self._proc else None
 
     def url_for(self, db: int = 0) -> str:
+        if self.cluster:
+            return f"redis+cluster://{self.host}:{self.port}"
         return f"redis://{self.host}:{self.port}/{db}"
 
     @property
@@ -416,11 +424,95 @@ class RedisServer:
             cmd = [exe, "--port", str(port), "--bind", self.host]
             cmd += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
             cmd += ["--dir", str(self.base_dir)]
+            if self.cluster:
+                # The bus port defaults to port + 10000, past 65535 for a high free port.
+                cmd += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                        "--cluster-port", str(free_port())]
             return _popen(_die_with_parent(cmd, "SIGTERM"), self.log_path)
 
         try:
             self._proc, self.port = _spawn_on_free_port(
                 "redis-server", spawn, self._pong, self.log_path, self.timeout
+            )
+            if self.cluster:
+                self._claim_all_slots()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        _stop(self._proc, signal.SIGTERM)
+        self._proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _claim_all_slots(self) -> None:
+        """Give this node every hash slot and wait until the cluster reports ok."""
+        with socket.create_connection((self.host, self.port or 0), timeout=5) as s:
+            s.sendall(b"CLUSTER ADDSLOTSRANGE 0 16383\r\n")
+            if not s.recv(64).startswith(b"+OK"):
+                raise ServerStartError(f"redis-server refused the cluster slots; log {self.log_path}")
+            deadline = time.monotonic() + self.timeout
+            while time.monotonic() < deadline:
+                s.sendall(b"CLUSTER INFO\r\n")
+                if b"cluster_state:ok" in s.recv(4096):
+                    return
+                time.sleep(0.05)
+        raise ServerStartError(f"redis cluster not ok after {self.timeout:.0f}s; log {self.log_path}")
+
+    def _pong(self, port: int) -> bool:
+        try:
+            with socket.create_connection((self.host, port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")  # "-LOADING" while starting
+        except OSError:
+            return False
+
+
+# -------------------------------------------------------------------------- NATS
+
+
+class NatsServer:
+    """A nats-server with JetStream on 127.0.0.1:<free port>, its store under base_dir."""
+
+
+    def __init__(self, base_dir: Path, *, timeout: float = START_TIMEOUT) -> None:
+        self.base_dir = Path(base_dir)
+        self.timeout = timeout
+        self.host = HOST
+        self.port: int | None = None
+        self.log_path = self.base_dir / "nats.log"
+        self._proc: Proc | None = None
+        self._spawn: Callable[[int], Proc] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        """Start the server; a no-op if it is running (so `with s.start():` works)."""
+        if self._proc is not None:
+            return self
+        # Debian installs it in /usr/sbin, which a non-root PATH often lacks.
+        exe = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
+        if exe is None:
+            raise ServerUnavailable("nats-server not found; run scripts/install-system-deps.sh")
+        store = self.base_dir / "nats-store"
+        store.mkdir(parents=True, exist_ok=True)
+
+        def spawn(port: int) -> Proc:
+            cmd = [exe, "-js", "-a", self.host, "-p", str(port), "-sd", str(store)]
+            return _popen(_die_with_parent(cmd, "SIGTERM"), self.log_path)
+
+        self._spawn = spawn
+        try:
+            self._proc, self.port = _spawn_on_free_port(
+                "nats-server", spawn, self._pong, self.log_path, self.timeout
             )
         except BaseException:
             self.stop()
@@ -438,9 +530,16 @@ class RedisServer:
         self.stop()
 
     def _pong(self, port: int) -> bool:
+        # The server greets with INFO, then answers PING with PONG once it serves clients.
         try:
             with socket.create_connection((self.host, port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")  # "-LOADING" while starting
+                s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+                seen = b""
+                while b"PONG" not in seen and len(seen) < 65536:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        return False
+                    seen += chunk
+                return True
         except OSError:
             return False

@@ -3,20 +3,24 @@ process memory or shared through a real Redis server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from krypton.adapters.db import tables
 from krypton.app.merchants import IssuedKey
 from krypton.bootstrap import Container
+from krypton.cli import app as cli_app
 from krypton.config import Settings
 from krypton.web.app import create_app
 from tests.conftest import auth
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, ServerUnavailable, in_ci
 from tests.web.helpers import API, count_rows, create_invoice, error_of
 
 ROOMY = {"rate_limit_global": "100000/hour", "rate_limit_invoice_create": "100000/hour",
@@ -173,3 +177,50 @@ async def test_instances_with_memory_counters_do_not_share(container: Container,
         await create_invoice(one, merchant)
         await create_invoice(two, merchant)
         assert_rate_limited(await one.post(f"{API}/invoices", json=BODY, headers=auth(merchant)))
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real, one-node Redis Cluster (every slot on one node)."""
+    try:
+        server = RedisServer(tmp_path / "redis-cluster", cluster=True).start()
+    except ServerUnavailable as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"redis-server is not installed here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_two_app_instances_share_counters_through_a_redis_cluster(
+        container: Container, merchant: IssuedKey, redis_cluster: RedisServer) -> None:
+    assert redis_cluster.url.startswith("redis+cluster://")
+    settings = container.settings.model_copy(update={"redis_url": redis_cluster.url})
+    clustered = Container(settings, container.db, container.deps)
+    async with limited_api(clustered, rate_limit_invoice_create="2/hour") as one, \
+            limited_api(clustered, rate_limit_invoice_create="2/hour", fresh=False) as two:
+        await create_invoice(one, merchant)
+        await create_invoice(two, merchant)
+        assert_rate_limited(await one.post(f"{API}/invoices", json=BODY, headers=auth(merchant)))
+    assert await count_rows(container, tables.invoices) == 2
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://127.0.0.1:26379/mymaster", "http://cache:6379",
+                                 "unix:///run/redis.sock"])
+def test_an_unsupported_redis_url_is_refused_with_a_sentence(url: str) -> None:
+    with pytest.raises(ValidationError, match="use a redis://, rediss://, redis\\+unix:// or "
+                                              "redis\\+cluster:// URL"):
+        Settings(redis_url=url)
+
+
+def test_serve_with_a_sentinel_url_is_exit_2_with_a_sentence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRYPTON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("KRYPTON_DATABASE_URL", raising=False)
+    monkeypatch.setenv("KRYPTON_REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster")
+    result = CliRunner().invoke(cli_app, ["serve"])
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, text
+    assert "KRYPTON_REDIS_URL" in text and "redis+cluster://" in text and "Traceback" not in text

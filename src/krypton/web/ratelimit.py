@@ -1,7 +1,8 @@
 """Multi-tier rate limits (the `limits` library): per key, per client IP, and global.
 
 Counters live in process memory by default and in Redis when KRYPTON_REDIS_URL is set, so
-several server processes share them.
+several server processes share them (a `redis+cluster://` URL: a Redis Cluster; each counter
+is one key, so it lives on one shard). The global limit is then one for all processes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 import redis.asyncio
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from krypton.config import Settings
@@ -24,7 +25,15 @@ class Limiter:
         storage: Storage
         # Owned here so `close` can release the connections (limits never closes them).
         self._pool: redis.asyncio.ConnectionPool | None = None
-        if settings.redis_url:
+        self._cluster: redis.asyncio.RedisCluster | None = None
+        if settings.redis_url and settings.redis_url.removeprefix("async+").startswith(
+                "redis+cluster://"):
+            # limits builds the cluster client itself (no pool to hand over); closed below.
+            cluster = RedisClusterStorage("async+" + settings.redis_url.removeprefix("async+"),
+                                          implementation="redispy", key_prefix="krypton")
+            self._cluster = cluster.bridge.storage  # type: ignore[attr-defined]
+            storage = cluster
+        elif settings.redis_url:
             uri = "async+" + settings.redis_url if "+" not in settings.redis_url.split(":")[0] \
                 else settings.redis_url
             plain = settings.redis_url.removeprefix("async+").replace("redis+unix://", "unix://", 1)
@@ -68,3 +77,5 @@ class Limiter:
         """Release the Redis connections, if any (the app calls this on shutdown)."""
         if self._pool is not None:
             await self._pool.aclose()
+        if self._cluster is not None:
+            await self._cluster.aclose()

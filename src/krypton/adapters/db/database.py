@@ -38,6 +38,11 @@ GROUP_COMMIT = 32
 # PostgreSQL: seconds to open a connection, and to wait for a free one in the pool.
 CONNECT_TIMEOUT = 5
 POOL_TIMEOUT = 30
+# PostgreSQL: seconds a session may sit idle inside a transaction before the server ends it.
+# An open write transaction holds back the event-log horizon of every database on the
+# server (event_log.py), freezing projections and /api/v1/events; this bounds how long one
+# of Krypton's own sessions can do that.
+IDLE_IN_TRANSACTION_SECONDS = 60.0
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> sqlite_inline.InlineEngine:
@@ -76,7 +81,8 @@ class Database:
     reader: Engine
 
     @classmethod
-    def open(cls, url: str, *, pool_size: int = 20) -> Database:
+    def open(cls, url: str, *, pool_size: int = 20,
+             idle_in_transaction_seconds: float = IDLE_IN_TRANSACTION_SECONDS) -> Database:
         if url.startswith("sqlite"):
             return cls(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
         # pool_pre_ping: a pooled connection is checked (a round trip) before use, so after a
@@ -84,10 +90,14 @@ class Database:
         # by one until each has been tried. A connection attempt gives up after CONNECT_TIMEOUT
         # seconds and a request waits at most POOL_TIMEOUT for a free connection: while the
         # server is away the API answers 503 quickly rather than hanging for a minute.
+        connect_args: dict[str, Any] = {}
+        if make_url(url).get_driver_name() == "asyncpg":
+            idle_ms = str(round(idle_in_transaction_seconds * 1000))  # 0: no limit
+            connect_args = {"timeout": CONNECT_TIMEOUT,
+                            "server_settings": {"idle_in_transaction_session_timeout": idle_ms}}
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=10,
                                      pool_timeout=POOL_TIMEOUT, pool_pre_ping=True,
-                                     connect_args={"timeout": CONNECT_TIMEOUT}
-                                     if make_url(url).get_driver_name() == "asyncpg" else {},
+                                     connect_args=connect_args,
                                      json_serializer=tables.json_text,
                                      json_deserializer=tables.json_value)
         return cls(url, engine, engine)

@@ -8,6 +8,11 @@ the oldest one still running (pg_snapshot_xmin), in (txid, seq) order. Everythin
 that horizon is final, so a position (txid, seq) never needs to go back.
 
 SQLite has one writer at a time (BEGIN IMMEDIATE), so seq order is commit order: txid is 0.
+
+The horizon is cluster-wide: a transaction left open in *any* database on the server holds
+it back, and events committed since stay unread until it ends. Krypton's own sessions are
+cut when idle in a transaction (database.py); the lag is exported as a metric, measured by
+every consumer as it reads its position.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Gauge
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import Connection, write
@@ -27,6 +33,15 @@ PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::b
 _INSERT_SQLITE = t.events.insert().values(txid=0)
 _INSERT_PG = t.events.insert().values(txid=PG_TXID)
 PG_HORIZON: sa.ColumnClause[int] = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# Transaction ids handed out since the oldest transaction still running: how far the newest
+# writes are ahead of what readers may see. It stays near the number of concurrent writers,
+# and grows for as long as one transaction anywhere on the server stays open.
+PG_HORIZON_LAG: sa.ColumnClause[int] = sa.literal_column(
+    "(pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+    " - pg_snapshot_xmin(pg_current_snapshot())::text::bigint)")
+HORIZON_LAG = Gauge("krypton_event_horizon_lag_transactions",
+                    "PostgreSQL: transactions started since the oldest one still open on the "
+                    "server; events they wrote are not readable by consumers or /api/v1/events yet")
 
 
 class EventLog:
@@ -79,6 +94,8 @@ class EventLog:
         query = sa.select(c.txid, c.seq).where(c.name == name)
         if self.pg:
             query = query.with_for_update()  # one instance of a consumer at a time
+            lag = (await self.conn.execute(sa.select(PG_HORIZON_LAG))).scalar_one()
+            HORIZON_LAG.set(lag)
         row = (await self.conn.execute(query)).first()
         if row is None:
             await self.conn.execute(t.consumer_positions.insert().values(name=name, txid=0, seq=0))
