@@ -45,8 +45,9 @@ def create_merchant(env: dict[str, str]) -> str:
 class KryptonServer:
     """`krypton serve` (uvicorn, one process, background workers on) on 127.0.0.1:port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
         self.env = env
+        self.args = args  # more `krypton serve` options, e.g. ("--role", "api", "--workers", "2")
         self.base_url = f"http://127.0.0.1:{env['KRYPTON_PORT']}"
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,7 +58,7 @@ class KryptonServer:
         return self.proc.pid
 
     def __enter__(self) -> KryptonServer:
-        cmd = [str(BIN / "krypton"), "serve"]
+        cmd = [str(BIN / "krypton"), "serve", *self.args]
         # setpriv makes the kernel SIGTERM the server if the bench dies without cleaning up
         # (e.g. SIGKILL); it execs in place, so self.proc.pid is the server's own pid.
         if setpriv := shutil.which("setpriv"):

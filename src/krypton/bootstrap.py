@@ -32,6 +32,8 @@ from krypton.adapters.chains.tron.reader import ScanPolicy, TronReader
 from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
+from krypton.adapters.db.leases import AdvisoryLeases, LocalLeases
+from krypton.adapters.events.nats import NatsSink
 from krypton.adapters.rates import coingecko
 from krypton.adapters.rates.binance import Binance
 from krypton.adapters.rates.coingecko import CoinGecko
@@ -40,7 +42,7 @@ from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.app import devnet_genesis
 from krypton.app.deps import Deps
-from krypton.app.ports import ChainReader, Clock, RateSource
+from krypton.app.ports import ChainReader, Clock, Leases, RateSource
 from krypton.config import Settings
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.http import create_devnet_app
@@ -86,16 +88,23 @@ class Container:
     # The devnet's fake price sources (served at /devnet/rates; live rates read them on devnet).
     rates_fake: FakeRates | None = None
     _rates_close: Callable[[], Awaitable[None]] | None = None
+    # Where the event log is exported (KRYPTON_NATS_URL); None: no export.
+    event_sink: NatsSink | None = None
 
     def chains(self) -> ChainAdapters:
-        """Readers for the configured network; on devnet they read `devnet` in process."""
+        """Readers for the configured network; on devnet they read `devnet` in process, or,
+        in a process that does not host it (`krypton worker`), the host's over HTTP."""
         settings = self.settings
-        if self.devnet is not None:
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
-                                     base_url=DEVNET_BASE)
-            ton_points = [Endpoint("devnet-toncenter", f"{DEVNET_BASE}/toncenter/api/v3",
+        if settings.network == "devnet":
+            if self.devnet is not None:
+                http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
+                                         base_url=DEVNET_BASE)
+                base = DEVNET_BASE
+            else:
+                http, base = httpx.AsyncClient(), settings.devnet_base
+            ton_points = [Endpoint("devnet-toncenter", f"{base}/toncenter/api/v3",
                                    rate_per_second=1000, burst=100)]
-            tron_points = [Endpoint("devnet-trongrid", f"{DEVNET_BASE}/trongrid",
+            tron_points = [Endpoint("devnet-trongrid", f"{base}/trongrid",
                                     rate_per_second=1000, burst=100)]
         else:
             http = httpx.AsyncClient()
@@ -121,6 +130,13 @@ class Container:
                                          sweep_every=timedelta(seconds=settings.tron_sweep_seconds)))
         return ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
                              [ton_provider.aclose, tron_provider.aclose, http.aclose])
+
+    def leases(self) -> Leases:
+        """Who runs the background jobs: PostgreSQL advisory locks, so one process in the
+        cluster runs each job; on SQLite (one process) this process runs them all."""
+        if self.db.dialect == "postgresql":
+            return AdvisoryLeases(self.db.url)
+        return LocalLeases()
 
     def collectors_of_server(self) -> tuple[TonCenterCollectors, Callable[[], Awaitable[None]]]:
         """Fee-collector contracts read from a process without the devnet in it (the CLI): on
@@ -172,6 +188,8 @@ class Container:
         await self.stop_helpers()
         if self._rates_close is not None:
             await self._rates_close()
+        if self.event_sink is not None:
+            await self.event_sink.close()
         await self.db.dispose()
 
 
@@ -188,19 +206,22 @@ def ton_endpoints(settings: Settings) -> list[Endpoint]:
     """TON Center for a process without the devnet in it (the CLI): on devnet, the one the
     running server mounts at /devnet."""
     if settings.network == "devnet":
-        return [Endpoint("devnet-toncenter", f"{settings.public_url.rstrip('/')}/devnet/toncenter/api/v3",
+        return [Endpoint("devnet-toncenter", f"{settings.devnet_base}/toncenter/api/v3",
                          rate_per_second=100)]
     return _endpoints("toncenter", settings.toncenter_urls, "X-API-Key", settings.toncenter_api_key)
 
 
 async def build(settings: Settings, *, clock: Clock | None = None,
-                devnet_nonce: str | None = None) -> Container:
+                devnet_nonce: str | None = None, host_devnet: bool = True) -> Container:
     """Everything a process needs. On devnet the simulator gets `devnet_nonce` (default: a
-    random one, so each boot is a chain of its own; tests fix it); on a real network a
-    database the devnet was run on is refused (DevnetDatabase)."""
+    random one, so each boot is a chain of its own; tests fix it); a process that does not
+    `host_devnet` (`krypton worker`: one process hosts it, `krypton serve`) reads the host's
+    at settings.devnet_base. On a real network a database the devnet was run on is refused
+    (DevnetDatabase)."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database.open(settings.db_url)
+    db = Database.open(settings.db_url,
+                       idle_in_transaction_seconds=settings.pg_idle_in_transaction_seconds)
     if settings.auto_migrate or db.dialect == "sqlite":
         await migrate.upgrade(db)
     ids = RandomIds()
@@ -215,10 +236,12 @@ async def build(settings: Settings, *, clock: Clock | None = None,
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     devnet = None
-    if settings.network == "devnet":
+    if settings.network == "devnet" and host_devnet:
         devnet = Devnet(deps.clock.now, nonce=secrets.token_hex(8) if devnet_nonce is None else devnet_nonce)
     container = Container(settings, db, deps, devnet, tron, fake, rates_close)
-    if devnet is None:
+    if settings.nats_url:
+        container.event_sink = NatsSink(settings.nats_url)  # connects on first export
+    if settings.network != "devnet":
         try:
             await devnet_genesis.refuse_devnet_database(deps, settings.network)
         except devnet_genesis.DevnetDatabase:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         "default: SQLite in data_dir.")
     redis_url: str | None = Field(
         None, description="Redis for shared rate-limit counters; default: in-process memory.")
+    nats_url: str | None = Field(
+        None, description="NATS server (nats://host:4222) with JetStream: every event is "
+        "exported to the stream KRYPTON_EVENTS; default: no export.")
+    pg_idle_in_transaction_seconds: float = Field(
+        60, ge=0, description="PostgreSQL: a Krypton session left idle inside a transaction "
+        "this long is cut (0: never), so it cannot hold back the event-log horizon.")
     host: str = Field("127.0.0.1", description="Address `krypton serve` listens on.")
     port: int = Field(8000, description="Port `krypton serve` listens on.")
     public_url: str = Field(
@@ -66,6 +72,14 @@ class Settings(BaseSettings):
         "also polled on its own this often (the safety net).")
     provider_timeout_seconds: float = Field(10.0, description="Timeout of each chain provider call.")
     watch_interval_seconds: float = Field(2.0, description="Pause between chain polls when idle.")
+    role: Literal["all", "api"] = Field(
+        "all", description="What `krypton serve` runs: all (the API and the background jobs, "
+        "the embedded default) or api (the API only, beside `krypton worker` processes; "
+        "PostgreSQL only).")
+    devnet_url: str | None = Field(
+        None, description="Base URL of the `krypton serve` process that hosts the devnet, "
+        "which `krypton worker` and the CLI read the simulated chains through (at /devnet); "
+        "default: public_url.")
     devnet_ton_block_seconds: float = Field(1.0, description="Devnet TON block interval.")
     devnet_tron_block_seconds: float = Field(3.0, description="Devnet Tron block interval.")
     auto_migrate: bool = Field(
@@ -170,6 +184,16 @@ class Settings(BaseSettings):
                              f"'{value.split(':', 1)[0]}' is neither.")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # The schemes the rate limiter (web/ratelimit.py, through `limits`) can use.
+        schemes = ("redis://", "rediss://", "redis+unix://", "redis+cluster://")
+        if value is not None and not value.removeprefix("async+").startswith(schemes):
+            raise ValueError("use a redis://, rediss://, redis+unix:// or redis+cluster:// URL "
+                             "(Redis Sentinel is not supported).")
+        return value
+
     @field_validator("tron_xpub")
     @classmethod
     def _tron_xpub(cls, value: str | None) -> str | None:
@@ -204,6 +228,11 @@ class Settings(BaseSettings):
     @property
     def tron_account_xpub(self) -> str | None:
         return self.tron_xpub or (DEVNET_TRON_XPUB if self.network == "devnet" else None)
+
+    @property
+    def devnet_base(self) -> str:
+        """Where the devnet's APIs are mounted, for a process that does not host it."""
+        return (self.devnet_url or self.public_url).rstrip("/") + "/devnet"
 
     @property
     def db_url(self) -> str:

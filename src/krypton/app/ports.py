@@ -165,7 +165,9 @@ class MerchantRepo(Protocol):
 class CollectorRepo(Protocol):
     async def put(self, collector: FeeCollector) -> None:
         """Insert, or replace the merchant's pending collector."""
-    async def save(self, collector: FeeCollector) -> None: ...
+    async def activate(self, collector: FeeCollector) -> bool:
+        """Store the collector as activated if it is still the merchant's pending one; False
+        (nothing written) when another caller got there first or it was replaced."""
     async def for_merchant(self, merchant_id: str) -> FeeCollector | None: ...
     async def by_address(self, address: str) -> FeeCollector | None: ...
     async def pending(self) -> list[FeeCollector]: ...
@@ -198,6 +200,8 @@ class InvoiceRepo(Protocol):
     async def ids_by_tron_address(self, addresses: Sequence[str]) -> dict[str, str]: ...
     async def tron_deposits_after(self, index: int, limit: int) -> list[TronDeposit]:
         """Deposit addresses with a deposit index above `index`, in index order."""
+    async def tron_deposits_at(self, indexes: Sequence[int]) -> list[TronDeposit]:
+        """The deposit addresses with these indexes that are visible (committed) now."""
     async def save(self, invoice: Invoice) -> None: ...
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
                    limit: int, starting_after: str | None) -> tuple[list[Invoice], bool]: ...
@@ -205,6 +209,9 @@ class InvoiceRepo(Protocol):
 
 
 class PaymentRepo(Protocol):
+    async def claim(self, chain: str, tx_id: str, index: int) -> None:
+        """Hold this transfer key until the unit of work ends: concurrent units deciding what
+        one transfer is (a payment, unmatched, nothing) take turns, each seeing the last's."""
     async def add(self, payment: Payment) -> None: ...
     async def by_key(self, chain: str, tx_id: str, index: int) -> Payment | None: ...
     async def get(self, payment_id: str) -> Payment | None: ...
@@ -279,6 +286,16 @@ class EventLog(Protocol):
     async def set_consumer_position(self, name: str, position: tuple[int, int]) -> None: ...
 
 
+class EventSink(Protocol):
+    """Where the event log is exported (adapters/events/): a broker's stream.
+
+    `publish` returns once the broker holds every event given, and raises if it may not.
+    An event published again (after a crash, the same id) is not stored twice, and the
+    events of one aggregate (`subject_id`) are stored in the order given."""
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None: ...
+
+
 class IdempotencyRepo(Protocol):
     async def save(self, merchant_id: str, key: str, request_hash: str, result: Any,
                    now: datetime) -> None:
@@ -332,6 +349,21 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+class Leases(Protocol):
+    """Who runs a background job: exactly one holder of a job's lease cluster-wide, taken
+    over by another process soon after the holder dies."""
+
+    async def try_acquire(self, job: str) -> bool:
+        """True when this process holds `job`'s lease (newly or still); False when another
+        does or the lease store cannot be reached (ask again later)."""
+
+    async def release(self, job: str) -> None:
+        """Give `job`'s lease up, for another process to take."""
+
+    async def close(self) -> None:
+        """Give every lease up."""
 
 
 class IdempotencyClash(Exception):
