@@ -40,6 +40,7 @@ bench: install system-deps
 	$(PY) -m bench
 	$(PY) -m bench.matching
 	$(PY) -m bench.e2e
+	$(PY) -m bench.scale
 
 clean:
 	rm -rf .venv .tools data contracts/node_modules
