@@ -129,6 +129,17 @@ def test_devnet_pay_works_from_any_folder(server: str, tmp_path: Path,
     assert list(elsewhere.iterdir()) == []  # no stray ./data folder
 
 
+def test_devnet_commands_reach_the_devnet_host(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several processes only one hosts the devnet: its control API is found through
+    KRYPTON_DEVNET_URL, whatever the public URL says."""
+    monkeypatch.setenv("KRYPTON_PUBLIC_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("KRYPTON_DEVNET_URL", server)
+    assert "alice" in _ok(["devnet", "state"])
+    monkeypatch.delenv("KRYPTON_DEVNET_URL")
+    lost = runner.invoke(app, ["devnet", "state"])
+    assert lost.exit_code == 2 and "No Krypton server answers at http://127.0.0.1:9" in lost.output
+
+
 def test_contract_commands_refuse_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRYPTON_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("KRYPTON_PUBLIC_URL", "http://127.0.0.1:9")  # nothing listens there

@@ -19,15 +19,15 @@ from krypton.domain.errors import DomainError
 
 app = typer.Typer(help="Pay invoices and make blocks on the local devnet (network=devnet).",
                   no_args_is_help=True)
-def _call(settings: Settings, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    """One request to the running server, which `settings` locate like `krypton serve`'s."""
+def _call(settings: Settings, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """One request to a running server, which `settings` locate like `krypton serve`'s."""
     if settings.network != "devnet":
         raise support.fail(f"The network is '{settings.network}'; devnet commands need network=devnet.")
-    url = f"{settings.public_url.rstrip('/')}{path}"
     try:
         return httpx.post(url, json=body, timeout=10) if body is not None else httpx.get(url, timeout=10)
     except httpx.HTTPError:
-        raise support.fail(f"No Krypton server answers at {settings.public_url}; start it with "
+        server = url.split("/api/", 1)[0].split("/devnet/", 1)[0]
+        raise support.fail(f"No Krypton server answers at {server}; start it with "
                            "`make demo` or `krypton serve` first.") from None
 
 
@@ -42,14 +42,16 @@ def _answer(response: httpx.Response) -> Any:
 
 
 def _control(settings: Settings, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the devnet control API of the running server."""
-    return _answer(_call(settings, f"/devnet/control{path}", body))
+    """Call the control API of the process hosting the devnet (KRYPTON_DEVNET_URL, else the
+    public URL: with several processes only one hosts it)."""
+    return _answer(_call(settings, f"{settings.devnet_base}/control{path}", body))
 
 
 def _payment(settings: Settings, invoice_id: str, method: str, amount: str | None) -> dict[str, Any]:
     """What to send for one of the invoice's options, as the server shows it to payers: the
     command needs no database of its own, so it works from any folder."""
-    invoice = _answer(_call(settings, f"/api/v1/public/invoice/{quote(invoice_id, safe='')}"))
+    invoice = _answer(_call(settings, f"{settings.public_url.rstrip('/')}/api/v1/public/invoice/"
+                                      f"{quote(invoice_id, safe='')}"))
     option = next((o for o in invoice["payment_options"] if o["method"] == method), None)
     if option is None:
         raise support.fail(f"Invoice {invoice_id} cannot be paid with {method}; it offers "
