@@ -20,7 +20,7 @@ from krypton.app import merchants
 from krypton.bootstrap import Container, build
 from krypton.config import Settings
 from tests.support.clock import ManualClock
-from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, in_ci
+from tests.support.servers import NatsServer, PostgresServer, RedisServer, ServerUnavailable, in_ci
 
 DATABASES = os.environ.get("KRYPTON_TEST_DATABASES", "sqlite,postgresql").split(",")
 _names = itertools.count()
@@ -56,6 +56,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         if in_ci():
             raise
         pytest.skip(f"redis-server is not installed here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    try:
+        server = NatsServer(tmp_path / "nats").start()
+    except ServerUnavailable as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"nats-server is not installed here: {exc}")
     try:
         yield server
     finally:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import nats
 import pytest
@@ -17,23 +16,9 @@ from krypton.app.ports import StoredEvent
 from krypton.bootstrap import Container, build
 from krypton.domain.events import Event
 from krypton.workers import loops
-from tests.support.servers import NatsServer, ServerUnavailable, in_ci
+from tests.support.servers import NatsServer
 
 AGGREGATES = ("invoice", "payment", "settlement")
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    try:
-        server = NatsServer(tmp_path / "nats").start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"nats-server is not installed here: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _append_events(container: Container, commits: int) -> list[str]:

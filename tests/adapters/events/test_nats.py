@@ -3,9 +3,7 @@ events never stored out of order when the broker rejects one of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import nats
 import pytest
@@ -14,23 +12,9 @@ from nats.js.errors import APIError
 
 from krypton.adapters.events.nats import STREAM, NatsSink, subject
 from krypton.app.ports import StoredEvent
-from tests.support.servers import NatsServer, ServerUnavailable, in_ci
+from tests.support.servers import NatsServer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    try:
-        server = NatsServer(tmp_path / "nats").start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"nats-server is not installed here: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _event(seq: int, aggregate: str, data: str = "") -> StoredEvent:
