@@ -25,7 +25,6 @@ stats are listed under ton.collectors in /control/state.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,9 +36,10 @@ from starlette.routing import Route
 from krypton.adapters.chains.ton import fee_collector
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
 from krypton.adapters.chains.ton.cells import CellFormatError, cell_from_boc
-from krypton.devnet.common import InvalidInput, MalformedBody
+from krypton.devnet.common import InvalidInput
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.faults import Fault, fault_kind
+from krypton.devnet.requests import read_object, text
 from krypton.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
 from krypton.devnet.tron import COUNTERFEIT_CONTRACT, RESULTS, USDT_CONTRACT, Result
 
@@ -58,27 +58,28 @@ _DIGITS = re.compile(r"[0-9]{1,80}")
 
 def routes(devnet: Devnet) -> list[Route]:
     async def pay(request: Request) -> JSONResponse:
-        return JSONResponse(_pay(devnet, await _body(request, PAY_FIELDS)), status_code=201)
+        return JSONResponse(_pay(devnet, await read_object(request, PAY_FIELDS)), status_code=201)
 
     async def blocks(request: Request) -> JSONResponse:
-        body = await _body(request, {"chain", "count"})
-        chain = _text(body, "chain", required=True)
+        body = await read_object(request, {"chain", "count"})
+        chain = text(body, "chain", required=True)
         devnet.produce(chain or "", _whole(body, "count", default=1))
         return JSONResponse(_heads(devnet)[chain or ""])
 
     async def reorg(request: Request) -> JSONResponse:
-        body = await _body(request, {"n", "chain"})
-        if _text(body, "chain") not in (None, "tron"):
+        body = await read_object(request, {"n", "chain"})
+        if text(body, "chain") not in (None, "tron"):
             raise InvalidInput("Only Tron reorganises: a TON transaction in a masterchain block is final.",
                                field="chain")
         dropped = devnet.tron.reorg(_whole(body, "n", required=True))
         return JSONResponse({**_heads(devnet)["tron"], "dropped_transactions": [tx.tx_id for tx in dropped]})
 
     async def add_fault(request: Request) -> JSONResponse:
-        body = await _body(request, {"provider", "kind", "status", "retry_after", "latency_ms", "count"})
-        fault = Fault(fault_kind(_text(body, "kind", required=True) or ""), _optional_whole(body, "status"),
+        body = await read_object(request, {"provider", "kind", "status", "retry_after",
+                                           "latency_ms", "count"})
+        fault = Fault(fault_kind(text(body, "kind", required=True) or ""), _optional_whole(body, "status"),
                       _optional_whole(body, "retry_after"), _optional_whole(body, "latency_ms"))
-        provider = _text(body, "provider", required=True) or ""
+        provider = text(body, "provider", required=True) or ""
         devnet.faults.inject(provider, fault, _whole(body, "count", default=1))
         return JSONResponse({"faults": devnet.faults.armed()}, status_code=201)
 
@@ -90,7 +91,7 @@ def routes(devnet: Devnet) -> list[Route]:
         return JSONResponse(_state(devnet))
 
     async def deploy(request: Request) -> JSONResponse:
-        return JSONResponse(_deploy(devnet, await _body(request, {"state_init", "amount"})))
+        return JSONResponse(_deploy(devnet, await read_object(request, {"state_init", "amount"})))
 
     return [
         Route("/pay", pay, methods=["POST"]),
@@ -104,19 +105,19 @@ def routes(devnet: Devnet) -> list[Route]:
 
 
 def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
-    asset = (_text(body, "asset", required=True) or "").lower()
+    asset = (text(body, "asset", required=True) or "").lower()
     if asset not in ASSETS:
         raise InvalidInput(f"asset must be one of {', '.join(ASSETS)}, not {asset!r}.", field="asset")
     for option, assets in APPLIES_TO.items():
         if body.get(option) is not None and asset not in assets:
             raise InvalidInput(_not_for(option, asset, assets), field=option)
-    payer = _text(body, "from") or devnet.default_payer
-    target = _text(body, "to", required=True) or ""
+    payer = text(body, "from") or devnet.default_payer
+    target = text(body, "to", required=True) or ""
     amount = _whole(body, "amount", required=True)
-    comment = _text(body, "comment")
+    comment = text(body, "comment")
     counterfeit = _flag(body, "counterfeit")
     if asset == "usdt_trc20":
-        result = _text(body, "result") or "SUCCESS"
+        result = text(body, "result") or "SUCCESS"
         if result not in RESULTS:
             raise InvalidInput(f"result must be one of {', '.join(RESULTS)}, not {result!r}.", field="result")
         contract = COUNTERFEIT_CONTRACT if counterfeit else USDT_CONTRACT
@@ -143,9 +144,9 @@ def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deploy(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
-    text = _text(body, "state_init", required=True) or ""
+    boc = text(body, "state_init", required=True) or ""
     try:
-        state_init = cell_from_boc(text)
+        state_init = cell_from_boc(boc)
     except CellFormatError as exc:
         raise InvalidInput(f"state_init must be a StateInit as a standard base64 BOC: {exc}.",
                            field="state_init") from None
@@ -211,32 +212,6 @@ def _state(devnet: Devnet) -> dict[str, Any]:
 
 
 # -- reading the body ---------------------------------------------------------------------
-
-
-async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise MalformedBody("The request body is not valid JSON; send a JSON object.") from None
-    if not isinstance(body, dict):
-        raise MalformedBody("The request body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"{unknown[0]} is not a known field; use {', '.join(sorted(allowed))}.",
-                           field=unknown[0])
-    return body
-
-
-def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise InvalidInput(f"{name} is required.", field=name)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a string.", field=name)
-    return value
 
 
 def _optional_whole(body: dict[str, Any], name: str) -> int | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +23,7 @@ from krypton.devnet import control_api, toncenter_api, trongrid_api
 from krypton.devnet.common import DevnetError
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.faults import Faults, Provider
+from krypton.devnet.requests import refused
 from krypton.devnet.timer import Sleep
 
 HANG_SECONDS = 3600.0  # a "timeout" fault holds the request this long: clients give up first
@@ -44,7 +44,7 @@ def create_devnet_app(devnet: Devnet, *, sleep: Sleep = asyncio.sleep, hang_seco
             Mount("/trongrid", app=gated("trongrid", trongrid)),
             Mount("/control", routes=control_api.routes(devnet)),
         ],
-        exception_handlers={DevnetError: _refused},
+        exception_handlers={DevnetError: refused},
     )
 
 
@@ -74,9 +74,3 @@ class _FaultGate:
             await self._app(scope, receive, send)
         else:
             await response(scope, receive, send)
-
-
-def _refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DevnetError)
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
-                        status_code=exc.status)

@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from krypton.devnet.common import Clock, DevnetError, InvalidInput, MalformedBody
+from krypton.devnet.common import Clock, DevnetError, InvalidInput
+from krypton.devnet.requests import read_object, refused, text
 from krypton.domain import money
 from krypton.domain.errors import InvalidAmount
 
@@ -100,16 +101,16 @@ def create_rates_app(fake: FakeRates) -> Starlette:
         return endpoint
 
     async def price(request: Request) -> JSONResponse:
-        body = await _body(request, {"currency", "usd"})
-        fake.set_price(_text(body, "currency"), _text(body, "usd"))
+        body = await read_object(request, {"currency", "usd"})
+        fake.set_price(text(body, "currency", required=True) or "", text(body, "usd", required=True) or "")
         return JSONResponse(fake.state())
 
     async def fail(request: Request) -> JSONResponse:
-        body = await _body(request, {"source", "status"})
+        body = await read_object(request, {"source", "status"})
         status = body.get("status", 503)
         if isinstance(status, bool) or not isinstance(status, int):
             raise InvalidInput("status must be a whole number (429 or 5xx).", field="status")
-        fake.fail(_text(body, "source"), status)
+        fake.fail(text(body, "source", required=True) or "", status)
         return JSONResponse(fake.state())
 
     async def recover(request: Request) -> JSONResponse:
@@ -128,7 +129,7 @@ def create_rates_app(fake: FakeRates) -> Starlette:
             Route("/control/fail", recover, methods=["DELETE"]),
             Route("/control/state", state),
         ],
-        exception_handlers={DevnetError: _refused},
+        exception_handlers={DevnetError: refused},
     )
 
 
@@ -171,28 +172,3 @@ def _binance(fake: FakeRates, request: Request) -> Response:
     return JSONResponse({"symbol": symbol, "price": f"{price:f}"})
 
 
-async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise MalformedBody("The body must be a JSON object.") from None
-    if not isinstance(body, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}.",
-                           field=unknown[0])
-    return body
-
-
-def _text(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{name} is required, as a string.", field=name)
-    return value
-
-
-def _refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DevnetError)
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
-                        status_code=exc.status)
