@@ -20,7 +20,7 @@ from krypton.app import merchants
 from krypton.bootstrap import Container, build
 from krypton.config import Settings
 from tests.support.clock import ManualClock
-from tests.support.servers import NatsServer, PostgresServer, RedisServer, ServerUnavailable, in_ci
+from tests.support.servers import NatsServer, PostgresServer, RedisServer, running
 
 DATABASES = os.environ.get("KRYPTON_TEST_DATABASES", "sqlite,postgresql").split(",")
 _names = itertools.count()
@@ -28,13 +28,7 @@ _names = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer(tmp_path_factory.mktemp("pg")).start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"PostgreSQL is not installed here: {exc}")
-    try:
+    with running(PostgresServer(tmp_path_factory.mktemp("pg")), "PostgreSQL") as server:
         # Migrate once into a template; each test clones it (much faster than migrating).
         server.create_database("krypton_template")
         db = Database.open(server.url_for("krypton_template"))
@@ -44,36 +38,18 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServ
             await db.dispose()
         asyncio.run(prepare())
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"redis-server is not installed here: {exc}")
-    try:
+    with running(RedisServer(tmp_path_factory.mktemp("redis")), "redis-server") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    try:
-        server = NatsServer(tmp_path / "nats").start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"nats-server is not installed here: {exc}")
-    try:
+    with running(NatsServer(tmp_path / "nats"), "nats-server") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=DATABASES)

@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 START_TIMEOUT = 30.0  # seconds to wait for a server to accept connections
 STOP_TIMEOUT = 10.0
@@ -51,6 +52,32 @@ class ServerStartError(RuntimeError):
 def in_ci() -> bool:
     """True on CI, where a server that can't start must fail the run, never skip."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+class _Server(Protocol):
+    def start(self) -> Self: ...
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+@contextmanager
+def running(server: ServerT, software: str) -> Iterator[ServerT]:
+    """`server` started for the block and stopped after it. Where `software` is not
+    installed the test is skipped, except on CI, where that fails the run."""
+    import pytest  # here: the benchmarks import this module without pytest's machinery
+
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"{software} is not installed here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

@@ -18,23 +18,15 @@ from krypton.config import Settings
 from krypton.web.app import create_app
 from tests.conftest import auth
 from tests.support.clock import ManualClock
-from tests.support.servers import PostgresServer, ServerUnavailable, in_ci
+from tests.support.servers import PostgresServer, running
 from tests.web.helpers import API, error_of
 
 
 @pytest.fixture
 def own_pg(tmp_path: Path) -> Iterator[PostgresServer]:
     """A PostgreSQL server for this test alone: the session's is shared and must stay up."""
-    try:
-        server = PostgresServer(tmp_path / "pg").start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"PostgreSQL is not installed here: {exc}")
-    try:
+    with running(PostgresServer(tmp_path / "pg"), "PostgreSQL") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from krypton.cli import app as cli_app
 from krypton.config import Settings
 from krypton.web.app import create_app
 from tests.conftest import auth
-from tests.support.servers import RedisServer, ServerUnavailable, in_ci
+from tests.support.servers import RedisServer, running
 from tests.web.helpers import API, count_rows, create_invoice, error_of
 
 ROOMY = {"rate_limit_global": "100000/hour", "rate_limit_invoice_create": "100000/hour",
@@ -182,16 +182,8 @@ async def test_instances_with_memory_counters_do_not_share(container: Container,
 @pytest.fixture
 def redis_cluster(tmp_path: Path) -> Iterator[RedisServer]:
     """A real, one-node Redis Cluster (every slot on one node)."""
-    try:
-        server = RedisServer(tmp_path / "redis-cluster", cluster=True).start()
-    except ServerUnavailable as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"redis-server is not installed here: {exc}")
-    try:
+    with running(RedisServer(tmp_path / "redis-cluster", cluster=True), "redis-server") as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_two_app_instances_share_counters_through_a_redis_cluster(
