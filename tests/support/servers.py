@@ -200,7 +200,27 @@ def _popen(cmd: list[str], log: Path, user: pwd.struct_passwd | None = None, **k
 # -------------------------------------------------------------------- PostgreSQL
 
 
-class PostgresServer:
+class _ServerProcess:
+    """A test server run as a child process: `with Server(...) as s:` starts and stops it;
+    `stop` ends the process with SIGTERM unless a subclass knows better."""
+
+    _proc: Proc | None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        _stop(self._proc, signal.SIGTERM)
+        self._proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class PostgresServer(_ServerProcess):
     """A private PostgreSQL cluster on 127.0.0.1:<free port>, deleted on exit.
 
     PostgreSQL refuses to run as root, so when we are root the cluster is
@@ -287,12 +307,6 @@ class PostgresServer:
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def kill(self) -> None:
         """Stop the server, keeping its data: an outage (`revive` ends it). A fast shutdown
@@ -411,7 +425,7 @@ class PostgresServer:
 # ------------------------------------------------------------------------- Redis
 
 
-class RedisServer:
+class RedisServer(_ServerProcess):
     """A non-persistent redis-server on 127.0.0.1:<free port>; with `cluster`, a one-node
     Redis Cluster holding every slot (`url` is then redis+cluster://)."""
 
@@ -468,16 +482,6 @@ class RedisServer:
             raise
         return self
 
-    def stop(self) -> None:
-        _stop(self._proc, signal.SIGTERM)
-        self._proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def _claim_all_slots(self) -> None:
         """Give this node every hash slot and wait until the cluster reports ok."""
         with socket.create_connection((self.host, self.port or 0), timeout=5) as s:
@@ -504,7 +508,7 @@ class RedisServer:
 # -------------------------------------------------------------------------- NATS
 
 
-class NatsServer:
+class NatsServer(_ServerProcess):
     """A nats-server with JetStream on 127.0.0.1:<free port>, its store under base_dir."""
 
 
@@ -545,16 +549,6 @@ class NatsServer:
             self.stop()
             raise
         return self
-
-    def stop(self) -> None:
-        _stop(self._proc, signal.SIGTERM)
-        self._proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _pong(self, port: int) -> bool:
         # The server greets with INFO, then answers PING with PONG once it serves clients.
