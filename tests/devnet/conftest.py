@@ -23,11 +23,6 @@ class FakeSleep:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def devnet(clock: ManualClock) -> Devnet:
     return Devnet(clock.now, seed="tests")
 

@@ -36,11 +36,6 @@ class Recorded:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def devnet(clock: ManualClock) -> Devnet:
     return Devnet(clock.now, seed="tests")
 
