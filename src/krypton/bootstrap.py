@@ -39,8 +39,12 @@ from krypton.adapters.rates.binance import Binance
 from krypton.adapters.rates.coingecko import CoinGecko
 from krypton.adapters.rates.live import LiveRates
 from krypton.adapters.rates.static import StaticRates
+from krypton.adapters.secrets.envelope import KeyRing, keyring_from
 from krypton.adapters.system import RandomIds, SystemClock
+from krypton.adapters.webhooks import ssrf
+from krypton.adapters.webhooks.sender import WebhookSender
 from krypton.app import devnet_genesis
+from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
 from krypton.app.ports import ChainReader, Clock, Leases, RateSource
 from krypton.config import Settings
@@ -49,6 +53,7 @@ from krypton.devnet.http import create_devnet_app
 from krypton.devnet.rates_api import FakeRates, create_rates_app, with_rates
 from krypton.devnet.timer import run_block_timer
 from krypton.domain.assets import USDT_TON
+from krypton.domain.errors import DomainError
 
 DEVNET_BASE = "http://devnet"
 log = structlog.get_logger()
@@ -90,6 +95,31 @@ class Container:
     _rates_close: Callable[[], Awaitable[None]] | None = None
     # Where the event log is exported (KRYPTON_NATS_URL); None: no export.
     event_sink: NatsSink | None = None
+    _webhooks: webhook_use.Kit | None = None
+    _webhook_sender: WebhookSender | None = None
+
+    def secret_keys(self) -> tuple[KeyRing, str]:
+        """The keys that seal secrets at rest, and where they came from (never the keys)."""
+        configured = self.settings.secret_key
+        return keyring_from(configured.get_secret_value() if configured else None,
+                            self.settings.data_dir / "secret.key")
+
+    def webhook_kit(self) -> webhook_use.Kit:
+        """The webhook sealer, URL check and sender, made on first use (the key file too)."""
+        if self._webhooks is None:
+            settings = self.settings
+            ring, source = self.secret_keys()
+            https, loopback = settings.network != "devnet", settings.webhooks_allow_loopback
+            if settings.webhooks_allow_loopback:
+                log.warning("webhooks_allow_loopback", note="webhook URLs may point at this machine "
+                            "(KRYPTON_WEBHOOKS_ALLOW_LOOPBACK): for development only")
+            self._webhook_sender = WebhookSender(ssrf.SystemResolver(), require_https=https,
+                                                 allow_loopback=loopback,
+                                                 timeout=settings.webhook_timeout_seconds)
+            self._webhooks = webhook_use.Kit(ring, UrlCheck(ssrf.SystemResolver(), https, loopback),
+                                             self._webhook_sender)
+            log.info("secret_keys", source=source, key_ids=list(ring.key_ids))
+        return self._webhooks
 
     def chains(self) -> ChainAdapters:
         """Readers for the configured network; on devnet they read `devnet` in process, or,
@@ -186,11 +216,31 @@ class Container:
 
     async def close(self) -> None:
         await self.stop_helpers()
+        if self._webhook_sender is not None:
+            await self._webhook_sender.aclose()
         if self._rates_close is not None:
             await self._rates_close()
         if self.event_sink is not None:
             await self.event_sink.close()
         await self.db.dispose()
+
+
+@dataclass(frozen=True)
+class UrlCheck:
+    """The app's URL guard (app/ports.UrlGuard) over the SSRF checks."""
+
+    resolver: ssrf.Resolver
+    require_https: bool
+    allow_loopback: bool
+
+    async def check(self, url: str) -> None:
+        try:
+            await ssrf.check_url(url, self.resolver, require_https=self.require_https,
+                                 allow_loopback=self.allow_loopback)
+        except ssrf.UnsafeUrl as exc:
+            text = str(exc)  # as a sentence, like every API error
+            sentence = text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+            raise DomainError(sentence, field="url", code="unsafe_url") from None
 
 
 def _endpoints(name: str, urls: list[str], key_header: str, key: str | None,

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from krypton.adapters.chains.tron.derivation import DepositAddresses, InvalidExtendedKey
+from krypton.adapters.secrets.envelope import EnvelopeError, KeyRing
 from krypton.domain import money
 from krypton.domain.errors import DomainError
 from krypton.domain.invoice import validate_expiry
@@ -120,6 +121,17 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = Field(
         None, description="Bearer token for the operator API (/api/v1/operator/...); unset: "
         "that API is off.")
+    secret_key: SecretStr | None = Field(
+        None, description="Keys that encrypt secrets at rest (webhook signing secrets): "
+        "<id>:<base64 of 32 random bytes>, several separated by commas, the first sealing new "
+        "ones; default: the key file secret.key in data_dir, created with mode 0600. Add a new "
+        "key first and run `krypton keys rotate` to re-encrypt.")
+    webhooks_allow_loopback: bool = Field(
+        False, description="Let webhook URLs point at this machine (127.0.0.1, ::1, localhost): "
+        "for development with `krypton webhooks listen` only; private and link-local "
+        "addresses stay refused.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=30, description="How long one webhook attempt may take, all in.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error.")
 
@@ -202,6 +214,16 @@ class Settings(BaseSettings):
                 DepositAddresses(value)
             except InvalidExtendedKey as exc:
                 raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            try:  # the format's rule lives with the keys; the message never holds key material
+                KeyRing.parse(value.get_secret_value())
+            except EnvelopeError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @property

@@ -15,8 +15,11 @@ from krypton.app import export
 from krypton.app.ports import StoredEvent
 from krypton.bootstrap import Container, build
 from krypton.domain.events import Event
+from krypton.web.api.schemas import WebhookObjects
 from krypton.workers import loops
 from tests.support.servers import NatsServer
+
+OBJECTS = WebhookObjects("http://127.0.0.1:8000", testnet=False)
 
 AGGREGATES = ("invoice", "payment", "settlement")
 
@@ -136,12 +139,12 @@ async def test_the_worker_runs_the_export_only_when_nats_is_configured(
         container: Container, nats_server: NatsServer) -> None:
     chains = container.chains()
     try:
-        assert "export" not in [job.name for job in loops.jobs(container, chains)]
+        assert "export" not in [job.name for job in loops.jobs(container, chains, OBJECTS)]
         settings = container.settings.model_copy(update={"nats_url": nats_server.url})
         exporting = Container(settings, container.db, container.deps,
                               event_sink=NatsSink(nats_server.url))
         try:
-            job = {job.name: job for job in loops.jobs(exporting, chains)}["export"]
+            job = {job.name: job for job in loops.jobs(exporting, chains, OBJECTS)}["export"]
             await _append_events(container, 1)
             assert await job.step() == 3
         finally:

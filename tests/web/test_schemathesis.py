@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from krypton.app import merchants
-from krypton.bootstrap import Container, build
+from krypton.bootstrap import Container, UrlCheck, build
 from krypton.config import Settings
 from krypton.web.app import create_app
 from tests.conftest import DATABASES, auth
@@ -73,9 +73,19 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                              "json": {"amount": "1", "currency": "TON"}})
         assert created.status_code == 201, created.text
         invoice_id = created.json()["id"]
+        kit = container.webhook_kit()
+        container._webhooks = replace(kit, urls=UrlCheck(PublicDns(), require_https=False,
+                                                         allow_loopback=False))
+        hook = live.send({"method": "POST", "url": f"{API}/webhook-endpoints", "headers": live.headers,
+                          "json": {"url": "https://hooks.example.com/krypton"}})
+        assert hook.status_code == 201, hook.text
+        endpoint_id = hook.json()["id"]
+        ping = live.send({"method": "POST", "url": f"{API}/webhook-endpoints/{endpoint_id}/test",
+                          "headers": live.headers})
         live.ids = {"invoice_id": invoice_id,
                     "payment_id": runner.run(pay(container, invoice_id, 10**9)),
-                    "settlement_id": "set_" + invoice_id.removeprefix("inv_")}
+                    "settlement_id": "set_" + invoice_id.removeprefix("inv_"),
+                    "endpoint_id": endpoint_id, "delivery_id": ping.json()["id"]}
         try:
             yield live
         finally:
@@ -95,7 +105,21 @@ OPERATIONS = [
     ("GET", "/settlements"), ("GET", "/balances"), ("GET", "/events"),
     ("GET", "/public/invoice/{invoice_id}"), ("GET", "/public/invoice/{invoice_id}/qr/{method}.svg"),
     ("GET", "/operator/unmatched"), ("GET", "/unmatched-transfers"),
+    ("POST", "/webhook-endpoints"), ("GET", "/webhook-endpoints"),
+    ("GET", "/webhook-endpoints/{endpoint_id}"), ("PATCH", "/webhook-endpoints/{endpoint_id}"),
+    ("DELETE", "/webhook-endpoints/{endpoint_id}"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/rotate-secret"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/test"), ("GET", "/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("GET", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
 ]
+
+
+class PublicDns:
+    """Every name resolves to a public address: webhook URLs are checked without a network."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return ["93.184.215.14"]
 
 
 @pytest.fixture(scope="module")

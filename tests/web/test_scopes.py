@@ -42,6 +42,17 @@ ENDPOINTS = [
     Endpoint(Scope.SETTLEMENTS_READ, "GET", "/settlements/{settlement_id}"),
     Endpoint(Scope.BALANCES_READ, "GET", "/balances"),
     Endpoint(Scope.EVENTS_READ, "GET", "/events"),
+    Endpoint(Scope.WEBHOOKS_WRITE, "GET", "/webhook-endpoints"),
+]
+# The other webhook routes take an endpoint's id; tests/web/test_webhooks_api.py exercises them.
+WEBHOOK_ROUTES = [
+    ("POST", "/webhook-endpoints"), ("GET", "/webhook-endpoints/{endpoint_id}"),
+    ("PATCH", "/webhook-endpoints/{endpoint_id}"), ("DELETE", "/webhook-endpoints/{endpoint_id}"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/rotate-secret"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/test"),
+    ("GET", "/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("GET", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}"),
+    ("POST", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
 ]
 
 
@@ -105,8 +116,8 @@ async def test_every_route_of_the_app_checks_its_scope_or_is_public(container: C
     keyless = {r.path for router in (public.router, operator.router) for r in api_routes(router.routes)}
     guarded = {key: scopes for key, scopes in _scopes_by_route(app).items() if key[1] not in keyless}
     # The table above is the whole merchant API, each route with exactly its one scope.
-    assert guarded == {(e.method, e.path.replace("{pending_id}", "{invoice_id}")): [e.scope]
-                       for e in ENDPOINTS}
+    assert guarded == {**{(e.method, e.path.replace("{pending_id}", "{invoice_id}")): [e.scope]
+                          for e in ENDPOINTS}, **{route: [Scope.WEBHOOKS_WRITE] for route in WEBHOOK_ROUTES}}
     assert keyless == {"/public/invoice/{invoice_id}", "/public/invoice/{invoice_id}/qr/{method}.svg",
                        "/operator/unmatched"}
 

@@ -86,6 +86,7 @@ def _app(settings: Settings, *, quiet: bool = False) -> Any:
 
     async def prepare() -> Container:
         container = await support.open_container(settings, host_devnet=hosts_devnet)  # migrates
+        support.check_secret_keys(container)
         await container.start_devnet()  # this boot's devnet is a new chain: reset its cursors
         # Connections belong to this event loop; uvicorn runs another. Start its pool afresh.
         await container.db.dispose()

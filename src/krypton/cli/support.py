@@ -127,6 +127,15 @@ async def open_container(chosen: Settings, **options: Any) -> Container:
         raise fail(problem) from None
 
 
+def check_secret_keys(container: Container) -> None:
+    """The keys that seal secrets at rest can be read (the key file is created on first use):
+    a garbled or too-open key file is exit 2 with a sentence before anything starts."""
+    try:
+        container.secret_keys()
+    except ValueError as exc:  # EnvelopeError: what to fix, never the key
+        raise fail(str(exc)) from None
+
+
 def run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Build the container, run `work`, close it; domain errors become a clear exit 2."""
     chosen = settings()

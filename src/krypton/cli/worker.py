@@ -14,6 +14,7 @@ def worker() -> None:
     when that one dies. Needs PostgreSQL; on devnet the chains are read from the `krypton
     serve` process that hosts the devnet (KRYPTON_DEVNET_URL, default KRYPTON_PUBLIC_URL)."""
     from krypton.web import logs
+    from krypton.web.api.schemas import WebhookObjects
     from krypton.workers import loops
 
     settings = support.settings()
@@ -24,11 +25,13 @@ def worker() -> None:
 
     async def run() -> None:
         container = await support.open_container(settings, host_devnet=False)
+        support.check_secret_keys(container)
         logs.configure(settings.log_level)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        running = loops.start(container)
+        running = loops.start(container, WebhookObjects(settings.public_url,
+                                                         settings.network == "testnet"))
         try:
             await stop.wait()
         finally:

@@ -19,6 +19,8 @@ PAYMENT_FAILED = "payment.failed"
 SETTLEMENT_CREATED = "settlement.created"
 TRANSFER_UNMATCHED = "transfer.unmatched"
 FEE_COLLECTOR_ACTIVATED = "fee_collector.activated"
+# A webhook endpoint was switched off: it answered 410 Gone, or failed for days.
+WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,9 @@ def payment_status_event(status: str) -> str:
 # Every type an event may have: what `/api/v1/events?type=` accepts (and webhooks will).
 TYPES: frozenset[str] = frozenset({
     MERCHANT_CREATED, INVOICE_CREATED, INVOICE_UNDERPAID, PAYMENT_DETECTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
-    SETTLEMENT_CREATED, TRANSFER_UNMATCHED, FEE_COLLECTOR_ACTIVATED,
+    SETTLEMENT_CREATED, TRANSFER_UNMATCHED, FEE_COLLECTOR_ACTIVATED, WEBHOOK_ENDPOINT_DISABLED,
     *(invoice_status_event(s.value) for s in InvoiceStatus),
     *(payment_status_event(s.value) for s in PaymentStatus),
 })
+# What a webhook endpoint may ask for: all but merchant.created, which precedes any endpoint.
+WEBHOOK_TYPES: frozenset[str] = TYPES - {MERCHANT_CREATED}

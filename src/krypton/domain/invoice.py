@@ -97,6 +97,8 @@ class Invoice:
     # oldest was quoted (None: a fixed table): a merchant can see what an amount was priced at.
     rate_source: str | None = None
     rate_at: datetime | None = None
+    # One more with every stored change (webhook receivers drop updates older than one seen).
+    version: int = 1
     changes: list[tuple[InvoiceStatus, InvoiceStatus]] = field(default_factory=list)
 
     def move(self, target: InvoiceStatus) -> None:

@@ -99,6 +99,7 @@ class Payment(Transfer):
     detected_at: datetime
     status: PaymentStatus = PaymentStatus.DETECTED
     confirmed_at: datetime | None = None
+    version: int = 1  # one more with every stored change, as an invoice's
     changes: list[tuple[PaymentStatus, PaymentStatus]] = field(default_factory=list)
 
     def move(self, target: PaymentStatus) -> None:

@@ -14,7 +14,8 @@ from krypton import __version__
 from krypton.adapters.db import faults
 from krypton.bootstrap import Container
 from krypton.web import auth, docs, errors, openapi
-from krypton.web.api import invoices, operator, public, resources
+from krypton.web.api import invoices, operator, public, resources, webhooks
+from krypton.web.api.schemas import WebhookObjects
 from krypton.web.logs import redact_text
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
@@ -37,7 +38,8 @@ def create_app(container: Container, *, run_workers: bool = True,
     `run_workers`; role api runs the timer without the jobs)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        workers = loops.start(container) if run_workers else None
+        objects = WebhookObjects(container.settings.public_url, container.settings.network == "testnet")
+        workers = loops.start(container, objects) if run_workers else None
         timers = [asyncio.create_task(run()) for run in container.background()] \
             if (run_workers if run_devnet is None else run_devnet) else []
         try:
@@ -70,7 +72,7 @@ def create_app(container: Container, *, run_workers: bool = True,
     # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
     # and the operator's (own token) are the exceptions, named as such.
     keyless = (public.router, operator.router)
-    for router in (invoices.router, resources.router, *keyless):
+    for router in (invoices.router, resources.router, webhooks.router, *keyless):
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     devnet = container.devnet_app()

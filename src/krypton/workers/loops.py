@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from krypton.app import export, invoices, relay
-from krypton.app.ports import Leases
+from krypton.app import export, invoices, relay, webhooks
+from krypton.app.ports import Leases, WebhookObjects
 from krypton.bootstrap import ChainAdapters, Container
 from krypton.workers.watch import ChainWatch
 
@@ -22,6 +22,11 @@ EXPIRY_SECONDS = 5.0
 PROJECTIONS_REST_SECONDS = 0.5
 EXPORT_BATCH = 500
 EXPORT_REST_SECONDS = 0.5
+# Webhooks: events become deliveries, and due deliveries are sent, within a fraction of a
+# second (the lag target is 1 s at p95).
+WEBHOOK_RELAY_BATCH = 500
+WEBHOOK_SEND_BATCH = 200
+WEBHOOK_REST_SECONDS = 0.1
 # How often a process without a job's lease asks for it again: when the holder dies,
 # another process takes the job over within about this long.
 LEASE_RETRY_SECONDS = 2.0
@@ -39,10 +44,14 @@ class Job:
     step: Callable[[], Awaitable[int]]
     idle: float
     full: int = 1
+    # Under a lease: one process in the cluster runs it. A job whose step claims its own work
+    # (the webhook sender) runs in every process instead, so more processes send more.
+    leased: bool = True
 
 
-def jobs(container: Container, chains: ChainAdapters) -> list[Job]:
+def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -> list[Job]:
     deps = container.deps
+    kit = container.webhook_kit()
     watch = ChainWatch(deps, chains)
 
     async def fold_wal() -> int:
@@ -61,6 +70,10 @@ def jobs(container: Container, chains: ChainAdapters) -> list[Job]:
         Job("projections", lambda: relay.run_projections(deps, PROJECTION_BATCH),
             PROJECTIONS_REST_SECONDS, full=PROJECTION_BATCH),
         Job("checkpoint", fold_wal, CHECKPOINT_SECONDS),
+        Job("webhook-relay", lambda: webhooks.relay(deps, objects, WEBHOOK_RELAY_BATCH),
+            WEBHOOK_REST_SECONDS, full=WEBHOOK_RELAY_BATCH),
+        Job("webhook-sender", lambda: webhooks.deliver_due(deps, kit, WEBHOOK_SEND_BATCH),
+            WEBHOOK_REST_SECONDS, full=WEBHOOK_SEND_BATCH, leased=False),
         Job("chains", watch.poll, container.settings.watch_interval_seconds),
     ]
 
@@ -70,13 +83,13 @@ async def forever(job: Job, leases: Leases, sleep: Sleep = asyncio.sleep) -> Non
     ask again every LEASE_RETRY_SECONDS."""
     holding = False
     while True:
-        if not await leases.try_acquire(job.name):
+        if job.leased and not await leases.try_acquire(job.name):
             if holding:
                 log.warning("job_lease_lost", job=job.name)
                 holding = False
             await sleep(LEASE_RETRY_SECONDS)
             continue
-        if not holding:
+        if job.leased and not holding:
             log.info("job_lease_acquired", job=job.name)
             holding = True
         try:
@@ -104,11 +117,13 @@ class Running:
         await self.chains.aclose()
 
 
-def start(container: Container, *, sleep: Sleep = asyncio.sleep,
+def start(container: Container, objects: WebhookObjects, *, sleep: Sleep = asyncio.sleep,
           adapt: Adapt = lambda js: js) -> Running:
-    """Start this process's job runner; `adapt` lets a caller adapt the job list (tests
-    record which runner ran what)."""
+    """Start this process's job runner; `objects` renders what webhooks carry (the web
+    layer's shapes); `adapt` lets a caller adapt the job list (tests record which runner ran
+    what)."""
     chains = container.chains()
     leases = container.leases()
-    tasks = [asyncio.create_task(forever(job, leases, sleep)) for job in adapt(jobs(container, chains))]
+    tasks = [asyncio.create_task(forever(job, leases, sleep))
+             for job in adapt(jobs(container, chains, objects))]
     return Running(tasks, chains, leases)

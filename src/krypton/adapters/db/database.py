@@ -28,6 +28,7 @@ from krypton.adapters.db.repositories import (
     SettlementRepo,
     UnmatchedRepo,
 )
+from krypton.adapters.db.webhooks import WebhookRepo
 
 R = TypeVar("R")
 RepoT = TypeVar("RepoT", bound=Repo)
@@ -189,6 +190,7 @@ class SqlUnitOfWork:
     idempotency = _repo(IdempotencyRepo)
     counters = _repo(CounterRepo)
     cursors = _repo(CursorRepo)
+    webhooks = _repo(WebhookRepo)
     events = _Made(lambda uow: EventLog(uow.connection, uow.new_id))
     read_models = _Made(lambda uow: ReadModels(uow.connection))
 

@@ -34,9 +34,11 @@ _INSERT_IDEMPOTENCY = t.idempotency_keys.insert()
 _NEXT_COUNTER = t.counters.update().where(t.counters.c.name == sa.bindparam("counter")).values(
     value=t.counters.c.value + 1).returning(t.counters.c.value)
 _NEXT_VALUE = {name: sa.select(sequence.next_value()) for name, sequence in t.SEQUENCES.items()}
-_UPDATE_INVOICE = t.invoices.update().where(t.invoices.c.id == sa.bindparam("invoice_id"))
+_UPDATE_INVOICE = t.invoices.update().where(t.invoices.c.id == sa.bindparam("invoice_id")).values(
+    version=t.invoices.c.version + 1)
 _INSERT_PAYMENT = t.payments.insert()
-_UPDATE_PAYMENT = t.payments.update().where(t.payments.c.id == sa.bindparam("payment_id"))
+_UPDATE_PAYMENT = t.payments.update().where(t.payments.c.id == sa.bindparam("payment_id")).values(
+    version=t.payments.c.version + 1)
 _INSERT_SETTLEMENT = t.settlements.insert()
 _INSERT_JOURNAL = t.journal_entries.insert().returning(t.journal_entries.c.id)
 _INSERT_POSTING = t.postings.insert()
@@ -206,6 +208,7 @@ class InvoiceRepo(Repo):
     async def save(self, i: Invoice) -> None:
         await write(
             self.conn, _UPDATE_INVOICE, {"invoice_id": i.id, **_invoice_values(i)})
+        i.version += 1
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Invoice:
@@ -221,7 +224,7 @@ class InvoiceRepo(Repo):
             description=r.description, metadata=r.metadata, redirect_url=r.redirect_url,
             confirmations=r.confirmations, memo=r.memo, ton_address=r.ton_address,
             ton_collector=r.ton_collector, tron_address=r.tron_address, tron_index=r.tron_index,
-            paid_at=r.paid_at, rate_source=r.rate_source, rate_at=r.rate_at)
+            paid_at=r.paid_at, rate_source=r.rate_source, rate_at=r.rate_at, version=r.version)
 
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
         query = sa.select(t.invoices).where(t.invoices.c.id == invoice_id)
@@ -308,6 +311,7 @@ class PaymentRepo(Repo):
     async def save(self, p: Payment) -> None:
         await write(
             self.conn, _UPDATE_PAYMENT, {"payment_id": p.id, **_payment_values(p)})
+        p.version += 1
 
     @staticmethod
     def _load(r: sa.Row[Any]) -> Payment:
@@ -316,7 +320,8 @@ class PaymentRepo(Repo):
             tx_id=r.tx_id, index=r.tx_index, asset=r.asset, amount=r.amount,
             destination=r.destination, memo=r.memo, block=r.block, confirmations=r.confirmations,
             required_confirmations=r.required_confirmations, dust=r.dust,
-            detected_at=r.detected_at, status=PaymentStatus(r.status), confirmed_at=r.confirmed_at)
+            detected_at=r.detected_at, status=PaymentStatus(r.status), confirmed_at=r.confirmed_at,
+            version=r.version)
 
     async def claim(self, chain: str, tx_id: str, index: int) -> None:
         """Hold the transfer's key until this transaction ends (PostgreSQL; SQLite's one

@@ -121,6 +121,8 @@ invoices = sa.Table(
     sa.Column("tron_index", sa.BigInteger, unique=True),
     sa.Column("rate_source", sa.String(64)),  # where its USD rates came from ("coingecko", …)
     sa.Column("rate_at", TS),  # when the oldest of them was quoted (None: a fixed table)
+    # Goes up by one with every change: webhook receivers drop an update older than one seen.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_invoices_merchant_created", "merchant_id", "created_at", "id"),
     sa.Index("ix_invoices_merchant_order", "merchant_id", "order_id"),
     sa.Index("ix_invoices_status_expires", "status", "expires_at"),
@@ -145,6 +147,7 @@ payments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("detected_at", TS, nullable=False),
     sa.Column("confirmed_at", TS),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.UniqueConstraint("chain", "tx_id", "tx_index", name="uq_payments_transfer"),
 )
 
@@ -266,6 +269,67 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("response", sa.JSON),
     sa.Column("created_at", TS, nullable=False),
+)
+
+# Where a merchant wants its events POSTed (app/webhooks.py). The signing secrets are sealed
+# (AES-256-GCM, the row id as associated data: adapters/secrets/envelope.py); the old one
+# still signs until old_secret_until after a rotation. failures/failing_since/resting_until
+# are the endpoint's failure streak (domain/webhooks.Health).
+webhook_endpoints = sa.Table(
+    "webhook_endpoints", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("description", sa.String(500)),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(500)),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("old_secret", sa.Text),
+    sa.Column("old_secret_until", TS),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failing_since", TS),
+    sa.Column("resting_until", TS),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("ix_webhook_endpoints_merchant_created", "merchant_id", "created_at", "id"),
+)
+
+# One per (event, endpoint): written with the webhook relay's position, so each event is
+# handed to each endpoint once. A pending delivery is due at next_attempt_at; a sender
+# claims it by moving that past the lease, so a sender that dies mid-send leaves it to be
+# tried again when the lease runs out. The body is kept as sent (every attempt sends it).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("endpoint_id", sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("merchant_id", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("schedule_from", sa.Integer, nullable=False),  # attempts before a redelivery
+    sa.Column("next_attempt_at", TS),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("finished_at", TS),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.String(500)),
+    sa.UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
+    sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts", metadata,
+    sa.Column("delivery_id", sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("request_headers", sa.JSON, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("error", sa.String(500)),
+    sa.Column("response_excerpt", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
 )
 
 # Read models, rebuilt from the event log by `krypton replay`.

@@ -19,11 +19,13 @@ from pydantic import (
 )
 
 from krypton.app.ports import StoredEvent
+from krypton.domain import events as event_types
 from krypton.domain import fees, money
 from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, Chain, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice, InvoiceException, InvoiceStatus
 from krypton.domain.payment import Payment, PaymentStatus
 from krypton.domain.settlement import Settlement, SettlementStatus
+from krypton.domain.webhooks import Attempt, Delivery, Endpoint
 from krypton.web.api import bodies, instructions
 
 MAX_METADATA_BYTES = 4096
@@ -243,6 +245,8 @@ class InvoiceOut(BaseModel):
         "+. Null on invoices created before it was recorded.")
     rate_at: datetime | None = Field(
         description="When the oldest of those rates was quoted; null for the static table.")
+    version: int = Field(description="One more with every change: of two webhooks about this "
+                         "invoice, the one with the higher version is the newer state.")
 
 
 class PublicInvoiceOut(BaseModel):
@@ -291,6 +295,7 @@ class PaymentOut(TransferOut, _PaymentHead):
     dust: bool = Field(description="Too small to count towards the invoice.")
     detected_at: datetime = Field(description="When Krypton first saw it.")
     confirmed_at: datetime | None = Field(description="When it became confirmed.")
+    version: int = Field(description="One more with every change (drop older webhook updates).")
 
 
 class UnmatchedOut(TransferOut):
@@ -455,3 +460,127 @@ event_body: Callable[[StoredEvent], dict[str, Any]] = bodies.builder(
 unmatched_body: Callable[[Mapping[str, Any]], dict[str, Any]] = bodies.builder(
     UnmatchedOut, mapping=True, index="tx_index", amount=lambda u: _any_asset_amount(u["amount"], u["asset"]),
     observed_at=lambda u: u["observed_at"].isoformat())
+
+
+# --- webhooks ---------------------------------------------------------------------------
+EventFilter = list[Annotated[str, Field(max_length=64, json_schema_extra={
+    "enum": ["*", *sorted(event_types.WEBHOOK_TYPES)]})]]
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048, description=(
+    "Where to POST events: https, a public host (private, loopback and link-local addresses "
+    "are refused, also when a name resolves to one)."), examples=["https://shop.example/hooks/krypton"])]
+
+
+class WebhookEndpointCreate(Strict):
+    url: WebhookUrl
+    events: EventFilter = Field(["*"], min_length=1, max_length=len(event_types.TYPES) + 1,
+                                description='Event types to receive, or ["*"] for all (default).')
+    description: Text | None = Field(None, max_length=500, description="Your own note.")
+    enabled: bool = Field(True, description="Whether events are sent to it.")
+
+
+class WebhookEndpointUpdate(Strict):
+    url: WebhookUrl | None = Field(None, description="A new URL, checked like a new endpoint's.")
+    events: EventFilter | None = Field(None, min_length=1, max_length=len(event_types.TYPES) + 1,
+                                       description='Event types to receive, or ["*"] for all.')
+    description: Text | None = Field(None, max_length=500, description="Your own note; null clears it.")
+    enabled: bool | None = Field(None, description="Enabling a disabled endpoint forgets its "
+                                 "failures; its pending deliveries go out again.")
+
+
+class SecretRotation(Strict):
+    expires_in: int = Field(86_400, ge=0, le=604_800, description="Seconds the old secret keeps "
+                            "signing beside the new one (every delivery carries both signatures); "
+                            "0 drops it at once.")
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str = Field(description="The endpoint's id (whe_…).")
+    object: Literal["webhook_endpoint"] = Field("webhook_endpoint", description="The kind of object.")
+    url: str = Field(description="Where events are POSTed.")
+    events: list[str] = Field(description='The event types it receives; ["*"]: all.')
+    description: str | None = Field(description="Your own note.")
+    enabled: bool = Field(description="Whether events are sent to it.")
+    disabled_reason: str | None = Field(description="Why it was switched off, when it was: "
+                                        "410 Gone, days of failures, or by you.")
+    failing_since: datetime | None = Field(description="When its current run of failed attempts "
+                                           "began; null while deliveries succeed.")
+    old_secret_expires_at: datetime | None = Field(
+        description="During a secret rotation: until when the old secret signs too.")
+    created_at: Moment
+
+
+class WebhookEndpointWithSecret(WebhookEndpointOut):
+    secret: str = Field(description="The signing secret (whsec_…), shown only now: store it. "
+                        "Verify each delivery's webhook-signature with it (Standard Webhooks).")
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str = Field(description="The delivery's id (whd_…).")
+    object: Literal["webhook_delivery"] = Field("webhook_delivery", description="The kind of object.")
+    endpoint_id: str = Field(description="The endpoint (whe_…).")
+    event_id: str = Field(description="The event (evt_…), sent as webhook-id on every attempt.")
+    event_type: str = Field(description="e.g. invoice.paid, or webhook.ping for a test.")
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="pending (waiting for an attempt), succeeded (a 2xx answer) or failed "
+        "(every attempt failed, or 410 Gone).")
+    attempts: int = Field(description="Attempts made so far.")
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due; null "
+                                             "once it succeeded or failed.")
+    last_status: int | None = Field(description="The HTTP status of the last attempt, if any.")
+    last_error: str | None = Field(description="Why the last attempt failed, if it did.")
+    created_at: Moment
+    finished_at: datetime | None = Field(description="When it succeeded or failed for good.")
+
+
+class WebhookAttemptOut(BaseModel):
+    number: int = Field(description="1 for the first attempt.")
+    at: datetime = Field(description="When it was sent.")
+    request_headers: dict[str, str] = Field(description="The headers sent, signatures included.")
+    status: int | None = Field(description="The HTTP status the endpoint answered, if it did.")
+    error: str | None = Field(description="Why it failed, if it did.")
+    response_excerpt: str = Field(description="The start of the response body (1 KiB at most).")
+    duration_ms: int = Field(description="How long it took, in milliseconds.")
+
+
+class WebhookDeliveryDetailOut(WebhookDeliveryOut):
+    request_body: str = Field(description="The JSON body sent, exactly (the same on every attempt).")
+    attempt_log: list[WebhookAttemptOut] = Field(description="Every attempt, oldest first.")
+
+
+_endpoint_fields: dict[str, Any] = dict(
+    events=lambda e: list(e.events), failing_since=lambda e: _iso(e.health.failing_since),
+    old_secret_expires_at=lambda e: _iso(e.old_secret_until) if e.old_secret else None,
+    created_at=lambda e: e.created_at.isoformat())
+endpoint_body: Callable[[Endpoint], dict[str, Any]] = bodies.builder(WebhookEndpointOut, **_endpoint_fields)
+endpoint_with_secret_body: Callable[..., dict[str, Any]] = bodies.builder(
+    WebhookEndpointWithSecret, secret=bodies.GIVEN, **_endpoint_fields)
+_delivery_fields: dict[str, Any] = dict(
+    status="status.value", next_attempt_at=lambda d: _iso(d.next_attempt_at),
+    created_at=lambda d: d.created_at.isoformat(), finished_at=lambda d: _iso(d.finished_at))
+delivery_body: Callable[[Delivery], dict[str, Any]] = bodies.builder(WebhookDeliveryOut, **_delivery_fields)
+_attempt_body = bodies.builder(WebhookAttemptOut, at=lambda a: a.at.isoformat())
+_delivery_detail = bodies.builder(WebhookDeliveryDetailOut, request_body=lambda d: d.body.decode(),
+                                  attempt_log=bodies.GIVEN, **_delivery_fields)
+
+
+def delivery_detail_body(d: Delivery, attempts: list[Attempt]) -> dict[str, Any]:
+    return _delivery_detail(d, attempt_log=[_attempt_body(a) for a in attempts])
+
+
+class WebhookObjects:
+    """Objects in webhooks as the REST API shows them (app/ports.WebhookObjects)."""
+
+    def __init__(self, public_url: str, testnet: bool) -> None:
+        self.public_url, self.testnet = public_url, testnet
+
+    def invoice(self, invoice: Invoice) -> dict[str, Any]:
+        return invoice_body(invoice, self.public_url, self.testnet)
+
+    def payment(self, payment: Payment) -> dict[str, Any]:
+        return payment_body(payment)
+
+    def settlement(self, settlement: Settlement) -> dict[str, Any]:
+        return settlement_body(settlement)
+
+    def event_data(self, event: StoredEvent) -> dict[str, Any]:
+        return _event_data(event.data)

@@ -1,0 +1,1 @@
+"""Webhook delivery: URL and address checks against SSRF, and the HTTP sender."""
