@@ -109,7 +109,9 @@ class Container:
         if self._webhooks is None:
             settings = self.settings
             ring, source = self.secret_keys()
-            https, loopback = settings.network != "devnet", settings.webhooks_allow_loopback
+            # Development (the devnet, or loopback allowed for a local receiver) may use http.
+            loopback = settings.webhooks_allow_loopback
+            https = settings.network != "devnet" and not loopback
             if settings.webhooks_allow_loopback:
                 log.warning("webhooks_allow_loopback", note="webhook URLs may point at this machine "
                             "(KRYPTON_WEBHOOKS_ALLOW_LOOPBACK): for development only")
@@ -118,7 +120,7 @@ class Container:
                                                  timeout=settings.webhook_timeout_seconds)
             self._webhooks = webhook_use.Kit(ring, UrlCheck(ssrf.SystemResolver(), https, loopback),
                                              self._webhook_sender)
-            log.info("secret_keys", source=source, key_ids=list(ring.key_ids))
+            log.debug("secret_keys", source=source, key_ids=list(ring.key_ids))
         return self._webhooks
 
     def chains(self) -> ChainAdapters:

@@ -5,7 +5,9 @@ after registration), and the connection goes to the first checked address itself
 request keeps the name (for the `Host` header, the TLS server name and the certificate
 check), and the connection pool's network backend connects to the pinned address instead
 of asking DNS. No second lookup happens, so a DNS answer that changes between the check
-and the connection cannot redirect it.
+and the connection cannot redirect it. (A pooled connection to the same name and port, opened
+by an earlier send to the address that send checked, may carry the request: that address
+was checked for this name too.)
 
 Why the name stays in the URL instead of the IP (with the name only in `Host` and SNI):
 httpcore pools connections by the URL's scheme, host and port, so with the IP there a TLS
@@ -120,9 +122,9 @@ class WebhookSender:
         except UnsafeUrl as exc:
             return _result(started, error=f"refused: {exc}")
         try:
-            # Bounds the whole exchange: httpx's timeouts are per phase and per read, so a
-            # server dripping one byte a second would never trip them.
             with pinned(target.host, target.port, str(addresses[0])):
+                # Bounds the whole exchange: httpx's timeouts are per phase and per read,
+                # so a server dripping one byte a second would never trip them.
                 async with asyncio.timeout(self._timeout):
                     return await self._post(target, body, headers, started)
         except (TimeoutError, httpx.TimeoutException):
@@ -268,7 +270,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         pin = _PIN.get()
-        if pin is None:
+        if pin is None or (pin.host, pin.port) != (host, port):
             raise httpcore.ConnectError(f"no checked address for {host}:{port}: not connecting")
         return await self._inner.connect_tcp(
             pin.address, port, timeout=timeout, local_address=local_address, socket_options=socket_options

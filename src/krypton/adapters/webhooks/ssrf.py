@@ -333,6 +333,11 @@ def _check_domain(host: str, given: str) -> str:
         or any(not label or len(label) > 63 for label in labels)
     ):
         raise UnsafeUrl(f"the webhook URL's host {given} is not a valid host name")
+    if any(label.startswith("xn--") for label in labels):
+        try:  # an "xn--" label must be valid punycode: HTTP clients refuse it otherwise
+            idna.decode(host)
+        except idna.IDNAError:
+            raise UnsafeUrl(f"the webhook URL's host {given} is not a valid internationalised name") from None
     return host
 
 
