@@ -108,7 +108,7 @@ class Container:
         """The webhook sealer, URL check and sender, made on first use (the key file too)."""
         if self._webhooks is None:
             settings = self.settings
-            ring, source = self.secret_keys()
+            ring, _ = self.secret_keys()
             # Development (the devnet, or loopback allowed for a local receiver) may use http.
             loopback = settings.webhooks_allow_loopback
             https = settings.network != "devnet" and not loopback
@@ -120,7 +120,6 @@ class Container:
                                                  timeout=settings.webhook_timeout_seconds)
             self._webhooks = webhook_use.Kit(ring, UrlCheck(ssrf.SystemResolver(), https, loopback),
                                              self._webhook_sender)
-            log.debug("secret_keys", source=source, key_ids=list(ring.key_ids))
         return self._webhooks
 
     def chains(self) -> ChainAdapters:

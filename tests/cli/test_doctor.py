@@ -65,12 +65,26 @@ def test_doctor_on_the_devnet_reports_every_check_ok(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     checks = lines(result.output)
     assert list(checks) == ["network", "data folder", "database", "tron deposit addresses", "providers",
-                            "usd rates"]
+                            "usd rates", "secret keys", "webhooks"]
+    assert str(data_dir / "secret.key") in checks["secret keys"]
+    assert checks["webhooks"].startswith("ok http or https, public addresses only")
     assert checks["usd rates"].startswith("ok static table (TON 5.00, USDT 1.00, XTR 0.013)")
     assert all(line.startswith("ok ") for line in checks.values())
     assert checks["network"].startswith("ok devnet")
     assert str(data_dir / "krypton.sqlite3") in checks["database"]
     assert DEVNET_FIRST in checks["tron deposit addresses"]
+
+
+def test_doctor_names_a_key_file_others_can_read_and_a_bad_secret_key(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.invoke(app, ["doctor"]).exit_code == 0  # creates the key file
+    (data_dir / "secret.key").chmod(0o644)
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1 and "chmod 600" in lines(result.output)["secret keys"]
+    monkeypatch.setenv("KRYPTON_SECRET_KEY", "k1:tooshort")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 2 and "KRYPTON_SECRET_KEY" in result.output
+    assert "tooshort" not in result.output  # never a key, even a wrong one
 
 
 def test_doctor_shows_a_configured_xpub_first_address_and_the_providers(

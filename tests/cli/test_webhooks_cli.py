@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +123,17 @@ def test_listen_with_a_secret_refuses_a_forged_delivery(data_dir: Path) -> None:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     assert "refused" in output and "evt_forged" in output
+
+
+def test_listen_on_a_port_in_use_says_so_and_registers_nothing(data_dir: Path) -> None:
+    asyncio.run(_merchant_and_endpoint(data_dir, "http://127.0.0.1:9/hooks"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = runner.invoke(app, ["webhooks", "listen", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2 and "choose another --port" in result.output
+    listed = runner.invoke(app, ["webhooks", "endpoints"], env={"COLUMNS": "250"})
+    assert listed.output.count("whe_") == 1  # only the one made above
 
 
 def test_listen_with_a_bad_secret_or_unknown_merchant_says_what_to_fix(data_dir: Path) -> None:

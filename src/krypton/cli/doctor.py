@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from krypton.adapters.chains.tron.derivation import DepositAddresses
+from krypton.adapters.secrets.envelope import ENV_NAME, EnvelopeError, keyring_from
 from krypton.bootstrap import build
 from krypton.cli import support
 from krypton.cli.support import out
@@ -44,7 +45,8 @@ def doctor() -> None:
     folder = data_folder(settings)
     checks = [network(settings), folder,
               asyncio.run(database(settings, folder_ok=folder.ok)),
-              tron_addresses(settings), *providers(settings), *rates(settings)]
+              tron_addresses(settings), *providers(settings), *rates(settings),
+              secret_keys(settings, folder_ok=folder.ok), webhooks(settings)]
     for check in checks:
         mark = "[green]ok[/green]     " if check.ok else "[red]problem[/red]"
         out.print(f"{mark}  {check.name}: {check.detail}", highlight=False)
@@ -132,6 +134,31 @@ def rates(settings: Settings) -> list[Check]:
     return [Check("usd rates", True, f"live, stale after {settings.rates_max_age_seconds:g} s"),
             _provider("CoinGecko", settings.rates_coingecko_urls, settings.rates_coingecko_api_key),
             _provider("Binance", settings.rates_binance_urls, None)]
+
+
+def secret_keys(settings: Settings, *, folder_ok: bool) -> Check:
+    """Where the keys for secrets at rest come from (ids only, never a key), and whether they
+    can be read; the key file is created here if missing, as `serve` would."""
+    configured = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if not configured and not folder_ok:
+        return Check("secret keys", False, "the key file cannot be made: the data folder is not usable")
+    try:
+        ring, source = keyring_from(configured, settings.data_dir / "secret.key")
+    except EnvelopeError as exc:
+        return Check("secret keys", False, str(exc))
+    note = "" if source == ENV_NAME or settings.database_url is None else (
+        "; with PostgreSQL and processes on several machines, set KRYPTON_SECRET_KEY instead")
+    return Check("secret keys", True, f"{len(ring.key_ids)} key(s) from {source}, sealing with "
+                 f"{ring.current_id}{note}")
+
+
+def webhooks(settings: Settings) -> Check:
+    if settings.webhooks_allow_loopback:
+        return Check("webhooks", True, "loopback URLs and plain http allowed "
+                     "(KRYPTON_WEBHOOKS_ALLOW_LOOPBACK): development only")
+    scheme = "http or https" if settings.network == "devnet" else "https only"
+    return Check("webhooks", True, f"{scheme}, public addresses only, {settings.webhook_timeout_seconds:g} s "
+                 "per attempt")
 
 
 def redacted(url: str) -> str:

@@ -93,20 +93,45 @@ def _verify_and_print(secret: str, headers: dict[str, str], body: bytes) -> int:
     return 200
 
 
-def _serve(port: int, secret: str) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status = _verify_and_print(secret, {k.lower(): v for k, v in self.headers.items()}, body)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
-        def log_message(self, *args: Any) -> None:
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+class _Receiver(ThreadingHTTPServer):
+    secret = ""  # set once the endpoint is registered, before serving starts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        status = _verify_and_print(self.server.secret, {k.lower(): v for k, v in self.headers.items()},
+                                   body)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _bind(port: int) -> _Receiver:
+    """The receiver's socket, taken before anything is registered: a port in use is a
+    sentence, and no endpoint is left behind."""
+    try:
+        return _Receiver(("127.0.0.1", port), _Handler)
+    except OSError as exc:
+        raise support.fail(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose "
+                           "another --port.") from None
+
+
+def _serve(server: _Receiver, secret: str) -> None:
+    server.secret = secret
+    # Ctrl-C and a plain kill both stop it the same way (and remove the temporary endpoint),
+    # also when started in the background, where a shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -151,20 +176,26 @@ def listen(
             wh.secret_key(secret)
         except ValueError:
             raise support.fail("--secret must be the endpoint's whsec_... signing secret.") from None
+        server = _bind(port)
         out.print(f"Listening on {url}; verifying with the secret given. Ctrl-C stops.")
-        _serve(port, secret)
+        _serve(server, secret)
         return
 
     async def register(c: Container) -> tuple[Endpoint, str]:
         merchant_id = await _merchant_for_listen(c, merchant)
         return await use.create_endpoint(c.deps, c.webhook_kit(), merchant_id, url, [wh.ALL_EVENTS],
                                          description="krypton webhooks listen")
-    endpoint, signing = support.run(register)
+    server = _bind(port)
+    try:
+        endpoint, signing = support.run(register)
+    except BaseException:
+        server.server_close()
+        raise
     out.print(f"Endpoint [bold]{endpoint.id}[/bold] for {endpoint.merchant_id} → {url}")
     out.print(f"Signing secret: [bold green]{signing}[/bold green]")
     out.print("Waiting for events (create or pay an invoice); Ctrl-C stops.")
     try:
-        _serve(port, signing)
+        _serve(server, signing)
     finally:
         if not keep:
             support.run(lambda c: use.delete_endpoint(c.deps, endpoint.merchant_id, endpoint.id))
