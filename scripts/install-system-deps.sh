@@ -3,6 +3,7 @@
 #   - PostgreSQL server + client tools (initdb, postgres, pg_isready, createdb, psql)
 #   - redis-server
 #   - nats-server (JetStream, for the event stream export's tests)
+#   - chromium (the checkout and dashboard pages' browser tests, through Playwright)
 # Idempotent and silent when everything is present. It only installs packages: no
 # system service is started and no default cluster is created, because the tests
 # start their own throw-away servers (tests/support/servers.py).
@@ -23,8 +24,8 @@ have_pg_server || packages+=(postgresql)
 have redis-server || packages+=(redis-server)
 # Debian installs nats-server in /usr/sbin, off a non-root PATH.
 { have nats-server || [[ -x /usr/sbin/nats-server ]]; } || packages+=(nats-server)
-# Hook: add further test dependencies here, e.g.
-#   have chromium || packages+=(chromium)
+# The browser the page tests drive with Playwright (Debian's build, never a downloaded one).
+have chromium || packages+=(chromium)
 
 ((${#packages[@]})) || exit 0
 

@@ -48,6 +48,7 @@ from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
 from krypton.app.ports import ChainReader, Clock, Leases, RateSource
 from krypton.config import Settings
+from krypton.devnet.control_api import send_payment
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.http import create_devnet_app
 from krypton.devnet.rates_api import FakeRates, create_rates_app, with_rates
@@ -194,6 +195,17 @@ class Container:
         if adopted is not None:
             log.info("devnet_new_chain", genesis=self.devnet.genesis, previous=adopted.previous,
                      cursors_reset=adopted.reset)
+
+    def devnet_wallet(self) -> Callable[[str, str, int, str | None], dict[str, Any]] | None:
+        """Pay from the devnet's funded wallet (`method`, `to`, smallest units, comment): the
+        checkout's devnet buttons; None off the devnet or where another process hosts it."""
+        devnet = self.devnet
+        if devnet is None:
+            return None
+
+        def pay(method: str, to: str, units: int, comment: str | None) -> dict[str, Any]:
+            return send_payment(devnet, {"asset": method, "to": to, "amount": units, "comment": comment})
+        return pay
 
     def devnet_app(self) -> Any | None:
         """The devnet's provider and control APIs, for the server to mount at /devnet."""

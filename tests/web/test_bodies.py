@@ -96,7 +96,7 @@ def test_payments_and_unmatched_transfers_share_one_declaration_of_a_transfer() 
     assert run == ["id", "chain", "tx_id", "index", "asset", "amount", "destination", "memo"]
     assert list(s.PaymentOut.model_fields) == ["id", "object", "invoice_id", "status", *run[1:], "block",
                                                "confirmations", "required_confirmations", "dust",
-                                               "detected_at", "confirmed_at"]
+                                               "detected_at", "confirmed_at", "version"]
     assert list(s.UnmatchedOut.model_fields) == [*run, "reason", "invoice_id", "observed_at"]
 
 

@@ -11,8 +11,8 @@ from krypton.bootstrap import Container
 from tests.conftest import auth
 from tests.web.helpers import API, create_invoice, error_of, pay
 
-PUBLIC_FIELDS = {"id", "status", "amount", "currency", "description", "payment_options",
-                 "amount_paid", "asset", "expires_at", "redirect_url"}
+PUBLIC_FIELDS = {"id", "status", "exception", "amount", "currency", "description", "payment_options",
+                 "amount_paid", "asset", "amount_due", "confirming", "expires_at", "redirect_url"}
 
 
 async def _private_invoice(api: httpx.AsyncClient, merchant: IssuedKey) -> dict[str, object]:
@@ -33,6 +33,7 @@ async def test_public_invoice_needs_no_key(api: httpx.AsyncClient, merchant: Iss
         "description": "A hat", "amount_paid": "0", "asset": None,
         "redirect_url": "https://shop.example/done"}
     assert body["payment_options"] == created["payment_options"]
+    assert (body["exception"], body["amount_due"], body["confirming"]) == (None, None, None)
     assert datetime.fromisoformat(body["expires_at"]) == datetime.fromisoformat(str(created["expires_at"]))
 
 

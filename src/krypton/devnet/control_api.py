@@ -58,7 +58,7 @@ _DIGITS = re.compile(r"[0-9]{1,80}")
 
 def routes(devnet: Devnet) -> list[Route]:
     async def pay(request: Request) -> JSONResponse:
-        return JSONResponse(_pay(devnet, await read_object(request, PAY_FIELDS)), status_code=201)
+        return JSONResponse(send_payment(devnet, await read_object(request, PAY_FIELDS)), status_code=201)
 
     async def blocks(request: Request) -> JSONResponse:
         body = await read_object(request, {"chain", "count"})
@@ -104,7 +104,9 @@ def routes(devnet: Devnet) -> list[Route]:
     ]
 
 
-def _pay(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
+def send_payment(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:
+    """Pay from a funded devnet wallet (the control API's POST /pay; the checkout's devnet
+    buttons): TON, USDT on TON or USDT on Tron, `amount` in smallest units."""
     asset = (text(body, "asset", required=True) or "").lower()
     if asset not in ASSETS:
         raise InvalidInput(f"asset must be one of {', '.join(ASSETS)}, not {asset!r}.", field="asset")

@@ -50,13 +50,23 @@ def owned(item: OwnedT | None, merchant_id: str, what: str, item_id: str,
     return item
 
 
-def invoice_json(request: Request, invoice: Invoice, *, public: bool = False) -> dict[str, Any]:
-    """An invoice as the API shows it (merchant view, or the payer's public view)."""
+def invoice_json(request: Request, invoice: Invoice) -> dict[str, Any]:
+    """An invoice as the API shows it to its merchant."""
     settings = request.app.state.settings
-    testnet = settings.network == "testnet"
-    if public:
-        return schemas.public_invoice_body(invoice, settings.public_url, testnet)
-    return schemas.invoice_body(invoice, settings.public_url, testnet)
+    return schemas.invoice_body(invoice, settings.public_url, settings.network == "testnet")
+
+
+async def public_invoice_json(request: Request, invoice_id: str) -> dict[str, Any]:
+    """An invoice as its payer sees it, with the confirmation progress of its payment."""
+    deps = deps_of(request)
+    async with deps.uow(write=False) as uow:
+        invoice = await uow.invoices.get(invoice_id)
+        payments = await uow.payments.for_invoice(invoice_id) if invoice is not None else []
+    if invoice is None:
+        raise NotFound(f"No invoice '{invoice_id}'.", field="id")
+    settings = request.app.state.settings
+    return schemas.public_invoice_body(invoice, settings.public_url, settings.network == "testnet",
+                                       payments)
 
 
 def page(items: list[dict[str, Any]], has_more: bool) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any
 from urllib.parse import quote
 
@@ -43,5 +44,10 @@ def pay_to(invoice: Invoice, option: PaymentOption, *, testnet: bool) -> dict[st
 
 
 def qr_svg(data: str) -> str:
-    """An SVG QR code (segno), medium error correction, scaled for a phone camera."""
-    return str(segno.make(data, error="m").svg_inline(scale=5, border=2))
+    """An SVG QR code (segno), medium error correction, scaled for a phone camera. A document
+    of its own (the SVG namespace, which a browser needs to show it as an image) with a
+    viewBox instead of a fixed size, so it fills whatever box the page gives it."""
+    out = io.BytesIO()
+    segno.make(data, error="m").save(out, kind="svg", xmldecl=False, svgns=True, nl=False, scale=5,
+                                     border=2, omitsize=True)
+    return out.getvalue().decode()

@@ -9,7 +9,7 @@ from krypton.app import invoices as use
 from krypton.domain.errors import NotFound
 from krypton.web.api import instructions
 from krypton.web.api import schemas as s
-from krypton.web.api.common import deps_of, invoice_json, json
+from krypton.web.api.common import deps_of, json, public_invoice_json
 
 # Keyless (payers, limited per client IP): web/app.py names it exempt from the API-key check.
 router = APIRouter(prefix="/public", tags=["public"])
@@ -19,8 +19,7 @@ router = APIRouter(prefix="/public", tags=["public"])
             summary="An invoice as the payer sees it (no fees, no merchant internals)")
 async def public_invoice(invoice_id: str, request: Request) -> JSONResponse:
     await request.app.state.limiter.check_ip(request)
-    invoice = await use.get_invoice(deps_of(request), None, invoice_id)
-    return json(invoice_json(request, invoice, public=True))
+    return json(await public_invoice_json(request, invoice_id))
 
 
 @router.get("/invoice/{invoice_id}/qr/{method}.svg", response_class=Response,

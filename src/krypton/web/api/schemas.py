@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -249,9 +249,17 @@ class InvoiceOut(BaseModel):
                          "invoice, the one with the higher version is the newer state.")
 
 
+class ProgressOut(BaseModel):
+    chain: Chain = Field(description="The chain of the payment being confirmed.")
+    seen: int = Field(description="Confirmations so far.")
+    required: int = Field(description="Confirmations it waits for (and the chain's finality).")
+
+
 class PublicInvoiceOut(BaseModel):
     id: str = Field(description="The invoice's id (inv_…).")
     status: InvoiceStatus = Field(description="pending → confirming → paid; or expired, cancelled.")
+    exception: InvoiceException | None = Field(
+        description="underpaid (part is still due: see payment_options), overpaid or paid_late.")
     amount: str = Field(description="The price, a decimal string in `currency`.")
     currency: str = Field(description="What the price is in: USD, TON, USDT or XTR.")
     description: str | None = Field(description="What is being paid for.")
@@ -260,6 +268,9 @@ class PublicInvoiceOut(BaseModel):
         "what remains.")
     amount_paid: str = Field(description="Confirmed so far, in `asset`.")
     asset: str | None = Field(description="The asset being paid in; null until the first payment.")
+    amount_due: str | None = Field(description="The whole price in `asset`; null until it is chosen.")
+    confirming: ProgressOut | None = Field(
+        description="The newest payment still waiting for confirmations, if any.")
     expires_at: datetime = Field(description="Pay before this to be on time.")
     redirect_url: str | None = Field(description="Where to go once the invoice is paid.")
 
@@ -407,7 +418,10 @@ _invoice = bodies.builder(
     rate_at=lambda i: _iso(i.rate_at))
 _public_invoice = bodies.builder(
     PublicInvoiceOut, status="status.value", amount=_price, currency="price_currency",
-    payment_options=bodies.GIVEN, amount_paid=_paid, expires_at=lambda i: i.expires_at.isoformat())
+    exception=lambda i: i.exception.value if i.exception else None,
+    amount_due=lambda i: fmt(due, i.asset) if i.asset and (due := i.amount_due) is not None else None,
+    payment_options=bodies.GIVEN, amount_paid=_paid, confirming=bodies.GIVEN,
+    expires_at=lambda i: i.expires_at.isoformat())
 
 
 def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
@@ -416,8 +430,16 @@ def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str
     return _invoice(i, payment_options=_options(i, public_url, testnet))
 
 
-def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
-    return _public_invoice(i, payment_options=_options(i, public_url, testnet))
+def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False,
+                        payments: Sequence[Payment] = ()) -> dict[str, Any]:
+    """`payments`: the invoice's, for the confirmation progress of the newest unconfirmed one."""
+    waiting = [p for p in payments if p.status in (PaymentStatus.DETECTED, PaymentStatus.CONFIRMING)
+               and not p.dust]
+    newest = max(waiting, key=lambda p: (p.detected_at, p.id)) if waiting else None
+    confirming = None if newest is None else {
+        "chain": newest.chain.value, "seen": min(newest.confirmations, newest.required_confirmations),
+        "required": newest.required_confirmations}
+    return _public_invoice(i, payment_options=_options(i, public_url, testnet), confirming=confirming)
 
 
 payment_body: Callable[[Payment], dict[str, Any]] = bodies.builder(

@@ -1,0 +1,140 @@
+"""The hosted checkout, /pay/{invoice_id}: what a payer sees. Rendered on the server from the
+same public view of the invoice the API gives (no fee, no merchant internals); the page's
+script then follows the invoice through /api/v1/public/invoice/{id} without a reload."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from krypton.domain.assets import METHODS
+from krypton.domain.assets import asset as get_asset
+from krypton.domain.errors import DomainError, NotFound
+from krypton.web.api.common import public_invoice_json
+from krypton.web.pages import i18n
+from krypton.web.pages.render import page
+from krypton.web.pages.status import describe
+
+router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).parent.parent / "static"
+# TON Connect UI, installed from npm by the set-up (`make assets`) and served from here.
+VENDOR = Path(__file__).parents[4] / "web-assets" / "node_modules" / "@tonconnect" / "ui" / "dist"
+TONCONNECT = VENDOR / "tonconnect-ui.min.js"
+LANG_COOKIE = "krypton_lang"
+# The countdown turns prominent this close to the end, not before: a timer that runs from
+# the first second only makes people anxious.
+HURRY_MINUTES = 3
+POLL_SECONDS = 2.5
+FILES = {"checkout.css": "text/css", "checkout.js": "text/javascript", "icon.png": "image/png"}
+
+
+async def _invoice(request: Request, invoice_id: str) -> dict[str, Any]:
+    """The public view, its QR links relative: the page loads them from wherever it was
+    loaded (its policy allows this origin's images only), whatever KRYPTON_PUBLIC_URL says."""
+    invoice = await public_invoice_json(request, invoice_id)
+    for option in invoice["payment_options"]:
+        if option["qr_url"]:
+            option["qr_url"] = urlsplit(option["qr_url"]).path
+    return invoice
+
+
+def _language(request: Request, lang: str | None) -> str:
+    return i18n.choose(lang, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+@router.get("/pay/{invoice_id}")
+async def checkout(invoice_id: str, request: Request, lang: str | None = None) -> Response:
+    await request.app.state.limiter.check_ip(request)
+    language = _language(request, lang)
+    text = i18n.TEXT[language]
+    try:
+        invoice = await _invoice(request, invoice_id)
+    except NotFound:
+        return page("not_found.html", {"lang": language, "t": text}, status=404)
+    settings = request.app.state.settings
+    wallets = TONCONNECT.exists() and settings.network != "devnet"
+    shown = describe(invoice, text)
+    response = page("checkout.html", {
+        "lang": language, "t": text, "languages": i18n.NAMES, "invoice": invoice, "shown": shown,
+        "devnet": request.app.state.container.devnet_wallet() is not None,
+        "wallets": wallets, "manifest": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json",
+        "config": {"status_url": f"/pay/{invoice['id']}/status?lang={language}",
+                   "devnet_url": f"/pay/{invoice['id']}/devnet", "expires_at": invoice["expires_at"],
+                   "redirect_url": invoice["redirect_url"],
+                   "poll_seconds": POLL_SECONDS, "hurry_minutes": HURRY_MINUTES,
+                   "text": {k: text[k] for k in ("copy", "copied", "time_left", "hurry", "redirecting",
+                                                 "back_to_shop", "wallet_sent", "wallet_failed")}}},
+        wallets=wallets)
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/pay/{invoice_id}/status")
+async def status(invoice_id: str, request: Request, lang: str | None = None) -> JSONResponse:
+    """What the page shows now: the state in words and the invoice's public view."""
+    await request.app.state.limiter.check_ip(request)
+    invoice = await _invoice(request, invoice_id)
+    shown = describe(invoice, i18n.TEXT[_language(request, lang)])
+    return JSONResponse({"shown": shown.as_json(), "invoice": invoice},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/pay-assets/{name}")
+async def asset(name: str) -> FileResponse:
+    if name == "tonconnect-ui.min.js" and TONCONNECT.exists():
+        return FileResponse(TONCONNECT, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+    if name not in FILES:
+        raise NotFound(f"No file '{name[:64]}'.", field="name")
+    return FileResponse(STATIC / name, media_type=FILES[name],
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "icon.png", media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/tonconnect-manifest.json")
+async def tonconnect_manifest(request: Request) -> JSONResponse:
+    """What a TON Connect wallet shows about the site asking it to pay."""
+    base = request.app.state.settings.public_url.rstrip("/")
+    return JSONResponse({"url": base, "name": "Krypton checkout", "iconUrl": f"{base}/pay-assets/icon.png"})
+
+
+class DevnetPay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    variant: Literal["exact", "under", "over"] = "exact"
+
+
+# What the devnet buttons send, as a share of what is due: half, or a tenth more.
+VARIANTS = {"exact": Decimal(1), "under": Decimal("0.5"), "over": Decimal("1.1")}
+
+
+@router.post("/pay/{invoice_id}/devnet")
+async def devnet_pay(invoice_id: str, body: DevnetPay, request: Request) -> JSONResponse:
+    """Devnet only: pay this invoice from the devnet's funded wallet, as a payer would."""
+    wallet = request.app.state.container.devnet_wallet()
+    if wallet is None:
+        raise NotFound("Paying from a devnet wallet exists on the devnet only.", field="method")
+    if body.method not in METHODS:
+        raise DomainError(f"method must be one of {', '.join(METHODS)}.", field="method")
+    invoice = await _invoice(request, invoice_id)
+    option: dict[str, Any] | None = next(
+        (o for o in invoice["payment_options"] if o["method"] == body.method), None)
+    if option is None or option["address"] is None:
+        raise DomainError(f"This invoice cannot be paid with {body.method} now.", field="method")
+    decimals = Decimal(10) ** get_asset(option["asset"]).decimals
+    units = int(Decimal(option["amount"]) * VARIANTS[body.variant] * decimals)
+    sent = wallet(body.method, option["address"], units, option["memo"])
+    return JSONResponse({"sent": str(units), "tx": sent.get("tx_hash") or sent.get("tx_id")}, status_code=201)
+
