@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from krypton.adapters.db import sqlite_inline, tables
+from krypton.adapters.db import pg_direct, sqlite_inline, tables
 from krypton.adapters.db.connection import Connection, Engine
 from krypton.adapters.db.event_log import EventLog
 from krypton.adapters.db.read_models import ReadModels
@@ -39,6 +39,8 @@ GROUP_COMMIT = 32
 # PostgreSQL: seconds to open a connection, and to wait for a free one in the pool.
 CONNECT_TIMEOUT = 5
 POOL_TIMEOUT = 30
+# PostgreSQL: connections opened beyond the pool size under load, closed when given back.
+MAX_OVERFLOW = 10
 # PostgreSQL: seconds a session may sit idle inside a transaction before the server ends it.
 # An open write transaction holds back the event-log horizon of every database on the
 # server (event_log.py), freezing projections and /api/v1/events; this bounds how long one
@@ -86,22 +88,31 @@ class Database:
              idle_in_transaction_seconds: float = IDLE_IN_TRANSACTION_SECONDS) -> Database:
         if url.startswith("sqlite"):
             return cls(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
-        # pool_pre_ping: a pooled connection is checked (a round trip) before use, so after a
-        # PostgreSQL restart the dead ones are replaced at once instead of failing requests one
-        # by one until each has been tried. A connection attempt gives up after CONNECT_TIMEOUT
-        # seconds and a request waits at most POOL_TIMEOUT for a free connection: while the
-        # server is away the API answers 503 quickly rather than hanging for a minute.
+        # A connection attempt gives up after CONNECT_TIMEOUT seconds and a request waits at
+        # most POOL_TIMEOUT for a free connection: while the server is away the API answers
+        # 503 quickly rather than hanging for a minute.
         connect_args: dict[str, Any] = {}
-        if make_url(url).get_driver_name() == "asyncpg":
+        asyncpg_url = make_url(url).get_driver_name() == "asyncpg"
+        if asyncpg_url:
             idle_ms = str(round(idle_in_transaction_seconds * 1000))  # 0: no limit
             connect_args = {"timeout": CONNECT_TIMEOUT,
                             "server_settings": {"idle_in_transaction_session_timeout": idle_ms}}
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10,
+        # pool_pre_ping (SQLAlchemy's engine only): a pooled connection is checked before use,
+        # so after a PostgreSQL restart the dead ones are replaced at once instead of failing
+        # requests one by one. The direct engine gets that from its BEGIN (pg_direct.py).
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=MAX_OVERFLOW,
                                      pool_timeout=POOL_TIMEOUT, pool_pre_ping=True,
                                      connect_args=connect_args,
                                      json_serializer=tables.json_text,
                                      json_deserializer=tables.json_value)
-        return cls(url, engine, engine)
+        if not asyncpg_url:
+            return cls(url, engine, engine)
+        # asyncpg: statements run on the driver directly (pg_direct.py); SQLAlchemy's engine
+        # only compiles them and serves run_sync (Alembic), opening connections only then.
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        direct = pg_direct.PgEngine(dsn, engine, size=pool_size, overflow=MAX_OVERFLOW,
+                                    timeout=POOL_TIMEOUT, connect_args=connect_args)
+        return cls(url, direct, direct)
 
     @property
     def dialect(self) -> str:
