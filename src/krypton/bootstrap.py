@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import structlog
 
+from krypton.adapters.auth.passwords import Argon2Hasher
+from krypton.adapters.auth.tokens import JwtTokens
 from krypton.adapters.chains.provider import Endpoint, ProviderClient
 from krypton.adapters.chains.rails import ChainRails, ton_network
 from krypton.adapters.chains.ton.address import parse
@@ -97,6 +99,8 @@ class Container:
     # Where the event log is exported (KRYPTON_NATS_URL); None: no export.
     event_sink: NatsSink | None = None
     _webhooks: webhook_use.Kit | None = None
+    _session_tokens: JwtTokens | None = None
+    password_hasher: Argon2Hasher = field(default_factory=Argon2Hasher)
     _webhook_sender: WebhookSender | None = None
 
     def secret_keys(self) -> tuple[KeyRing, str]:
@@ -104,6 +108,15 @@ class Container:
         configured = self.settings.secret_key
         return keyring_from(configured.get_secret_value() if configured else None,
                             self.settings.data_dir / "secret.key")
+
+    def session_tokens(self) -> JwtTokens:
+        """Signs and checks the dashboard's access tokens, with a key derived from the
+        secret keys (KRYPTON_SECRET_KEY or the key file): every process of a cluster that
+        shares those shares it."""
+        if self._session_tokens is None:
+            ring, _ = self.secret_keys()
+            self._session_tokens = JwtTokens(ring.derive(b"session-jwt"), self.deps.clock.now)
+        return self._session_tokens
 
     def webhook_kit(self) -> webhook_use.Kit:
         """The webhook sealer, URL check and sender, made on first use (the key file too)."""

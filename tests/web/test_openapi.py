@@ -35,6 +35,8 @@ async def test_every_merchant_operation_asks_for_an_api_key_and_names_its_scope(
             assert op["security"] == [], path  # payers need nothing
         elif path.startswith(f"{API}/operator/"):
             assert op["security"] == [{"OperatorToken": []}], path
+        elif path.startswith(f"{API}/session"):
+            assert op["security"] == [], path  # a password, then the session's own cookie
         else:
             assert op["security"] == [{"ApiKey": []}], (method, path)
             assert "Requires an API key with the scope `" in op["description"], (method, path)

@@ -112,6 +112,7 @@ OPERATIONS = [
     ("POST", "/webhook-endpoints/{endpoint_id}/test"), ("GET", "/webhook-endpoints/{endpoint_id}/deliveries"),
     ("GET", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}"),
     ("POST", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
+    ("POST", "/session"), ("GET", "/session"), ("DELETE", "/session"), ("POST", "/session/refresh"),
 ]
 
 

@@ -14,6 +14,7 @@ from krypton.app.merchants import IssuedKey
 from krypton.bootstrap import Container
 from krypton.domain.errors import DomainError
 from krypton.domain.scopes import Scope
+from krypton.web import sessions
 from krypton.web.api import operator, public, resources
 from krypton.web.app import create_app
 from krypton.web.auth import Principal, api_routes, check_routes, require, scopes_of
@@ -113,13 +114,14 @@ def _scopes_by_route(app: FastAPI) -> dict[tuple[str, str], list[Scope]]:
 
 async def test_every_route_of_the_app_checks_its_scope_or_is_public(container: Container) -> None:
     app = create_app(container, run_workers=False)  # runs the check: it would raise
-    keyless = {r.path for router in (public.router, operator.router) for r in api_routes(router.routes)}
+    keyless = {r.path for router in (public.router, operator.router, sessions.router)
+               for r in api_routes(router.routes)}
     guarded = {key: scopes for key, scopes in _scopes_by_route(app).items() if key[1] not in keyless}
     # The table above is the whole merchant API, each route with exactly its one scope.
     assert guarded == {**{(e.method, e.path.replace("{pending_id}", "{invoice_id}")): [e.scope]
                           for e in ENDPOINTS}, **{route: [Scope.WEBHOOKS_WRITE] for route in WEBHOOK_ROUTES}}
     assert keyless == {"/public/invoice/{invoice_id}", "/public/invoice/{invoice_id}/qr/{method}.svg",
-                       "/operator/unmatched"}
+                       "/operator/unmatched", "/session", "/session/refresh"}
 
 
 async def test_an_unguarded_route_stops_create_app(container: Container,

@@ -15,6 +15,7 @@ from krypton.domain.merchant import Merchant
 from krypton.domain.payment import ObservedTransfer, Payment
 from krypton.domain.pricing import UsdRate
 from krypton.domain.settlement import Settlement
+from krypton.domain.users import Lockout, RefreshToken, User, UserPrincipal
 from krypton.domain.webhooks import Attempt, Delivery, Endpoint
 
 
@@ -389,6 +390,55 @@ class WebhookRepo(Protocol):
                               status: str | None = None) -> tuple[list[Delivery], bool]: ...
 
 
+class PasswordHasher(Protocol):
+    """A slow, salted password hash (adapters/auth/passwords.py: Argon2id). Its calls are
+    CPU-bound: the use cases run them on a worker thread."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """True when `password` matches; False for a wrong password or an unreadable hash."""
+
+    def verify_dummy(self, password: str) -> None:
+        """Spend what `verify` spends, against no account: an unknown email costs as much
+        time as a wrong password, so timing does not tell which it was."""
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with weaker parameters than today's."""
+
+
+class Tokens(Protocol):
+    """Signed, short-lived access tokens (adapters/auth/tokens.py: HS256 JWT)."""
+
+    def issue(self, principal: UserPrincipal, now: datetime) -> str:
+        """A token saying `principal`, valid from `now` until `principal.expires_at`."""
+
+    def verify(self, token: str) -> UserPrincipal | None:
+        """The principal if the token is ours, untampered and unexpired, else None."""
+
+
+class UserRepo(Protocol):
+    async def add(self, user: User) -> bool:
+        """False, writing nothing, when another user has the email."""
+    async def get(self, user_id: str, *, for_update: bool = False) -> User | None: ...
+    async def by_email(self, email: str) -> User | None:
+        """`email` in stored form (domain.users.normalize_email)."""
+    async def all(self) -> Sequence[User]: ...
+    async def for_merchant(self, merchant_id: str) -> Sequence[User]: ...
+    async def save_lockout(self, user_id: str, lockout: Lockout) -> None: ...
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class SessionRepo(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+    async def by_hash(self, token_hash: str) -> RefreshToken | None: ...
+    async def mark_used(self, token_id: str, now: datetime) -> bool:
+        """Spend the token; False (nothing written) when it was spent already: of concurrent
+        callers exactly one gets True."""
+    async def revoke_family(self, family_id: str, now: datetime) -> int:
+        """Revoke every token of the session not yet revoked; how many."""
+
+
 class UnitOfWork(Protocol):
     @property
     def merchants(self) -> MerchantRepo: ...
@@ -418,6 +468,10 @@ class UnitOfWork(Protocol):
     def cursors(self) -> CursorRepo: ...
     @property
     def webhooks(self) -> WebhookRepo: ...
+    @property
+    def users(self) -> UserRepo: ...
+    @property
+    def sessions(self) -> SessionRepo: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from krypton.cli import apikey, contract, devnet, doctor, keys, merchant, operations, server, webhooks, worker
+from krypton.cli import (
+    apikey,
+    contract,
+    devnet,
+    doctor,
+    keys,
+    merchant,
+    operations,
+    server,
+    user,
+    webhooks,
+    worker,
+)
 
 app = typer.Typer(help="Krypton: payments in TON, USDT and Telegram Stars.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -17,3 +29,4 @@ app.add_typer(contract.app, name="contract")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(keys.app, name="keys")
+app.add_typer(user.app, name="user")

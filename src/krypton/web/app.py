@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from krypton import __version__
 from krypton.adapters.db import faults
 from krypton.bootstrap import Container
-from krypton.web import auth, docs, errors, openapi
+from krypton.web import auth, docs, errors, openapi, sessions
 from krypton.web.api import invoices, operator, public, resources, webhooks
 from krypton.web.api.schemas import WebhookObjects
 from krypton.web.logs import redact_text
@@ -65,6 +65,8 @@ def create_app(container: Container, *, run_workers: bool = True,
     app.state.container = container
     app.state.key_cache = auth.KeyCache(container.settings.api_key_cache_seconds)
     app.state.limiter = Limiter(container.settings)
+    app.state.password_hasher = container.password_hasher
+    app.state.session_tokens = container.session_tokens()
     errors.install(app)
     docs.install(app, f"{API_PREFIX}/openapi.json")  # /docs from Krypton's own files
     openapi.install(app)
@@ -72,7 +74,7 @@ def create_app(container: Container, *, run_workers: bool = True,
     # The merchant API: every route needs an API key with a scope (`auth.require`), which
     # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
     # and the operator's (own token) are the exceptions, named as such.
-    keyless = (public.router, operator.router)
+    keyless = (public.router, operator.router, sessions.router)
     for router in (invoices.router, resources.router, webhooks.router, *keyless):
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)

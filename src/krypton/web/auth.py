@@ -17,6 +17,7 @@ from krypton.app.deps import Deps
 from krypton.app.merchants import hash_key
 from krypton.domain.merchant import Merchant
 from krypton.domain.scopes import Scope
+from krypton.web import sessions
 from krypton.web.errors import ApiError
 
 
@@ -63,6 +64,11 @@ async def authenticate(request: Request) -> Principal:
     if known is not None:  # checked already, before the body was read (web/request_body.py)
         return known
     header = request.headers.get("authorization", "")
+    if not header:  # a dashboard session (cookie, CSRF-checked) stands in for a key
+        from_session = await sessions.authenticate_session(request)
+        if from_session is not None:
+            request.state.principal = from_session
+            return from_session
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")

@@ -47,7 +47,8 @@ class GuardedBody:
         self.keyless_prefixes = keyless_prefixes
 
     def _needs_key(self, path: str) -> bool:
-        return path.startswith(self.keyed_prefix) and not path.startswith(self.keyless_prefixes)
+        keyless = any(path.startswith(p) or path == p.rstrip("/") for p in self.keyless_prefixes)
+        return path.startswith(self.keyed_prefix) and not keyless
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _has_body(scope):

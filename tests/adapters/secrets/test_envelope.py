@@ -445,3 +445,11 @@ def test_keyring_from_reports_a_bad_configured_value(tmp_path: Path) -> None:
         keyring_from("not-a-key", tmp_path / "secret.key")
 
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_derived_keys_are_stable_per_purpose_and_follow_the_current_key() -> None:
+    ring = KeyRing.generate()
+    assert ring.derive(b"session-jwt") == ring.derive(b"session-jwt")
+    assert len(ring.derive(b"session-jwt")) == 32
+    assert ring.derive(b"session-jwt") != ring.derive(b"other")
+    assert ring.with_new_key().derive(b"session-jwt") != ring.derive(b"session-jwt")

@@ -28,6 +28,8 @@ from krypton.adapters.db.repositories import (
     SettlementRepo,
     UnmatchedRepo,
 )
+from krypton.adapters.db.users import SessionRepo as UserSessionRepo
+from krypton.adapters.db.users import UserRepo
 from krypton.adapters.db.webhooks import WebhookRepo
 
 R = TypeVar("R")
@@ -202,6 +204,8 @@ class SqlUnitOfWork:
     counters = _repo(CounterRepo)
     cursors = _repo(CursorRepo)
     webhooks = _repo(WebhookRepo)
+    users = _repo(UserRepo)
+    sessions = _repo(UserSessionRepo)
     events = _Made(lambda uow: EventLog(uow.connection, uow.new_id))
     read_models = _Made(lambda uow: ReadModels(uow.connection))
 

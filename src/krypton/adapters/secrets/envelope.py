@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 VERSION = "v1"
 KEY_BYTES = 32
@@ -185,6 +187,13 @@ class KeyRing:
     def key_id_of(token: str) -> str:
         """The id of the key that sealed `token` (the module's `key_id_of`)."""
         return key_id_of(token)
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for `purpose` (HKDF-SHA256 from the current key): one key to keep,
+        the dashboard's session signing key among what it yields. Rotating the ring ends
+        the sessions signed with the old one."""
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                    info=b"krypton/" + purpose).derive(self._key(self.current_id))
 
     def _key(self, key_id: str) -> bytes:
         for candidate, key in self.entries:
