@@ -17,7 +17,7 @@ from krypton.web import auth, docs, errors, openapi, sessions
 from krypton.web.api import invoices, operator, public, resources, webhooks
 from krypton.web.api.schemas import WebhookObjects
 from krypton.web.logs import redact_text
-from krypton.web.pages import checkout
+from krypton.web.pages import checkout, dashboard
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
 from krypton.web.security import SecurityHeaders
@@ -79,6 +79,7 @@ def create_app(container: Container, *, run_workers: bool = True,
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     app.include_router(checkout.router)  # pages for payers: no key, limited per client IP
+    app.include_router(dashboard.router)  # pages for merchants' users and the operator
     devnet = container.devnet_app()
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
