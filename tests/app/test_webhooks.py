@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import time_machine
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from krypton.adapters.db import tables as t
@@ -67,6 +68,10 @@ async def _paid_invoice(container: Container, merchant: IssuedKey) -> str:
     transfer = ObservedTransfer(Chain.TON, "tx-1", 0, "TON", 2 * TON, "addr", None, 7, 1)
     await ingest.ingest_transfer(deps, transfer, created.invoice.id)
     return created.invoice.id
+
+
+def _attempts(outcome: str) -> float:
+    return REGISTRY.get_sample_value("krypton_webhook_attempts_total", {"outcome": outcome}) or 0.0
 
 
 def _receiver_clock(received: Received) -> time_machine.travel:
@@ -177,7 +182,9 @@ async def test_a_410_disables_the_endpoint_and_tells_the_merchant(
     endpoint, _ = await _endpoint(container, merchant, hooks.url)
     await invoices.create_invoice(container.deps, merchant.merchant_id,
                                   invoices.InvoiceRequest(amount="1", currency="TON"))
+    gone_before = _attempts("4xx")
     await _pump(container)
+    assert _attempts("4xx") == gone_before + 1  # counted in /metrics
     async with container.deps.uow(write=False) as uow:
         stored = await uow.webhooks.endpoint(endpoint.id)
         (delivery,), _ = await uow.webhooks.deliveries_page(endpoint.id, limit=5, starting_after=None)

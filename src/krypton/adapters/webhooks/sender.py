@@ -33,6 +33,7 @@ from typing import Final, Self
 
 import httpcore
 import httpx
+from prometheus_client import Counter, Histogram
 
 from krypton.adapters.webhooks.ssrf import (
     Resolver,
@@ -42,6 +43,11 @@ from krypton.adapters.webhooks.ssrf import (
     resolve_target,
 )
 
+ATTEMPTS = Counter("krypton_webhook_attempts_total",
+                   "Webhook attempts by outcome: the answer's status class (2xx … 5xx), refused "
+                   "(an unsafe address at send time) or error (timeout, connection)", ["outcome"])
+ATTEMPT_SECONDS = Histogram("krypton_webhook_attempt_seconds", "How long webhook attempts took",
+                            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 USER_AGENT: Final = "Krypton-Webhooks/1"
 MAX_BODY_BYTES: Final = 64 * 1024  # read at most this much of a response
 EXCERPT_CHARS: Final = 1024  # and keep at most this much of it
@@ -115,6 +121,12 @@ class WebhookSender:
 
         The URL is checked again here; an unsafe one makes no connection and comes back
         with the error "refused: <why>"."""
+        result = await self._send(url, body, headers)
+        ATTEMPTS.labels(_outcome(result)).inc()
+        ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
+        return result
+
+    async def _send(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
         started = time.monotonic()
         try:
             target = parse_url(url, require_https=self._require_https, allow_loopback=self._allow_loopback)
@@ -224,6 +236,13 @@ def _result(started: float, *, status: int | None = None, excerpt: str = "", err
         duration_ms=round((time.monotonic() - started) * 1000),
         error=error,
     )
+
+
+def _outcome(result: SendResult) -> str:
+    """The metric label of an attempt: its status class (2xx … 5xx), refused or error."""
+    if result.status is not None:
+        return f"{result.status // 100}xx"
+    return "refused" if (result.error or "").startswith("refused") else "error"
 
 
 # ---------------------------------------------------------------------------------------
