@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV = $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: demo serve test test-python test-contracts lint bench install system-deps clean
+.PHONY: demo serve test test-python test-contracts lint bench install assets system-deps clean
 
 # The Python environment, from the lock file (uv installs itself first if missing).
 install: .venv/.synced
@@ -14,10 +14,18 @@ install: .venv/.synced
 	@$(UV) sync --frozen --quiet
 	@touch $@
 
-demo: install
+# Browser libraries the pages use (TON Connect UI), from npm, served by Krypton itself. Without
+# Node the checkout still works, without the "Connect wallet" button.
+assets: web-assets/node_modules/.installed
+web-assets/node_modules/.installed: web-assets/package.json web-assets/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web-assets && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "assets: npm not found; the checkout works without the wallet button"; fi
+
+demo: install assets
 	$(PY) -m krypton.cli demo
 
-serve: install
+serve: install assets
 	$(PY) -m krypton.cli serve
 
 system-deps:
@@ -28,7 +36,7 @@ lint: install
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-test-python: install system-deps
+test-python: install assets system-deps
 	$(PY) -m pytest
 
 test-contracts:
@@ -43,4 +51,4 @@ bench: install system-deps
 	$(PY) -m bench.scale
 
 clean:
-	rm -rf .venv .tools data contracts/node_modules
+	rm -rf .venv .tools data contracts/node_modules web-assets/node_modules
