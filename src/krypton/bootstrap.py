@@ -24,7 +24,7 @@ from krypton.adapters.auth.passwords import Argon2Hasher
 from krypton.adapters.auth.tokens import JwtTokens
 from krypton.adapters.chains.provider import Endpoint, ProviderClient
 from krypton.adapters.chains.rails import ChainRails, ton_network
-from krypton.adapters.chains.ton.address import parse
+from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.client import TonCenterClient
 from krypton.adapters.chains.ton.collector_chain import TonCenterCollectors
 from krypton.adapters.chains.ton.reader import TonReader
@@ -100,6 +100,8 @@ class Container:
     event_sink: NatsSink | None = None
     _webhooks: webhook_use.Kit | None = None
     _session_tokens: JwtTokens | None = None
+    _wallet_client: TonCenterClient | None = None
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     password_hasher: Argon2Hasher = field(default_factory=Argon2Hasher)
     _webhook_sender: WebhookSender | None = None
 
@@ -220,6 +222,24 @@ class Container:
             return send_payment(devnet, {"asset": method, "to": to, "amount": units, "comment": comment})
         return pay
 
+    async def payer_jetton_wallet(self, owner: TonAddress) -> TonAddress:
+        """The payer's own USDT jetton wallet (the master's get_wallet_address), through the
+        provider layer: what a TON Connect jetton transfer is sent to (checkout)."""
+        if self._wallet_client is None:
+            if self.devnet is not None:
+                http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
+                                         base_url=DEVNET_BASE)
+                points = [Endpoint("devnet-toncenter", f"{DEVNET_BASE}/toncenter/api/v3",
+                                   rate_per_second=1000, burst=100)]
+            else:
+                http, points = httpx.AsyncClient(), ton_endpoints(self.settings)
+            provider = ProviderClient(points, http=http, timeout=self.settings.provider_timeout_seconds,
+                                      max_attempts=2)
+            self._wallet_client = TonCenterClient(provider)
+            self._closers.extend([provider.aclose, http.aclose])
+        master = parse(USDT_TON.contract or "", network="mainnet")
+        return await self._wallet_client.jetton_wallet(owner, master)
+
     def devnet_app(self) -> Any | None:
         """The devnet's provider and control APIs, for the server to mount at /devnet."""
         if self.devnet is None:
@@ -244,6 +264,8 @@ class Container:
         await self.stop_helpers()
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
+        for close in self._closers:
+            await close()
         if self._rates_close is not None:
             await self._rates_close()
         if self.event_sink is not None:

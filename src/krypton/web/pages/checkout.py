@@ -13,6 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from krypton.adapters.chains.ton import address as ton_address
+from krypton.adapters.chains.ton import wallet_messages
+from krypton.adapters.chains.ton.cells import cell_to_boc
 from krypton.domain.assets import METHODS
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import DomainError, NotFound
@@ -108,6 +111,43 @@ async def tonconnect_manifest(request: Request) -> JSONResponse:
     """What a TON Connect wallet shows about the site asking it to pay."""
     base = request.app.state.settings.public_url.rstrip("/")
     return JSONResponse({"url": base, "name": "Krypton checkout", "iconUrl": f"{base}/pay-assets/icon.png"})
+
+
+# How long a wallet may take to sign what the page asks it to send.
+WALLET_VALID = 600
+
+
+@router.get("/pay/{invoice_id}/ton-connect")
+async def ton_connect(invoice_id: str, request: Request, method: str, owner: str = "") -> JSONResponse:
+    """The transaction a TON Connect wallet is asked to send for this invoice (the shape of
+    `sendTransaction`): TON with the memo as comment, or for USDT on TON a jetton transfer
+    to the connected wallet's own jetton wallet with the memo forwarded."""
+    await request.app.state.limiter.check_ip(request)
+    invoice = await _invoice(request, invoice_id)
+    option = next((o for o in invoice["payment_options"] if o["method"] == method), None)
+    if method not in ("ton", "usdt_ton") or option is None or not option["address"] or not option["memo"]:
+        raise DomainError(f"This invoice cannot be paid with {method[:32]} through a TON wallet now.",
+                          field="method")
+    units = int(Decimal(option["amount"]) * Decimal(10) ** get_asset(option["asset"]).decimals)
+    valid = int(request.app.state.deps.clock.now().timestamp()) + WALLET_VALID
+    if method == "ton":
+        body = wallet_messages.comment_body(option["memo"])
+        message = {"address": option["address"], "amount": str(units), "payload": cell_to_boc(body)}
+        return JSONResponse({"validUntil": valid, "messages": [message]})
+    try:
+        payer = ton_address.parse(owner, network="testnet")  # either form; the network is the wallet's
+    except (ton_address.InvalidAddress, ValueError):
+        raise DomainError("owner must be the connected wallet's TON address.", field="owner") from None
+    wallet = await request.app.state.container.payer_jetton_wallet(payer)
+    destination = ton_address.parse(option["address"], network="testnet")
+    body = wallet_messages.jetton_transfer(units, destination, payer, option["memo"])
+    message = {"address": wallet.friendly(bounceable=True, testnet=settings_testnet(request)),
+               "amount": str(wallet_messages.JETTON_TRANSFER_TON), "payload": cell_to_boc(body)}
+    return JSONResponse({"validUntil": valid, "messages": [message]})
+
+
+def settings_testnet(request: Request) -> bool:
+    return bool(request.app.state.settings.network == "testnet")
 
 
 class DevnetPay(BaseModel):
