@@ -43,7 +43,7 @@ async def test_create_returns_201_with_the_invoice(api: httpx.AsyncClient, merch
     created = datetime.fromisoformat(body["created_at"])
     assert created == clock.now()
     assert datetime.fromisoformat(body["expires_at"]) == created + timedelta(seconds=600)
-    assert "checkout_url" not in body  # no hosted checkout page yet: no link that answers 404
+    assert body["checkout_url"] == f"http://127.0.0.1:8000/pay/{body['id']}"
 
 
 async def test_create_writes_one_invoice_and_its_created_event(

@@ -247,6 +247,8 @@ class InvoiceOut(BaseModel):
         description="When the oldest of those rates was quoted; null for the static table.")
     version: int = Field(description="One more with every change: of two webhooks about this "
                          "invoice, the one with the higher version is the newer state.")
+    checkout_url: str = Field(description="The hosted checkout page to send the payer to "
+                              "(KRYPTON_PUBLIC_URL/pay/{id}).")
 
 
 class ProgressOut(BaseModel):
@@ -415,7 +417,7 @@ _invoice = bodies.builder(
     platform_fee_percentage=lambda i: fees.percentage(i.fee_bps),
     created_at=lambda i: i.created_at.isoformat(), expires_at=lambda i: i.expires_at.isoformat(),
     monitor_until=lambda i: i.monitor_until.isoformat(), paid_at=lambda i: _iso(i.paid_at),
-    rate_at=lambda i: _iso(i.rate_at))
+    rate_at=lambda i: _iso(i.rate_at), checkout_url=bodies.GIVEN)
 _public_invoice = bodies.builder(
     PublicInvoiceOut, status="status.value", amount=_price, currency="price_currency",
     exception=lambda i: i.exception.value if i.exception else None,
@@ -425,9 +427,8 @@ _public_invoice = bodies.builder(
 
 
 def invoice_body(i: Invoice, public_url: str, testnet: bool = False) -> dict[str, Any]:
-    # No checkout_url until the hosted checkout page exists: a link that answers 404 is worse
-    # than none.
-    return _invoice(i, payment_options=_options(i, public_url, testnet))
+    return _invoice(i, payment_options=_options(i, public_url, testnet),
+                    checkout_url=f"{public_url.rstrip('/')}/pay/{i.id}")
 
 
 def public_invoice_body(i: Invoice, public_url: str, testnet: bool = False,
