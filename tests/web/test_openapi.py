@@ -33,8 +33,12 @@ async def test_every_merchant_operation_asks_for_an_api_key_and_names_its_scope(
     for path, method, op in _operations(doc):
         if path.startswith(f"{API}/public/"):
             assert op["security"] == [], path  # payers need nothing
-        elif path.startswith(f"{API}/operator/"):
-            assert op["security"] == [{"OperatorToken": []}], path
+        elif path.startswith(f"{API}/operator/"):  # the token, or an operator session
+            assert op["security"] == [{"OperatorToken": []}, {"Session": []}], path
+            assert "whose role has the permission `" in op["description"], (method, path)
+        elif path.startswith(f"{API}/api-keys"):  # a session only: an API key never mints keys
+            assert op["security"] == [{"Session": []}], path
+            assert "`apikeys:manage`" in op["description"], (method, path)
         elif path.startswith(f"{API}/session"):
             assert op["security"] == [], path  # a password, then the session's own cookie
         else:

@@ -13,11 +13,12 @@ from krypton.app import merchants
 from krypton.app.merchants import IssuedKey
 from krypton.bootstrap import Container
 from krypton.domain.errors import DomainError
+from krypton.domain.roles import Permission
 from krypton.domain.scopes import Scope
 from krypton.web import sessions
 from krypton.web.api import operator, public, resources
 from krypton.web.app import create_app
-from krypton.web.auth import Principal, api_routes, check_routes, require, scopes_of
+from krypton.web.auth import Principal, api_routes, check_routes, permissions_of, require, scopes_of
 from tests.conftest import auth
 from tests.web.conftest import KeyFactory, Paid
 from tests.web.helpers import API, SCOPES, create_invoice, error_of, written
@@ -44,7 +45,15 @@ ENDPOINTS = [
     Endpoint(Scope.BALANCES_READ, "GET", "/balances"),
     Endpoint(Scope.EVENTS_READ, "GET", "/events"),
     Endpoint(Scope.WEBHOOKS_WRITE, "GET", "/webhook-endpoints"),
+    Endpoint(Scope.BALANCES_READ, "GET", "/stats"),
+    Endpoint(Scope.EVENTS_READ, "GET", "/invoices/{invoice_id}/events"),
+    Endpoint(Scope.INVOICES_READ, "GET", "/merchant"),
 ]
+# Only a dashboard session whose role has the permission may manage API keys
+# (tests/web/test_api_keys_api.py exercises them).
+SESSION_ROUTES = {("GET", "/api-keys"): [Permission.APIKEYS_MANAGE],
+                  ("POST", "/api-keys"): [Permission.APIKEYS_MANAGE],
+                  ("DELETE", "/api-keys/{key_id}"): [Permission.APIKEYS_MANAGE]}
 # The other webhook routes take an endpoint's id; tests/web/test_webhooks_api.py exercises them.
 WEBHOOK_ROUTES = [
     ("POST", "/webhook-endpoints"), ("GET", "/webhook-endpoints/{endpoint_id}"),
@@ -101,6 +110,11 @@ async def test_public_invoice_needs_no_scope(api: httpx.AsyncClient, merchant: I
 # Every merchant-API route checks a scope; create_app refuses to build an app where one does not.
 
 
+def _permissions_by_route(app: FastAPI) -> dict[tuple[str, str], list[Permission]]:
+    return {(method, (route.path or "").removeprefix(API)): permissions_of(route)
+            for route in api_routes(app.routes) for method in route.methods or ()}
+
+
 def _scopes_by_route(app: FastAPI) -> dict[tuple[str, str], list[Scope]]:
     """(method, path under /api/v1) -> the scopes the route checks, for every API route."""
     found = {}
@@ -116,12 +130,17 @@ async def test_every_route_of_the_app_checks_its_scope_or_is_public(container: C
     app = create_app(container, run_workers=False)  # runs the check: it would raise
     keyless = {r.path for router in (public.router, operator.router, sessions.router)
                for r in api_routes(router.routes)}
-    guarded = {key: scopes for key, scopes in _scopes_by_route(app).items() if key[1] not in keyless}
+    guarded = {key: scopes for key, scopes in _scopes_by_route(app).items()
+               if key[1] not in keyless and key not in SESSION_ROUTES}
     # The table above is the whole merchant API, each route with exactly its one scope.
     assert guarded == {**{(e.method, e.path.replace("{pending_id}", "{invoice_id}")): [e.scope]
                           for e in ENDPOINTS}, **{route: [Scope.WEBHOOKS_WRITE] for route in WEBHOOK_ROUTES}}
     assert keyless == {"/public/invoice/{invoice_id}", "/public/invoice/{invoice_id}/qr/{method}.svg",
-                       "/operator/unmatched", "/session", "/session/refresh"}
+                       "/operator/unmatched", "/operator/merchants", "/operator/merchants/{merchant_id}",
+                       "/operator/fees", "/operator/health", "/operator/webhook-failures",
+                       "/session", "/session/refresh"}
+    # Dashboard-only routes check a permission instead of a scope (never an API key's).
+    assert {key: _permissions_by_route(app)[key] for key in SESSION_ROUTES} == SESSION_ROUTES
 
 
 async def test_an_unguarded_route_stops_create_app(container: Container,

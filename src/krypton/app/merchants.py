@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from krypton.app.deps import Deps
-from krypton.app.ports import UnitOfWork
+from krypton.app.ports import ApiKeyRecord, UnitOfWork
 from krypton.domain import events
 from krypton.domain.errors import DomainError, NotFound
+from krypton.domain.fees import validate_bps
 from krypton.domain.merchant import Merchant
 from krypton.domain.scopes import Scope
 
@@ -89,11 +90,43 @@ async def create_api_key(deps: Deps, merchant_id: str,
     return key
 
 
-async def revoke_api_key(deps: Deps, key_id: str) -> None:
+async def revoke_api_key(deps: Deps, key_id: str, merchant_id: str | None = None) -> ApiKeyRecord:
+    """Revoke a key (again is fine); with `merchant_id`, only that merchant's: another
+    merchant's key is as absent as a missing one. Returns the key as revoked."""
     async with deps.uow() as uow:
         record = await uow.api_keys.get(key_id)
-        if record is None:
+        if record is None or (merchant_id is not None and record.merchant_id != merchant_id):
             raise NotFound(f"No API key '{key_id}'.", field="key_id")
         if record.revoked_at is None:
-            await uow.api_keys.revoke(key_id, deps.clock.now())
+            now = deps.clock.now()
+            await uow.api_keys.revoke(key_id, now)
+            record = replace(record, revoked_at=now)
         await uow.commit()
+    return record
+
+
+async def list_api_keys(deps: Deps, merchant_id: str) -> Sequence[ApiKeyRecord]:
+    """A merchant's keys, revoked ones included (never their secrets: only hashes are kept)."""
+    async with deps.uow(write=False) as uow:
+        return await uow.api_keys.for_merchant(merchant_id)
+
+
+async def list_merchants(deps: Deps) -> Sequence[Merchant]:
+    async with deps.uow(write=False) as uow:
+        return await uow.merchants.list()
+
+
+async def set_fee(deps: Deps, merchant_id: str, fee_bps: int) -> Merchant:
+    """Change a merchant's platform fee. It applies to invoices created from now on: each
+    invoice keeps the fee it was created with, and TON paid through an active fee-collector
+    contract keeps the fee written into the contract until a new one is deployed."""
+    validate_bps(fee_bps)
+    async with deps.uow() as uow:
+        merchant = await uow.merchants.get(merchant_id)
+        if merchant is None:
+            raise NotFound(f"No merchant '{merchant_id}'.", field="merchant_id")
+        if merchant.fee_bps != fee_bps:
+            await uow.merchants.set_fee_bps(merchant_id, fee_bps)
+            await uow.commit()
+            merchant.fee_bps = fee_bps
+    return merchant

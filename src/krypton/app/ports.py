@@ -162,6 +162,7 @@ class MerchantRepo(Protocol):
     async def get(self, merchant_id: str) -> Merchant | None: ...
     async def list(self) -> Sequence[Merchant]: ...
     async def set_ton_collector(self, merchant_id: str, address: str) -> None: ...
+    async def set_fee_bps(self, merchant_id: str, fee_bps: int) -> None: ...
 
 
 class CollectorRepo(Protocol):
@@ -308,12 +309,42 @@ class IdempotencyRepo(Protocol):
         """(request hash, stored result)."""
 
 
+@dataclass(frozen=True, slots=True)
+class DailyRow:
+    """One merchant's settlements of one asset on one day (UTC)."""
+
+    day: str
+    asset: str
+    gross: int
+    fees: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmedPayment:
+    id: str
+    asset: str
+    detected_at: datetime
+    confirmed_at: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.confirmed_at - self.detected_at).total_seconds()
+
+
 class ReadModels(Protocol):
     async def apply_batch(self, events: Sequence[StoredEvent]) -> None: ...
     async def reset(self) -> None: ...
     async def snapshot(self) -> dict[str, list[tuple[Any, ...]]]: ...
     async def merchant_summary(self, merchant_id: str) -> list[dict[str, Any]]: ...
     async def invoice_summary(self, merchant_id: str) -> dict[str, int]: ...
+    async def daily_settlements(self, merchant_id: str, since: str) -> list[DailyRow]:
+        """The merchant's settlements per day and asset, from `since` (YYYY-MM-DD) on."""
+    async def confirmed_payments(self, merchant_id: str, limit: int) -> list[ConfirmedPayment]:
+        """The merchant's newest confirmed payments, with when each was seen and confirmed."""
+    async def events_about(self, merchant_id: str, subject_ids: Sequence[str],
+                           limit: int) -> list[StoredEvent]:
+        """The merchant's events about these objects, in commit order."""
 
 
 class Sealer(Protocol):
@@ -388,6 +419,9 @@ class WebhookRepo(Protocol):
     async def attempts(self, delivery_id: str) -> list[Attempt]: ...
     async def deliveries_page(self, endpoint_id: str, *, limit: int, starting_after: str | None,
                               status: str | None = None) -> tuple[list[Delivery], bool]: ...
+    async def failures_page(self, *, limit: int,
+                            starting_after: str | None) -> tuple[list[Delivery], bool]:
+        """Across merchants: failed deliveries and pending ones after a failed attempt."""
 
 
 class PasswordHasher(Protocol):

@@ -1,4 +1,4 @@
-"""API-key authentication and scopes."""
+"""API-key authentication and scopes; dashboard-only permissions for sessions."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from starlette.routing import BaseRoute
 from krypton.app.deps import Deps
 from krypton.app.merchants import hash_key
 from krypton.domain.merchant import Merchant
+from krypton.domain.roles import Permission
 from krypton.domain.scopes import Scope
+from krypton.domain.users import UserPrincipal
 from krypton.web import sessions
 from krypton.web.errors import ApiError
 
@@ -112,6 +114,46 @@ def require(scope: Scope, tier: str = "reads") -> Guard:
     return guard
 
 
+class PermissionGuard(Protocol):
+    """A route dependency made by `require_permission`, marked with the permission it checks."""
+
+    permission: Permission
+
+    def __call__(self, request: Request) -> Awaitable[UserPrincipal]: ...
+
+
+def session_with(request: Request, permission: Permission) -> UserPrincipal:
+    """The signed-in user of the session cookie if their role grants `permission`. Anything in
+    an Authorization header is refused: permissions are what API keys must never hold (a key
+    that could mint keys would outlive its own revocation)."""
+    if request.headers.get("authorization"):
+        raise ApiError(403, "session_required", f"This needs a signed-in dashboard user with the "
+                       f"'{permission}' permission; an API key or token cannot do it, so send the "
+                       "session cookie instead of an Authorization header.")
+    user = sessions.session_user(request)
+    if user is None:
+        raise _unauthorized(f"Sign in to the dashboard first: this needs a session whose role has "
+                            f"the '{permission}' permission.")
+    if permission not in user.grants:
+        raise ApiError(403, "insufficient_permission", f"Your role ({user.role}) lacks the "
+                       f"'{permission}' permission; ask an owner of the account to do it.")
+    return user
+
+
+def require_permission(permission: Permission, tier: str = "reads") -> PermissionGuard:
+    """Only a dashboard session whose role grants `permission` passes (never an API key);
+    counts the request against the user's `tier` limit."""
+    async def dependency(request: Request) -> UserPrincipal:
+        user = session_with(request, permission)
+        await request.app.state.limiter.check_key(f"usr:{user.user_id}", tier)
+        return user
+
+    dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
+    guard = cast(PermissionGuard, dependency)
+    guard.permission = permission
+    return guard
+
+
 def api_routes(routes: Sequence[BaseRoute]) -> Iterator[RouteContext]:
     """The path operations among `routes` (`app.routes`), included routers' ones with their
     full path and dependencies (FastAPI keeps an included router as one entry of `routes`)."""
@@ -120,22 +162,34 @@ def api_routes(routes: Sequence[BaseRoute]) -> Iterator[RouteContext]:
             yield context
 
 
+def _marks(route: RouteContext, attribute: str) -> Iterator[Any]:
+    """The `attribute` marks of the guards among a route's dependencies, however deep."""
+    def walk(dependant: Dependant) -> Iterator[Any]:
+        for dependency in dependant.dependencies:
+            mark: Any = getattr(dependency.call, attribute, None)
+            if mark is not None:
+                yield mark
+            yield from walk(dependency)
+    return walk(route.dependant)
+
+
 def scopes_of(route: RouteContext) -> list[Scope]:
     """The scopes the `require` guards among a route's dependencies check, however deep."""
-    def walk(dependant: Dependant) -> Iterator[Scope]:
-        for dependency in dependant.dependencies:
-            scope: Any = getattr(dependency.call, "scope", None)
-            if isinstance(scope, Scope):
-                yield scope
-            yield from walk(dependency)
-    return list(walk(route.dependant))
+    return [mark for mark in _marks(route, "scope") if isinstance(mark, Scope)]
+
+
+def permissions_of(route: RouteContext) -> list[Permission]:
+    """The dashboard permissions the `require_permission` guards (or another dependency
+    marked with `permission`) among a route's dependencies check."""
+    return [mark for mark in _marks(route, "permission") if isinstance(mark, Permission)]
 
 
 def check_routes(app: FastAPI, *, public: Iterable[APIRouter], prefix: str = "/api/v1") -> None:
     """Refuse to start with an API route that checks no API-key scope.
 
     Every route under `prefix` must depend on a `require(...)` guard (as a parameter, in the
-    route's or its router's `dependencies`, or inside another dependency), unless it comes
+    route's or its router's `dependencies`, or inside another dependency), or, for what only a
+    dashboard session may do, on a `require_permission(...)` guard, unless it comes
     from one of the `public` routers, which the caller names as reachable without a merchant
     key (open to payers, or guarded otherwise). Runs once, when the app is built: routes carry
     no extra dependency, so a request costs nothing more.
@@ -146,9 +200,10 @@ def check_routes(app: FastAPI, *, public: Iterable[APIRouter], prefix: str = "/a
         f"({getattr(route.endpoint, '__module__', '?')}.{getattr(route.endpoint, '__qualname__', '?')})"
         for route in api_routes(app.routes)
         if (route.path or "").startswith(prefix) and id(route.original_route) not in exempt
-        and not scopes_of(route)]
+        and not scopes_of(route) and not permissions_of(route)]
     if unguarded:
         raise RuntimeError(
             f"These API routes check no API-key scope: {'; '.join(unguarded)}. Give each a "
-            "`Depends(require(Scope....))` parameter, or, if it must be reachable without a "
+            "`Depends(require(Scope....))` parameter (or `require_permission(Permission....)` for "
+            "what only a dashboard session may do), or, if it must be reachable without a "
             "merchant key, put it on a router that create_app names as public.")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import Connection
-from krypton.app.ports import StoredEvent
+from krypton.app.ports import ConfirmedPayment, DailyRow, StoredEvent
 from krypton.domain import events as ev
 
 Key = tuple[str, tuple[tuple[str, Any], ...]]  # (table name, key columns)
@@ -62,6 +62,36 @@ class ReadModels:
         rows = await self.conn.execute(sa.select(t.rm_invoice_summary).where(
             t.rm_invoice_summary.c.merchant_id == merchant_id))
         return {str(r.status): int(r._mapping["count"]) for r in rows}
+
+    # --- The merchant dashboard's queries (app/stats.py) -------------------------------------
+
+    async def daily_settlements(self, merchant_id: str, since: str) -> list[DailyRow]:
+        """The merchant's rows of rm_daily_settlements from the day `since` (ISO) on."""
+        c = t.rm_daily_settlements.c
+        rows = await self.conn.execute(sa.select(t.rm_daily_settlements).where(
+            c.merchant_id == merchant_id, c.day >= since).order_by(c.day, c.asset))
+        return [DailyRow(str(r.day), str(r.asset), int(r.gross), int(r.fees), int(r._mapping["count"]))
+                for r in rows]
+
+    async def confirmed_payments(self, merchant_id: str, limit: int) -> list[ConfirmedPayment]:
+        """The merchant's `limit` most recently confirmed payments, newest first."""
+        c = t.payments.c
+        rows = await self.conn.execute(
+            sa.select(c.id, c.asset, c.detected_at, c.confirmed_at)
+            .where(c.merchant_id == merchant_id, c.confirmed_at.is_not(None))
+            .order_by(c.confirmed_at.desc(), c.id.desc()).limit(limit))
+        return [ConfirmedPayment(r.id, r.asset, r.detected_at, r.confirmed_at) for r in rows]
+
+    async def events_about(self, merchant_id: str, subject_ids: Sequence[str],
+                           limit: int) -> list[StoredEvent]:
+        """The merchant's events whose subject is one of `subject_ids`, in commit order."""
+        c = t.events.c
+        rows = await self.conn.execute(
+            sa.select(t.events).where(c.merchant_id == merchant_id,
+                                      c.subject_id.in_(sorted(set(subject_ids))))
+            .order_by(c.txid, c.seq).limit(limit))
+        return [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
+                            r.created_at) for r in rows]
 
 
 Effect = tuple[sa.Table, dict[str, Any], dict[str, int]]

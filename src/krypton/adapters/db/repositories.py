@@ -105,6 +105,10 @@ class MerchantRepo(Repo):
         await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id)
                                 .values(ton_collector=address))
 
+    async def set_fee_bps(self, merchant_id: str, fee_bps: int) -> None:
+        await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id)
+                                .values(fee_bps=fee_bps))
+
 
 class CollectorRepo(Repo):
     async def put(self, c: FeeCollector) -> None:

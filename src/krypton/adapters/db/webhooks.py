@@ -163,3 +163,21 @@ class WebhookRepo(Repo):
         rows = (await self.conn.execute(
             query.order_by(D.created_at.desc(), D.id.desc()).limit(limit + 1))).all()
         return [_delivery(r) for r in rows[:limit]], len(rows) > limit
+
+    async def failures_page(self, *, limit: int,
+                            starting_after: str | None) -> tuple[list[Delivery], bool]:
+        """Deliveries across merchants that failed for good, or are pending after a failed
+        attempt (an outcome is recorded, and a success would have ended it), newest first."""
+        failing = sa.or_(D.status == DeliveryStatus.FAILED.value, sa.and_(
+            D.status == DeliveryStatus.PENDING.value, D.attempts >= 1,
+            sa.or_(D.last_status.is_not(None), D.last_error.is_not(None))))
+        query = sa.select(t.webhook_deliveries).where(failing)
+        if starting_after is not None:
+            anchor = await self._one(sa.select(D.created_at, D.id).where(D.id == starting_after))
+            if anchor is None:
+                raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
+                                  field="starting_after")
+            query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(*anchor))
+        rows = (await self.conn.execute(
+            query.order_by(D.created_at.desc(), D.id.desc()).limit(limit + 1))).all()
+        return [_delivery(r) for r in rows[:limit]], len(rows) > limit

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from krypton.domain.errors import NotFound
-from krypton.domain.roles import Role
+from krypton.domain.roles import Permission, Role
+from krypton.domain.scopes import Scope
 from krypton.domain.users import UserPrincipal
 from krypton.web.errors import ApiError
 from krypton.web.pages.checkout import STATIC
@@ -25,23 +26,32 @@ router = APIRouter(include_in_schema=False)
 PREFIX = "/dashboard"
 SIGN_IN = f"{PREFIX}/sign-in"
 FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript", "sign-in.js": "text/javascript"}
+FILES.update({f"dash-{page}.js": "text/javascript" for page in (  # merchant pages
+    "overview", "invoices", "invoice", "settlements", "webhooks", "settings")})
+FILES.update({f"dash-{page}.js": "text/javascript" for page in (  # API keys, operator pages
+    "keys", "operator-overview", "operator-merchants", "operator-unmatched", "operator-webhooks")})
 
 
 @dataclass(frozen=True)
 class Link:
     path: str
     label: str
+    needs: str  # the grant (scope or permission) its page needs: without it, not in the menu
 
 
 # The navigation per kind of user: merchant pages for a merchant's users, platform pages
 # for the operator. A page that needs a permission the role lacks is left out of the menu
 # and answers 403 (the API would refuse its data anyway).
-MERCHANT_NAV = (Link(f"{PREFIX}", "Overview"), Link(f"{PREFIX}/invoices", "Invoices"),
-                Link(f"{PREFIX}/settlements", "Settlements"), Link(f"{PREFIX}/api-keys", "API keys"),
-                Link(f"{PREFIX}/webhooks", "Webhooks"), Link(f"{PREFIX}/settings", "Settings"))
-OPERATOR_NAV = (Link(f"{PREFIX}/operator", "Platform"), Link(f"{PREFIX}/operator/merchants", "Merchants"),
-                Link(f"{PREFIX}/operator/unmatched", "Unmatched transfers"),
-                Link(f"{PREFIX}/operator/webhooks", "Webhook failures"))
+MERCHANT_NAV = (Link(f"{PREFIX}", "Overview", Scope.BALANCES_READ),
+                Link(f"{PREFIX}/invoices", "Invoices", Scope.INVOICES_READ),
+                Link(f"{PREFIX}/settlements", "Settlements", Scope.SETTLEMENTS_READ),
+                Link(f"{PREFIX}/api-keys", "API keys", Permission.APIKEYS_MANAGE),
+                Link(f"{PREFIX}/webhooks", "Webhooks", Scope.WEBHOOKS_WRITE),
+                Link(f"{PREFIX}/settings", "Settings", Scope.INVOICES_READ))
+OPERATOR_NAV = (Link(f"{PREFIX}/operator", "Platform", Permission.PLATFORM_READ),
+                Link(f"{PREFIX}/operator/merchants", "Merchants", Permission.PLATFORM_READ),
+                Link(f"{PREFIX}/operator/unmatched", "Unmatched transfers", Permission.PLATFORM_READ),
+                Link(f"{PREFIX}/operator/webhooks", "Webhook failures", Permission.PLATFORM_READ))
 
 
 def signed_in(request: Request) -> UserPrincipal | None:
@@ -56,7 +66,8 @@ def signed_in(request: Request) -> UserPrincipal | None:
 def shell(request: Request, user: UserPrincipal, template: str, title: str,
           **context: Any) -> Response:
     """A dashboard page for `user`: the layout with its navigation around `template`."""
-    nav = OPERATOR_NAV if user.role is Role.OPERATOR else MERCHANT_NAV
+    links = OPERATOR_NAV if user.role is Role.OPERATOR else MERCHANT_NAV
+    nav = [link for link in links if link.needs in user.grants]
     return page(template, {"title": title, "user": user, "nav": nav, "path": request.url.path,
                            "lang": "en", **context})
 
