@@ -164,9 +164,11 @@ def test_serve_runs_several_api_processes_on_postgresql(pg_server: PostgresServe
         process = subprocess.Popen([KRYPTON, "serve", "--workers", "2", "--role", "api", "--port", str(port)],
                                    env=env, stdout=log, stderr=log)
     try:
+        # Generous limits: they only stop a hung test (two processes importing everything
+        # on a busy 2-core machine took over 30 s once).
         _wait(lambda: len([c for c in _children(process.pid) if "spawn_main" in c]) == 2,
-              "two API processes")
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "the API to answer")
+              "two API processes", attempts=1200)
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "the API to answer", attempts=1200)
     finally:
         process.terminate()
         process.wait(timeout=30)

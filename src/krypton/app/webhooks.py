@@ -288,7 +288,7 @@ async def _record(deps: Deps, tried: Sequence[_Tried]) -> None:
             outcome = Outcome(t.sent.status, t.sent.error)
             t.due.delivery.record(outcome, now, _spread(deps))
             outcomes[t.due.endpoint.id].append(outcome)
-            await uow.webhooks.save_delivery(t.due.delivery)
+        await uow.webhooks.save_deliveries([t.due.delivery for t in tried])
         await uow.webhooks.add_attempts([
             Attempt(t.due.delivery.id, t.due.delivery.attempts, t.at, t.headers, t.sent.status,
                     t.sent.error, t.sent.excerpt, t.sent.duration_ms) for t in tried])

@@ -552,3 +552,27 @@ async def test_a_kept_alive_tls_connection_serves_only_the_name_it_was_verified_
     assert [seen.target for seen in server.requests] == ["/1", "/2"]
     assert sni_seen == [NAME, other]  # the second handshake: OTHER's, which failed
     assert server.connections == 1  # /1 and /2 on one connection
+
+
+class KeepAliveBackend(RecordingBackend):
+    """Like RecordingBackend, but each connection stays open and answers many requests."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                          local_address: str | None = None,
+                          socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        self.connections.append((host, port))
+        return httpcore.AsyncMockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] * 50)
+
+
+async def test_sends_to_one_name_reuse_a_kept_alive_connection_within_the_limit() -> None:
+    resolver = StubResolver({NAME: [[PUBLIC]] * 20})
+    backend = KeepAliveBackend()
+    async with WebhookSender(resolver, allow_loopback=False, require_https=True, network_backend=backend,
+                             max_connections=2) as webhooks:
+        for _ in range(5):  # one after the other: one connection serves them all
+            assert (await webhooks.send(f"https://{NAME}/a", b"{}", {})).status == 200
+        assert backend.connections == [(PUBLIC, 443)]
+        results = await asyncio.gather(*(webhooks.send(f"https://{NAME}/a", b"{}", {}) for _ in range(10)))
+    assert {r.status for r in results} == {200}
+    assert len(backend.connections) <= 2  # never more at once than max_connections
