@@ -48,6 +48,7 @@ bench: install system-deps
 	$(PY) -m bench
 	$(PY) -m bench.matching
 	$(PY) -m bench.e2e
+	$(PY) -m bench.webhooks
 	$(PY) -m bench.scale
 
 clean:
