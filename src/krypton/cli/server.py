@@ -14,7 +14,7 @@ import typer
 from krypton.app import invoices, merchants
 from krypton.bootstrap import Container
 from krypton.cli import doctor, support
-from krypton.cli.support import out
+from krypton.cli.support import err, out
 from krypton.config import Settings
 
 GC_GEN0_THRESHOLD = 10_000  # Python's default is 700 allocations
@@ -53,6 +53,13 @@ def serve(host: Annotated[str | None, typer.Option(help="Listen address.")] = No
         uvicorn.run(_app(settings), host=settings.host, port=settings.port,
                     log_level=settings.log_level, access_log=False, log_config=None)
         return
+
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        # Measured (bench/scale.py, 2 cores): 2 API processes 1.13-1.18x one, 3 of them
+        # 0.86-0.95x: beyond the cores they only take turns on them, with PostgreSQL too.
+        err.print(f"[yellow]Note:[/yellow] --workers {workers} on {cores} core(s): API processes "
+                  "beyond the number of cores make the server slower, not faster.")
 
     async def migrated() -> None:  # once, here, rather than racing in every process
         container = await support.open_container(settings)
