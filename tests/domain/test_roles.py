@@ -34,6 +34,7 @@ EXPECTED: dict[str, set[Role]] = {
     "webhooks:write": {OW, D},
     "apikeys:manage": {OW, D},
     "users:manage": {OW},
+    "settings:manage": {OW},
     "platform:read": {P},
     "merchants:manage": {P},
 }

@@ -4,64 +4,18 @@ On both databases, through the whole app (create_app) with real session cookies.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
 import httpx
-import pytest
 
-from krypton.adapters.auth.passwords import Argon2Hasher
 from krypton.adapters.db import tables
-from krypton.app import merchants, users
+from krypton.app import merchants
 from krypton.bootstrap import Container
 from krypton.domain.roles import Role
-from krypton.web.sessions import CSRF_COOKIE
 from tests.conftest import auth
+from tests.web.conftest import SignIn, csrf
 from tests.web.helpers import API, count_rows, error_of
 
 PASSWORD = "correct horse battery"
 KEYS = f"{API}/api-keys"
-
-SignIn = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def fast_container(container: Container) -> Container:
-    """The container with a cheap password hash: sign-ins cost milliseconds, not a second."""
-    container.password_hasher = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
-    return container
-
-
-@pytest.fixture
-async def signed_in(fast_container: Container) -> AsyncIterator[SignIn]:
-    """signed_in(role, merchant_id) -> a client of the whole app holding that new user's
-    session cookies (each client its own jar)."""
-    from krypton.web.app import create_app
-
-    app = create_app(fast_container, run_workers=False)
-    clients: list[httpx.AsyncClient] = []
-    made = 0
-
-    async def sign_in(role: Role, merchant_id: str | None) -> httpx.AsyncClient:
-        nonlocal made
-        made += 1
-        email = f"{role.value}{made}@example.com"
-        await users.create_user(fast_container.deps, fast_container.password_hasher, email, PASSWORD,
-                                role, merchant_id)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-        clients.append(client)
-        response = await client.post(f"{API}/session", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        return client
-
-    yield sign_in
-    for client in clients:
-        await client.aclose()
-    await app.state.limiter.close()
-
-
-def csrf(client: httpx.AsyncClient) -> dict[str, str]:
-    return {"X-CSRF-Token": client.cookies[CSRF_COOKIE]}
-
 
 async def test_an_owner_creates_lists_and_revokes_a_key_and_the_revoked_key_is_refused(
         container: Container, merchant: merchants.IssuedKey, signed_in: SignIn) -> None:

@@ -114,7 +114,7 @@ OPERATIONS = [
     ("POST", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
     ("POST", "/session"), ("GET", "/session"), ("DELETE", "/session"), ("POST", "/session/refresh"),
     ("GET", "/stats"), ("GET", "/invoices/{invoice_id}/events"), ("GET", "/merchant"),
-    ("GET", "/api-keys"), ("POST", "/api-keys"), ("DELETE", "/api-keys/{key_id}"),
+    ("GET", "/api-keys"), ("POST", "/api-keys"), ("DELETE", "/api-keys/{key_id}"), ("PATCH", "/merchant"),
     ("GET", "/operator/merchants"), ("POST", "/operator/merchants"),
     ("PATCH", "/operator/merchants/{merchant_id}"), ("GET", "/operator/fees"),
     ("GET", "/operator/health"), ("GET", "/operator/webhook-failures"),

@@ -53,7 +53,8 @@ ENDPOINTS = [
 # (tests/web/test_api_keys_api.py exercises them).
 SESSION_ROUTES = {("GET", "/api-keys"): [Permission.APIKEYS_MANAGE],
                   ("POST", "/api-keys"): [Permission.APIKEYS_MANAGE],
-                  ("DELETE", "/api-keys/{key_id}"): [Permission.APIKEYS_MANAGE]}
+                  ("DELETE", "/api-keys/{key_id}"): [Permission.APIKEYS_MANAGE],
+                  ("PATCH", "/merchant"): [Permission.SETTINGS_MANAGE]}
 # The other webhook routes take an endpoint's id; tests/web/test_webhooks_api.py exercises them.
 WEBHOOK_ROUTES = [
     ("POST", "/webhook-endpoints"), ("GET", "/webhook-endpoints/{endpoint_id}"),

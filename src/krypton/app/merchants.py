@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Final
 
 from krypton.app.deps import Deps
 from krypton.app.ports import ApiKeyRecord, UnitOfWork
 from krypton.domain import events
 from krypton.domain.errors import DomainError, NotFound
 from krypton.domain.fees import validate_bps
-from krypton.domain.merchant import Merchant
+from krypton.domain.merchant import Merchant, validate_confirmations
 from krypton.domain.scopes import Scope
 
 # Every scope, as the plain strings a key stores (a new merchant's first key has them all).
@@ -114,6 +115,43 @@ async def list_api_keys(deps: Deps, merchant_id: str) -> Sequence[ApiKeyRecord]:
 async def list_merchants(deps: Deps) -> Sequence[Merchant]:
     async with deps.uow(write=False) as uow:
         return await uow.merchants.list()
+
+
+UNCHANGED: Final = object()  # a setting the request leaves as it is
+
+
+async def update_settings(deps: Deps, merchant_id: str, *,
+                          confirmations_override: int | object | None = UNCHANGED,
+                          ton_address: str | object | None = UNCHANGED) -> Merchant:
+    """Change what a merchant's owner may change: the confirmations every payment needs
+    (None: each chain's default) and its own TON receiving address (None: the platform's).
+    New invoices use them; an invoice keeps the address and confirmations it was made with.
+    A `merchant.updated` event records what changed."""
+    async with deps.uow() as uow:
+        merchant = await uow.merchants.get(merchant_id)
+        if merchant is None:
+            raise NotFound(f"No merchant '{merchant_id}'.", field="merchant_id")
+        changed: dict[str, object] = {}
+        if confirmations_override is not UNCHANGED:
+            assert confirmations_override is None or isinstance(confirmations_override, int)
+            if confirmations_override is not None:
+                validate_confirmations(confirmations_override, "confirmations_override")
+            if confirmations_override != merchant.confirmations_override:
+                merchant.confirmations_override = confirmations_override
+                changed["confirmations_override"] = confirmations_override
+        if ton_address is not UNCHANGED:
+            assert ton_address is None or isinstance(ton_address, str)
+            raw = deps.rails.canonical_ton_address(ton_address) if ton_address else None
+            if raw != merchant.ton_address:
+                merchant.ton_address = raw
+                changed["ton_address"] = raw
+        if changed:
+            await uow.merchants.set_settings(merchant_id, merchant.confirmations_override,
+                                             merchant.ton_address)
+            await uow.events.append(events.Event(events.MERCHANT_UPDATED, merchant_id, merchant_id,
+                                                 changed), deps.clock.now())
+            await uow.commit()
+    return merchant
 
 
 async def set_fee(deps: Deps, merchant_id: str, fee_bps: int) -> Merchant:

@@ -10,6 +10,8 @@ from krypton.domain.payment import PaymentStatus
 
 # Status changes are named after the new status: invoice.<status>, payment.<status>.
 MERCHANT_CREATED = "merchant.created"
+# Its owner changed a setting (confirmations, TON address); data holds what changed.
+MERCHANT_UPDATED = "merchant.updated"
 INVOICE_CREATED = "invoice.created"
 # Payments seen so far leave the invoice short (again): data says what is still due.
 INVOICE_UNDERPAID = "invoice.underpaid"
@@ -41,7 +43,8 @@ def payment_status_event(status: str) -> str:
 
 # Every type an event may have: what `/api/v1/events?type=` accepts (and webhooks will).
 TYPES: frozenset[str] = frozenset({
-    MERCHANT_CREATED, INVOICE_CREATED, INVOICE_UNDERPAID, PAYMENT_DETECTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
+    MERCHANT_CREATED, MERCHANT_UPDATED, INVOICE_CREATED, INVOICE_UNDERPAID, PAYMENT_DETECTED,
+    PAYMENT_CONFIRMED, PAYMENT_FAILED,
     SETTLEMENT_CREATED, TRANSFER_UNMATCHED, FEE_COLLECTOR_ACTIVATED, WEBHOOK_ENDPOINT_DISABLED,
     *(invoice_status_event(s.value) for s in InvoiceStatus),
     *(payment_status_event(s.value) for s in PaymentStatus),

@@ -27,6 +27,7 @@ class Permission(StrEnum):
 
     APIKEYS_MANAGE = "apikeys:manage"
     USERS_MANAGE = "users:manage"
+    SETTINGS_MANAGE = "settings:manage"  # the merchant's own: confirmations, TON address
     # Operator only: platform-wide.
     PLATFORM_READ = "platform:read"
     MERCHANTS_MANAGE = "merchants:manage"
@@ -39,7 +40,8 @@ _VIEWER = READ_SCOPES
 _DEVELOPER: frozenset[Grant] = _VIEWER | frozenset[Grant](
     {Scope.INVOICES_WRITE, Scope.WEBHOOKS_WRITE, Permission.APIKEYS_MANAGE})
 _OWNER: frozenset[Grant] = frozenset[Grant](Scope) | {Permission.APIKEYS_MANAGE,
-                                                      Permission.USERS_MANAGE}
+                                                      Permission.USERS_MANAGE,
+                                                      Permission.SETTINGS_MANAGE}
 
 # The permission table: the only place a role's rights are written down.
 GRANTS: Mapping[Role, frozenset[Grant]] = {

@@ -105,6 +105,11 @@ class MerchantRepo(Repo):
         await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id)
                                 .values(ton_collector=address))
 
+    async def set_settings(self, merchant_id: str, confirmations_override: int | None,
+                           ton_address: str | None) -> None:
+        await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id).values(
+            confirmations_override=confirmations_override, ton_address=ton_address))
+
     async def set_fee_bps(self, merchant_id: str, fee_bps: int) -> None:
         await self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant_id)
                                 .values(fee_bps=fee_bps))

@@ -1,6 +1,6 @@
 """/api/v1/merchant: the calling merchant's own settings, as the dashboard's settings page
-shows them. Read-only for now: the fee is the operator's to set, and changing the rest
-(confirmations, TON address) needs a repository write and a scope the API does not have yet."""
+shows them; its owner (a dashboard session with settings:manage, never an API key) may
+change the confirmations and the TON receiving address. The fee is the operator's."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from krypton.app import merchants
 from krypton.domain.confirmations import MAX_OVERRIDE
 from krypton.domain.errors import DomainError, NotFound
 from krypton.domain.merchant import Merchant
+from krypton.domain.roles import Permission
 from krypton.domain.scopes import Scope
+from krypton.domain.users import UserPrincipal
 from krypton.web.api import bodies
 from krypton.web.api.common import deps_of, json
-from krypton.web.auth import Principal, require
+from krypton.web.auth import Principal, require, require_permission
 
 router = APIRouter(tags=["merchant"])
 
@@ -62,4 +65,28 @@ async def get_merchant(request: Request,
         merchant = await uow.merchants.get(who.merchant_id)
     if merchant is None:  # deleted under a still-cached key
         raise NotFound(f"No merchant '{who.merchant_id}'.", field="merchant_id")
+    return json(_merchant_body(merchant, ton_receiving_address=_receiving(request, merchant)))
+
+
+class MerchantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirmations_override: int | None = Field(
+        None, description=f"Confirmations every payment needs, 1 to {MAX_OVERRIDE}; null: each "
+        "chain's default.")
+    ton_address: str | None = Field(None, max_length=100, description="Your own TON receiving "
+                                    "address (any form); null: the platform's.")
+
+
+@router.patch("/merchant", response_model=MerchantOut, summary="Change this merchant's settings")
+async def update_merchant(body: MerchantUpdate, request: Request,
+                          who: UserPrincipal = Depends(require_permission(Permission.SETTINGS_MANAGE)),
+                          ) -> JSONResponse:
+    """Only the fields sent change; new invoices use them, existing ones keep theirs."""
+    given = body.model_fields_set
+    assert who.merchant_id is not None  # the permission is a merchant owner's
+    merchant = await merchants.update_settings(
+        deps_of(request), who.merchant_id,
+        confirmations_override=body.confirmations_override if "confirmations_override" in given
+        else merchants.UNCHANGED,
+        ton_address=body.ton_address if "ton_address" in given else merchants.UNCHANGED)
     return json(_merchant_body(merchant, ton_receiving_address=_receiving(request, merchant)))
