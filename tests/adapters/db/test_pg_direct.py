@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -220,3 +221,13 @@ async def test_a_cancelled_statement_leaves_no_broken_connection_in_the_pool(db:
     for n in range(3):
         async with db.writer.connect() as conn:
             assert (await conn.execute(sa.select(sa.literal(n)))).scalar_one() == n
+
+
+async def test_floats_and_decimals_come_back_as_their_types(db: Database) -> None:
+    """asyncpg's numeric conversions need the column's type id, which no cursor gives here."""
+    query = sa.select(sa.literal(1.5, sa.Float), sa.literal(2.25, sa.Numeric(10, 2)),
+                      sa.literal(3.5, sa.Numeric(10, 2, asdecimal=False)))
+    async with db.reader.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    assert [tuple(r) for r in rows] == [(1.5, Decimal("2.25"), 3.5)]
+    assert [tuple(r) for r in rows] == await _sqlalchemy_rows(db, query)

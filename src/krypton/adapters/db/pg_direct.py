@@ -71,7 +71,7 @@ class _Reader:
         self.compiled = compiled  # held so that the id in the cache key stays this one's
         columns = compiled._result_columns
         self.keys: list[str] = [c.keyname for c in columns]
-        procs = [c.type._cached_result_processor(dialect, None) for c in columns]
+        procs = [_result_processor(c.type, dialect) for c in columns]
         self.processors: list[Callable[[Any], Any] | None] | None = (
             procs if any(p is not None for p in procs) else None)
 
@@ -86,6 +86,22 @@ class _Reader:
         procs = self.processors
         return self.keys, [tuple(v if p is None else p(v) for p, v in zip(procs, r, strict=True))
                            for r in records]
+
+
+# PostgreSQL's type ids of float8 and numeric: SQLAlchemy's asyncpg numeric types pick their
+# conversion by the column's type id, which a cursor would report.
+FLOAT8_OID, NUMERIC_OID = 701, 1700
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's result conversion. asyncpg's Float and Numeric ask for the column's type id
+    (float8 gives a float, numeric a Decimal): the one that the type's own column has."""
+    if isinstance(type_, sa.Float | sa.Numeric):
+        oid = FLOAT8_OID if isinstance(type_, sa.Float) else NUMERIC_OID
+        processor: Callable[[Any], Any] | None = type_._cached_result_processor(dialect, oid)
+        return processor
+    processor = type_._cached_result_processor(dialect, None)
+    return processor
 
 
 def _rowcount(status: str | None) -> int:
