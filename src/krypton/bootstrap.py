@@ -22,7 +22,7 @@ import structlog
 
 from krypton.adapters.auth.passwords import Argon2Hasher
 from krypton.adapters.auth.tokens import JwtTokens
-from krypton.adapters.chains.provider import Endpoint, ProviderClient
+from krypton.adapters.chains.provider import Endpoint, EndpointStats, ProviderClient
 from krypton.adapters.chains.rails import ChainRails, ton_network
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.client import TonCenterClient
@@ -48,7 +48,7 @@ from krypton.adapters.webhooks.sender import WebhookSender
 from krypton.app import devnet_genesis
 from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
-from krypton.app.ports import ChainReader, Clock, Leases, RateSource
+from krypton.app.ports import ChainReader, Clock, Leases, ProviderSnapshot, RateSource
 from krypton.config import Settings
 from krypton.devnet.control_api import send_payment
 from krypton.devnet.devnet import Devnet
@@ -80,9 +80,27 @@ class ChainAdapters:
         return TonReader(self._ton_client, parse(raw, network="testnet"), masters,
                          fee_collector=fee_collector)
 
+    def provider_stats(self) -> list[ProviderSnapshot]:
+        """This process's TON and Tron provider endpoints as they stand (the chain job's
+        readers, merchants' accounts and collectors share them), for the operator's page.
+        The Tron provider only while a Tron reader uses it: idle, it would only show zeros.
+        (The rate sources' providers belong to the container, not to the chain adapters.)"""
+        providers = [self._ton_client.provider]
+        if self.tron is not None:
+            providers.append(self.tron.client.provider)
+        return [_snapshot(stats) for provider in providers for stats in provider.stats()]
+
     async def aclose(self) -> None:
         for close in self._closers:
             await close()
+
+
+def _snapshot(stats: EndpointStats) -> ProviderSnapshot:
+    return ProviderSnapshot(
+        name=stats.name, host=stats.host, state=stats.state.value, success_rate=stats.success_rate,
+        latency_ms=stats.latency_ms, failures=stats.failures, throttled=stats.throttled,
+        consecutive_failures=stats.consecutive_failures, last_error=stats.last_error,
+        last_error_age_s=stats.last_error_age_s)
 
 
 @dataclass

@@ -39,6 +39,9 @@ async def test_every_merchant_operation_asks_for_an_api_key_and_names_its_scope(
         elif path.startswith(f"{API}/api-keys"):  # a session only: an API key never mints keys
             assert op["security"] == [{"Session": []}], path
             assert "`apikeys:manage`" in op["description"], (method, path)
+        elif path.startswith(f"{API}/users"):  # an owner, signed in: never an API key
+            assert op["security"] == [{"Session": []}], path
+            assert "`users:manage`" in op["description"], (method, path)
         elif (method, path) == ("patch", f"{API}/merchant"):  # its owner, signed in
             assert op["security"] == [{"Session": []}], path
             assert "`settings:manage`" in op["description"], (method, path)

@@ -118,6 +118,7 @@ OPERATIONS = [
     ("GET", "/operator/merchants"), ("POST", "/operator/merchants"),
     ("PATCH", "/operator/merchants/{merchant_id}"), ("GET", "/operator/fees"),
     ("GET", "/operator/health"), ("GET", "/operator/webhook-failures"),
+    ("GET", "/users"), ("POST", "/users"), ("PATCH", "/users/{user_id}"),
 ]
 
 

@@ -54,7 +54,11 @@ ENDPOINTS = [
 SESSION_ROUTES = {("GET", "/api-keys"): [Permission.APIKEYS_MANAGE],
                   ("POST", "/api-keys"): [Permission.APIKEYS_MANAGE],
                   ("DELETE", "/api-keys/{key_id}"): [Permission.APIKEYS_MANAGE],
-                  ("PATCH", "/merchant"): [Permission.SETTINGS_MANAGE]}
+                  ("PATCH", "/merchant"): [Permission.SETTINGS_MANAGE],
+                  # tests/web/test_users_api.py exercises these.
+                  ("GET", "/users"): [Permission.USERS_MANAGE],
+                  ("POST", "/users"): [Permission.USERS_MANAGE],
+                  ("PATCH", "/users/{user_id}"): [Permission.USERS_MANAGE]}
 # The other webhook routes take an endpoint's id; tests/web/test_webhooks_api.py exercises them.
 WEBHOOK_ROUTES = [
     ("POST", "/webhook-endpoints"), ("GET", "/webhook-endpoints/{endpoint_id}"),

@@ -14,6 +14,7 @@ from krypton.domain.ledger import JournalEntry, Posting
 from krypton.domain.merchant import Merchant
 from krypton.domain.payment import ObservedTransfer, Payment
 from krypton.domain.pricing import UsdRate
+from krypton.domain.roles import Role
 from krypton.domain.settlement import Settlement
 from krypton.domain.users import Lockout, RefreshToken, User, UserPrincipal
 from krypton.domain.webhooks import Attempt, Delivery, Endpoint
@@ -461,9 +462,12 @@ class UserRepo(Protocol):
     async def by_email(self, email: str) -> User | None:
         """`email` in stored form (domain.users.normalize_email)."""
     async def all(self) -> Sequence[User]: ...
-    async def for_merchant(self, merchant_id: str) -> Sequence[User]: ...
+    async def for_merchant(self, merchant_id: str, *, for_update: bool = False) -> Sequence[User]:
+        """Oldest first; `for_update` locks the rows (where the database can) until commit."""
     async def save_lockout(self, user_id: str, lockout: Lockout) -> None: ...
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    async def set_access(self, user_id: str, role: Role, disabled_at: datetime | None) -> None:
+        """Set the user's role and when it was disabled (None: enabled)."""
 
 
 class SessionRepo(Protocol):
@@ -474,6 +478,44 @@ class SessionRepo(Protocol):
         callers exactly one gets True."""
     async def revoke_family(self, family_id: str, now: datetime) -> int:
         """Revoke every token of the session not yet revoked; how many."""
+    async def family_active(self, family_id: str) -> bool: ...
+    async def revoke_user(self, user_id: str, now: datetime) -> int:
+        """Revoke every token of every session of the user not yet revoked; how many."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSnapshot:
+    """One provider endpoint as its process sees it now (the chain adapters' provider
+    clients): breaker state, recent success rate, latency, counters, the last error. No URL,
+    no key: the provider layer's error texts name the endpoint and the request, redacted."""
+
+    name: str  # the endpoint's configured name, unique across the chain adapters' providers
+    host: str
+    state: str  # closed, open, half_open
+    success_rate: float | None  # share of good outcomes in the recent window; None: no traffic
+    latency_ms: float | None
+    failures: int
+    throttled: int
+    consecutive_failures: int
+    last_error: str | None
+    last_error_age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReport:
+    """A snapshot as stored: when and by which process (hostname:pid) it was reported."""
+
+    snapshot: ProviderSnapshot
+    updated_at: datetime
+    process: str
+
+
+class ProviderHealthRepo(Protocol):
+    async def put(self, reports: Sequence[ProviderReport]) -> None:
+        """Store each endpoint's report, replacing the endpoint's previous one."""
+
+    async def all(self) -> list[ProviderReport]:
+        """Every endpoint's latest report, by name."""
 
 
 class UnitOfWork(Protocol):
@@ -509,6 +551,8 @@ class UnitOfWork(Protocol):
     def users(self) -> UserRepo: ...
     @property
     def sessions(self) -> SessionRepo: ...
+    @property
+    def provider_health(self) -> ProviderHealthRepo: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -12,8 +12,8 @@ from datetime import datetime
 from krypton.app.deps import Deps
 from krypton.app.merchants import hash_key
 from krypton.app.ports import PasswordHasher, Tokens
-from krypton.domain.errors import Conflict, NotFound
-from krypton.domain.roles import Role, check_membership, parse_role
+from krypton.domain.errors import Conflict, DomainError, NotFound
+from krypton.domain.roles import MERCHANT_ROLES, Role, check_membership, parse_role
 from krypton.domain.users import (
     ACCESS_TTL,
     MAX_PASSWORD_LENGTH,
@@ -188,3 +188,83 @@ async def sign_out(deps: Deps, now: datetime, *, refresh_token: str | None = Non
 def authenticate_access(tokens: Tokens, jwt: str) -> UserPrincipal | None:
     """Who an access token speaks for, or None when it is not a valid, unexpired one of ours."""
     return tokens.verify(jwt)
+
+
+# --- A merchant's owner managing its users ---------------------------------------------------
+
+def _merchant_role(role: Role | str) -> Role:
+    chosen = role if isinstance(role, Role) else parse_role(role)
+    if chosen not in MERCHANT_ROLES:
+        raise DomainError(f"A merchant's user is an owner, a developer or a viewer, not "
+                          f"{chosen}; choose one of those.", field="role")
+    return chosen
+
+
+async def add_merchant_user(deps: Deps, hasher: PasswordHasher, merchant_id: str, email: str,
+                            password: str, role: Role | str) -> User:
+    """A new user of the merchant, with the initial password its owner chose."""
+    return await create_user(deps, hasher, email, password, _merchant_role(role), merchant_id)
+
+
+def _enabled_owners(team: Sequence[User]) -> set[str]:
+    return {u.id for u in team if u.role is Role.OWNER and u.disabled_at is None}
+
+
+def _check_change(team: Sequence[User], actor_id: str, user: User, role: Role,
+                  disabled_at: datetime | None) -> None:
+    """Refuse a change that would lock the merchant's owners out of their own dashboard."""
+    demoted = role is not Role.OWNER and user.role is Role.OWNER
+    disabling = disabled_at is not None and user.disabled_at is None
+    if user.id == actor_id and (demoted or disabling):
+        raise Conflict("You cannot " + ("disable your own account" if disabling else
+                                        "take the owner role from yourself")
+                       + "; ask another owner of the merchant to do it.",
+                       field="disabled" if disabling else "role", code="own_account")
+    after = _enabled_owners(team) - ({user.id} if demoted or disabling else set())
+    if not after:
+        raise Conflict(f"{user.email} is the merchant's last enabled owner; make another user an "
+                       "owner first.", field="disabled" if disabling else "role", code="last_owner")
+
+
+async def change_merchant_user(deps: Deps, merchant_id: str, actor_id: str, user_id: str, *,
+                               role: Role | str | None = None,
+                               disabled: bool | None = None) -> User:
+    """Change a merchant user's role and whether it is disabled (None: as it is), as
+    `actor_id` (an owner of the merchant). Disabling revokes the user's sessions (their
+    refresh tokens); enabling lets it sign in again. Another merchant's user is as absent as
+    a missing one (NotFound)."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        # Every user of the merchant, locked: two owners demoting each other at once cannot
+        # both pass the last-owner check.
+        team = await uow.users.for_merchant(merchant_id, for_update=True)
+        user = next((u for u in team if u.id == user_id), None)
+        if user is None:
+            raise NotFound(f"No user '{user_id}'.", field="id")
+        new_role = user.role if role is None else _merchant_role(role)
+        new_disabled_at = user.disabled_at
+        if disabled is not None:
+            # Disabling twice keeps the first moment.
+            new_disabled_at = (user.disabled_at or now) if disabled else None
+        if (new_role, new_disabled_at) == (user.role, user.disabled_at):
+            return user
+        _check_change(team, actor_id, user, new_role, new_disabled_at)
+        await uow.users.set_access(user.id, new_role, new_disabled_at)
+        if new_disabled_at is not None:
+            await uow.sessions.revoke_user(user.id, now)
+        await uow.commit()
+    return replace(user, role=new_role, disabled_at=new_disabled_at)
+
+
+async def still_signed_in(deps: Deps, principal: UserPrincipal) -> UserPrincipal | None:
+    """The access token's principal as things stand now: None when its session was revoked
+    (sign-out, a replayed refresh token) or its user disabled, with the user's current role
+    otherwise. The token alone is valid for up to ACCESS_TTL; this makes those changes take
+    effect at once, for one indexed query and a primary-key read per request."""
+    async with deps.uow(write=False) as uow:
+        user = await uow.users.get(principal.user_id)
+        if user is None or user.disabled_at is not None:
+            return None
+        if not await uow.sessions.family_active(principal.session_id):
+            return None
+    return principal if user.role is principal.role else replace(principal, role=user.role)

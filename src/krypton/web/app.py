@@ -17,9 +17,10 @@ from krypton.web import auth, docs, errors, openapi, sessions
 from krypton.web.api import api_keys, invoices, operator, public, resources, webhooks
 from krypton.web.api import merchant as merchant_api
 from krypton.web.api import stats as stats_api
+from krypton.web.api import users as users_api
 from krypton.web.api.schemas import WebhookObjects
 from krypton.web.logs import redact_text
-from krypton.web.pages import checkout, dashboard, dashboard_merchant, dashboard_operator
+from krypton.web.pages import checkout, dashboard, dashboard_merchant, dashboard_operator, dashboard_users
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
 from krypton.web.security import SecurityHeaders
@@ -78,13 +79,14 @@ def create_app(container: Container, *, run_workers: bool = True,
     # and the operator's (own token) are the exceptions, named as such.
     keyless = (public.router, operator.router, sessions.router)
     for router in (invoices.router, resources.router, webhooks.router, stats_api.router,
-                   merchant_api.router, api_keys.router, *keyless):
+                   merchant_api.router, api_keys.router, users_api.router, *keyless):
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     app.include_router(checkout.router)  # pages for payers: no key, limited per client IP
     app.include_router(dashboard.router)  # pages for merchants' users and the operator
     app.include_router(dashboard_merchant.router)  # the merchant's pages and charts
     app.include_router(dashboard_operator.router)  # API keys and the operator's pages
+    app.include_router(dashboard_users.router)  # a merchant's users, for its owners
     devnet = container.devnet_app()
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).

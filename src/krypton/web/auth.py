@@ -122,7 +122,7 @@ class PermissionGuard(Protocol):
     def __call__(self, request: Request) -> Awaitable[UserPrincipal]: ...
 
 
-def session_with(request: Request, permission: Permission) -> UserPrincipal:
+async def session_with(request: Request, permission: Permission) -> UserPrincipal:
     """The signed-in user of the session cookie if their role grants `permission`. Anything in
     an Authorization header is refused: permissions are what API keys must never hold (a key
     that could mint keys would outlive its own revocation)."""
@@ -130,7 +130,7 @@ def session_with(request: Request, permission: Permission) -> UserPrincipal:
         raise ApiError(403, "session_required", f"This needs a signed-in dashboard user with the "
                        f"'{permission}' permission; an API key or token cannot do it, so send the "
                        "session cookie instead of an Authorization header.")
-    user = sessions.session_user(request)
+    user = await sessions.current_user(request)
     if user is None:
         raise _unauthorized(f"Sign in to the dashboard first: this needs a session whose role has "
                             f"the '{permission}' permission.")
@@ -144,7 +144,7 @@ def require_permission(permission: Permission, tier: str = "reads") -> Permissio
     """Only a dashboard session whose role grants `permission` passes (never an API key);
     counts the request against the user's `tier` limit."""
     async def dependency(request: Request) -> UserPrincipal:
-        user = session_with(request, permission)
+        user = await session_with(request, permission)
         await request.app.state.limiter.check_key(f"usr:{user.user_id}", tier)
         return user
 

@@ -140,10 +140,23 @@ def session_user(request: Request) -> UserPrincipal | None:
     return principal
 
 
+async def current_user(request: Request) -> UserPrincipal | None:
+    """`session_user`, checked against the database: a revoked session or a disabled user is
+    a 401 at once (not when the access token expires), and the role is the user's current one."""
+    principal = session_user(request)
+    if principal is None:
+        return None
+    current = await users.still_signed_in(deps_of(request), principal)
+    if current is None:
+        raise ApiError(401, "session_ended", "This session has ended (signed out, or the user was "
+                       "disabled); sign in again.")
+    return current
+
+
 async def authenticate_session(request: Request) -> auth.Principal | None:
     """The merchant-API principal of the session cookie (its role's scopes), or None without
     a cookie. For `web/auth.authenticate`, when no Authorization header is sent."""
-    principal = session_user(request)
+    principal = await current_user(request)
     if principal is None:
         return None
     if principal.merchant_id is None:

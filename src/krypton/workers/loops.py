@@ -5,12 +5,14 @@ runs a job; the embedded default runs them all beside the API in one process).""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 
-from krypton.app import export, invoices, relay, webhooks
+from krypton.app import export, invoices, provider_health, relay, webhooks
 from krypton.app.ports import Leases, WebhookObjects
 from krypton.bootstrap import ChainAdapters, Container
 from krypton.workers.watch import ChainWatch
@@ -27,6 +29,8 @@ EXPORT_REST_SECONDS = 0.5
 WEBHOOK_RELAY_BATCH = 500
 WEBHOOK_SEND_BATCH = 200
 WEBHOOK_REST_SECONDS = 0.1
+# How often the chain job's process reports its providers' health (stale after 60 s).
+PROVIDER_HEALTH_SECONDS = 5.0
 # How often a process without a job's lease asks for it again: when the holder dies,
 # another process takes the job over within about this long.
 LEASE_RETRY_SECONDS = 2.0
@@ -53,6 +57,13 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
     deps = container.deps
     kit = container.webhook_kit()
     watch = ChainWatch(deps, chains)
+    rounds = ChainRounds(watch.poll)
+    process = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def report_providers() -> int:
+        if rounds.ran_since_last_look():
+            await provider_health.record(deps, chains.provider_stats(), process)
+        return 0  # always rest between reports
 
     async def fold_wal() -> int:
         await container.db.checkpoint()
@@ -74,8 +85,38 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
             WEBHOOK_REST_SECONDS, full=WEBHOOK_RELAY_BATCH),
         Job("webhook-sender", lambda: webhooks.deliver_due(deps, kit, WEBHOOK_SEND_BATCH),
             WEBHOOK_REST_SECONDS, full=WEBHOOK_SEND_BATCH, leased=False),
-        Job("chains", watch.poll, container.settings.watch_interval_seconds),
+        Job("chains", rounds.run, container.settings.watch_interval_seconds),
+        # In every process, but only the one running the chain job has anything to report:
+        # its own lease could land in another process than the chain job's.
+        Job("provider-health", report_providers, PROVIDER_HEALTH_SECONDS, leased=False),
     ]
+
+
+class ChainRounds:
+    """The chain job's rounds in this process, so that only the process running the chain
+    job reports provider health: elsewhere the providers sit idle, and their zeros would
+    overwrite the live figures."""
+
+    def __init__(self, poll: Callable[[], Awaitable[int]]) -> None:
+        self._poll = poll
+        self._started = 0
+        self._running = False
+        self._looked_at = 0
+
+    async def run(self) -> int:
+        self._started += 1
+        self._running = True
+        try:
+            return await self._poll()
+        finally:
+            self._running = False
+
+    def ran_since_last_look(self) -> bool:
+        """Whether a round started since the last call, or one is running (a round that
+        waits on failing providers for long is when their health matters most)."""
+        ran = self._running or self._started != self._looked_at
+        self._looked_at = self._started
+        return ran
 
 
 async def forever(job: Job, leases: Leases, sleep: Sleep = asyncio.sleep) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from krypton.adapters.db import pg_direct, sqlite_inline, tables
 from krypton.adapters.db.connection import Connection, Engine
 from krypton.adapters.db.event_log import EventLog
+from krypton.adapters.db.provider_health import ProviderHealthRepo
 from krypton.adapters.db.read_models import ReadModels
 from krypton.adapters.db.repositories import (
     ApiKeyRepo,
@@ -206,6 +207,7 @@ class SqlUnitOfWork:
     webhooks = _repo(WebhookRepo)
     users = _repo(UserRepo)
     sessions = _repo(UserSessionRepo)
+    provider_health = _repo(ProviderHealthRepo)
     events = _Made(lambda uow: EventLog(uow.connection, uow.new_id))
     read_models = _Made(lambda uow: ReadModels(uow.connection))
 

@@ -370,3 +370,24 @@ rm_payment_stats = sa.Table(
 )
 
 READ_MODELS = (rm_merchant_revenue, rm_invoice_summary, rm_daily_settlements, rm_payment_stats)
+
+# Each provider endpoint's health as the process running the chain job last saw it (its
+# breakers and counters live in that process's memory): one row per endpoint, overwritten
+# every few seconds, so every process of the cluster can show it. No URL, no key. Integers,
+# not floats: the direct PostgreSQL path (pg_direct.py) has no result type for a float
+# column, and whole milliseconds, seconds and basis points are precise enough to show.
+provider_health = sa.Table(
+    "provider_health", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("success_bps", sa.Integer),  # recent success rate, 10000 = all; null: no traffic
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("throttled", sa.Integer, nullable=False),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_age_s", sa.Integer),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("process", sa.String(300), nullable=False),
+)

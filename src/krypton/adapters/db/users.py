@@ -87,9 +87,12 @@ class UserRepo(Repo):
         rows = await self.conn.execute(sa.select(users).order_by(U.created_at, U.id))
         return [_user(r) for r in rows]
 
-    async def for_merchant(self, merchant_id: str) -> list[User]:
-        rows = await self.conn.execute(sa.select(users).where(U.merchant_id == merchant_id)
-                                       .order_by(U.created_at, U.id))
+    async def for_merchant(self, merchant_id: str, *, for_update: bool = False) -> list[User]:
+        query = sa.select(users).where(U.merchant_id == merchant_id).order_by(U.created_at, U.id)
+        if for_update and self.locking:
+            # Always in this order: two changes to one merchant's users never deadlock.
+            query = query.with_for_update()
+        rows = await self.conn.execute(query)
         return [_user(r) for r in rows]
 
     async def save_lockout(self, user_id: str, lockout: Lockout) -> None:
@@ -100,6 +103,10 @@ class UserRepo(Repo):
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.conn.execute(users.update().where(U.id == user_id).values(
             password_hash=password_hash))
+
+    async def set_access(self, user_id: str, role: Role, disabled_at: datetime | None) -> None:
+        await self.conn.execute(users.update().where(U.id == user_id).values(
+            role=role.value, disabled_at=disabled_at))
 
 
 class SessionRepo(Repo):
@@ -122,6 +129,19 @@ class SessionRepo(Repo):
     async def revoke_family(self, family_id: str, now: datetime) -> int:
         result = await self.conn.execute(sessions.update().where(
             S.family_id == family_id, S.revoked_at.is_(None)).values(revoked_at=now))
+        return int(result.rowcount)
+
+    async def family_active(self, family_id: str) -> bool:
+        """Whether the session still has a token nobody revoked (sign-out, a replayed
+        refresh token or disabling the user revoke them all)."""
+        row = await self._one(sa.select(S.id).where(S.family_id == family_id, S.revoked_at.is_(None))
+                              .limit(1))
+        return row is not None
+
+    async def revoke_user(self, user_id: str, now: datetime) -> int:
+        """Revoke every session of the user: each family's tokens, in one statement."""
+        result = await self.conn.execute(sessions.update().where(
+            S.user_id == user_id, S.revoked_at.is_(None)).values(revoked_at=now))
         return int(result.rowcount)
 
     async def for_user(self, user_id: str) -> Sequence[RefreshToken]:

@@ -22,7 +22,7 @@ from krypton.adapters.chains.rails import ton_network
 from krypton.adapters.chains.ton.address import parse
 from krypton.adapters.chains.ton.reader import cursor_name
 from krypton.adapters.chains.tron.reader import EVENTS_CURSOR
-from krypton.app import export, merchants, relay, webhooks
+from krypton.app import export, merchants, provider_health, relay, webhooks
 from krypton.domain import ledger
 from krypton.domain.assets import ASSETS
 from krypton.domain.errors import DomainError
@@ -53,7 +53,7 @@ class OperatorGuard:
         if request.headers.get("authorization") or not request.cookies.get(sessions.SESSION_COOKIE):
             await _token(request, self.tier)
             return
-        user = auth.session_with(request, self.permission)
+        user = await auth.session_with(request, self.permission)
         await request.app.state.limiter.check_key(f"usr:{user.user_id}", self.tier)
 
 
@@ -149,12 +149,39 @@ class ConsumerOut(BaseModel):
     behind_cap: int = Field(description="Counting stops here: `behind` equal to it means at least.")
 
 
+class ProviderOut(BaseModel):
+    name: str = Field(description="The provider endpoint's configured name, e.g. toncenter-0.")
+    host: str = Field(description="Its host (never the URL's path or query, never a key).")
+    state: Literal["closed", "open", "half_open"] = Field(
+        description="Its circuit breaker: closed (in use), open (failing: skipped until the "
+                    "cooldown ends), half_open (one probe request allowed).")
+    success_rate: float | None = Field(description="Share of good answers over the last minute, "
+                                       "0 to 1; null: no request in that minute.")
+    latency_ms: float | None = Field(description="Its recent response time (moving average), in "
+                                     "milliseconds; null: not measured yet.")
+    failures: int = Field(description="Failed requests since the reporting process started.")
+    throttled: int = Field(description="Of those, how many the provider refused as too many "
+                           "(429 and the like).")
+    consecutive_failures: int = Field(description="Failures in a row, towards opening the circuit.")
+    last_error: str | None = Field(description="The last error, naming the endpoint and request "
+                                   "(no URL, no key); null: none yet.")
+    last_error_age_s: float | None = Field(description="How long ago that error happened, in seconds.")
+    updated_at: datetime = Field(description="When the process running the chain watchers last "
+                                 "reported this endpoint.")
+    age_seconds: int = Field(description="How long ago that was, in seconds.")
+    stale: bool = Field(description="No report for over 60 s: the figures are old.")
+    stale_note: str | None = Field(description="When stale, a sentence saying so; else null.")
+    process: str = Field(description="Which process reported it (hostname:pid).")
+
+
 class HealthOut(BaseModel):
     object: Literal["platform_health"] = Field("platform_health", description="The kind of object.")
     chains: list[ChainCursorOut] = Field(description="How far each chain watcher has got.")
     consumers: list[ConsumerOut] = Field(description="How far behind the event log each "
                                          "background consumer is.")
-    providers_note: str = Field(description="Why provider circuit breakers are not listed here.")
+    providers: list[ProviderOut] = Field(description="Each chain provider endpoint's health, as "
+                                         "the process running the chain watchers last reported "
+                                         "it (every few seconds), by name; empty until it has.")
 
 
 class FailedDeliveryOut(s.WebhookDeliveryOut):
@@ -174,9 +201,6 @@ _failed_body = bodies.builder(FailedDeliveryOut, endpoint_url=bodies.GIVEN,
                               created_at=lambda d: d.created_at.isoformat(),
                               finished_at=lambda d: d.finished_at.isoformat() if d.finished_at else None)
 
-PROVIDERS_NOTE = ("Provider circuit breakers, latency and rate limits live in the memory of the "
-                  "process that watches the chains (its provider clients); this API process cannot "
-                  "see them. Shown instead: how far each chain watcher has got, from the database.")
 BACKLOG_CAP = 500
 
 
@@ -231,7 +255,8 @@ async def platform_fees(request: Request) -> JSONResponse:
 
 
 @router.get("/health", response_model=HealthOut, dependencies=READ,
-            summary="How far the chain watchers and the event consumers have got")
+            summary="How far the chain watchers and the event consumers have got, and the "
+                    "chain providers' health")
 async def health(request: Request) -> JSONResponse:
     deps = deps_of(request)
     watched = _watched(request.app.state.settings, await merchants.list_merchants(deps))
@@ -248,8 +273,9 @@ async def health(request: Request) -> JSONResponse:
             position = await uow.events.consumer_position(consumer)
             behind = len(await uow.events.read(position, BACKLOG_CAP))
             consumers.append({"name": consumer, "behind": behind, "behind_cap": BACKLOG_CAP})
+    providers = [_provider_row(status) for status in await provider_health.latest(deps)]
     return json({"object": "platform_health", "chains": chains, "consumers": consumers,
-                 "providers_note": PROVIDERS_NOTE})
+                 "providers": providers})
 
 
 @router.get("/webhook-failures", response_model=s.listing(FailedDeliveryOut), dependencies=READ,
@@ -296,6 +322,18 @@ def _watched(settings: Any, found: Sequence[Merchant]) -> list[tuple[str, str, s
 def cursor_name_of(raw: str) -> str:
     """The TON reader's cursor name for a raw address (the reader's own `cursor_name`)."""
     return cursor_name(parse(raw, network="testnet"))
+
+
+def _provider_row(status: provider_health.ProviderStatus) -> dict[str, Any]:
+    snapshot, report = status.snapshot, status.report
+    note = (f"No report for {status.age_s} s: is the worker running?" if status.stale else None)
+    return {"name": snapshot.name, "host": snapshot.host, "state": snapshot.state,
+            "success_rate": snapshot.success_rate, "latency_ms": snapshot.latency_ms,
+            "failures": snapshot.failures, "throttled": snapshot.throttled,
+            "consecutive_failures": snapshot.consecutive_failures,
+            "last_error": snapshot.last_error, "last_error_age_s": snapshot.last_error_age_s,
+            "updated_at": report.updated_at.isoformat(), "age_seconds": status.age_s,
+            "stale": status.stale, "stale_note": note, "process": report.process}
 
 
 def _cursor_row(chain: str, account: str, cursor: str | None, now: datetime) -> dict[str, Any]:

@@ -30,6 +30,7 @@ FILES.update({f"dash-{page}.js": "text/javascript" for page in (  # merchant pag
     "overview", "invoices", "invoice", "settlements", "webhooks", "settings")})
 FILES.update({f"dash-{page}.js": "text/javascript" for page in (  # API keys, operator pages
     "keys", "operator-overview", "operator-merchants", "operator-unmatched", "operator-webhooks")})
+FILES["dash-users.js"] = "text/javascript"  # a merchant's users (dashboard_users.py)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ MERCHANT_NAV = (Link(f"{PREFIX}", "Overview", Scope.BALANCES_READ),
                 Link(f"{PREFIX}/invoices", "Invoices", Scope.INVOICES_READ),
                 Link(f"{PREFIX}/settlements", "Settlements", Scope.SETTLEMENTS_READ),
                 Link(f"{PREFIX}/api-keys", "API keys", Permission.APIKEYS_MANAGE),
+                Link(f"{PREFIX}/users", "Users", Permission.USERS_MANAGE),
                 Link(f"{PREFIX}/webhooks", "Webhooks", Scope.WEBHOOKS_WRITE),
                 Link(f"{PREFIX}/settings", "Settings", Scope.INVOICES_READ))
 OPERATOR_NAV = (Link(f"{PREFIX}/operator", "Platform", Permission.PLATFORM_READ),
