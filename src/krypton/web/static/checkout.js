@@ -162,19 +162,25 @@
   if (walletConfig && window.TON_CONNECT_UI) {
     var wallet = JSON.parse(walletConfig.textContent);
     var ui = new window.TON_CONNECT_UI.TonConnectUI({ manifestUrl: wallet.manifest, buttonRootId: "ton-connect" });
+    var waiting = null;  // the method to pay once the wallet the payer is choosing connects
+    // Asks Krypton for the transaction (for USDT: to the connected wallet's own jetton
+    // wallet), then the wallet to send it.
+    var pay = function (method, owner) {
+      return fetch(config.status_url.replace("/status?", "/ton-connect?method=" + method + "&owner=" +
+                                              encodeURIComponent(owner) + "&"))
+        .then(function (response) { if (!response.ok) { throw new Error("refused"); } return response.json(); })
+        .then(function (message) { return ui.sendTransaction(message); })
+        .then(function () { $("state-detail").textContent = text.wallet_sent; },
+              function () { $("state-detail").textContent = text.wallet_failed; });
+    };
+    ui.onStatusChange(function (connected) {
+      if (connected && waiting) { var method = waiting; waiting = null; pay(method, connected.account.address); }
+    });
     document.querySelectorAll("[data-wallet-pay]").forEach(function (button) {
       button.addEventListener("click", function () {
-        var method = button.dataset.walletPay;
-        var owner = ui.account ? ui.account.address : "";
-        var pay = function () {
-          return fetch(config.status_url.replace("/status?", "/ton-connect?method=" + method + "&owner=" +
-                                                  encodeURIComponent(owner) + "&"))
-            .then(function (response) { if (!response.ok) { throw new Error("refused"); } return response.json(); })
-            .then(function (message) { return ui.sendTransaction(message); })
-            .then(function () { $("state-detail").textContent = text.wallet_sent; },
-                  function () { $("state-detail").textContent = text.wallet_failed; });
-        };
-        if (ui.connected) { pay(); } else { ui.openModal(); ui.onStatusChange(function (w) { if (w) { owner = w.account.address; pay(); } }); }
+        if (ui.connected && ui.account) { pay(button.dataset.walletPay, ui.account.address); return; }
+        waiting = button.dataset.walletPay;
+        ui.openModal();
       });
     });
   }
