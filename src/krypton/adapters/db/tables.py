@@ -332,6 +332,14 @@ webhook_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
 )
 
+# The Telegram Stars invoice link of an invoice, made once by the bot (app/stars.py).
+stars_links = sa.Table(
+    "stars_links", metadata,
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), primary_key=True),
+    sa.Column("link", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
 # Read models, rebuilt from the event log by `krypton replay`.
 rm_merchant_revenue = sa.Table(
     "rm_merchant_revenue", metadata,

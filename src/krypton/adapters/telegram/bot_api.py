@@ -1,0 +1,127 @@
+"""The Telegram Bot API for Stars: invoice links, pre-checkout answers, and reading the updates
+Telegram posts to our webhook.
+
+The client is aiogram 3's `Bot`; `base_url` points it at another Bot API server (the devnet's
+fake in tests and local runs). The bot token is part of every request URL, so no error leaving
+this module carries the provider's text unscrubbed: the token never reaches a log line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import LabeledPrice
+
+from krypton.app.stars import PreCheckout, StarsPayment
+
+STARS = "XTR"
+# Bot API limits on createInvoiceLink's texts; longer ones are refused with a 400.
+TITLE_MAX = 32
+DESCRIPTION_MAX = 255
+ERROR_MESSAGE_MAX = 255
+
+
+class BotApiError(Exception):
+    """The Bot API refused a call or could not be reached; the message never holds the token."""
+
+
+class BotApi:
+    """The Stars calls Krypton makes, through aiogram's real client."""
+
+    def __init__(self, token: str, base_url: str | None = None, *, timeout: float = 10.0) -> None:
+        api = TelegramAPIServer.from_base(base_url) if base_url else None
+        session = AiohttpSession(api=api, timeout=timeout) if api else AiohttpSession(timeout=timeout)
+        self._token = token
+        self._bot = Bot(token, session=session)
+
+    async def create_invoice_link(self, *, title: str, description: str, payload: str,
+                                  amount: int) -> str:
+        """A t.me link to pay `amount` Stars; `payload` comes back in the payment's updates."""
+        link = await self._call(self._bot.create_invoice_link(
+            title=title[:TITLE_MAX], description=description[:DESCRIPTION_MAX], payload=payload,
+            currency=STARS, provider_token="",
+            prices=[LabeledPrice(label=title[:TITLE_MAX], amount=amount)]))
+        return str(link)
+
+    async def answer_pre_checkout(self, query_id: str, ok: bool,
+                                  error_message: str | None = None) -> None:
+        """Let Telegram charge the payer (ok) or refuse, telling the payer why."""
+        await self._call(self._bot.answer_pre_checkout_query(
+            pre_checkout_query_id=query_id, ok=ok,
+            error_message=None if ok else (error_message or "")[:ERROR_MESSAGE_MAX]))
+
+    async def close(self) -> None:
+        await self._bot.session.close()
+
+    async def _call(self, call: Any) -> Any:
+        try:
+            return await call
+        except Exception as exc:
+            # aiogram and aiohttp errors may quote the request URL, which holds the token.
+            text = f"{type(exc).__name__}: {exc}".replace(self._token, "<token>")
+            raise BotApiError(f"Telegram Bot API call failed: {text}") from None
+
+
+class MalformedUpdate(ValueError):
+    """An update that claims to be a pre-checkout query or a payment but lacks a field."""
+
+
+def parse_update(update: dict[str, Any]) -> PreCheckout | StarsPayment | None:
+    """What an update means for Stars; None for every other kind (messages, commands, …)."""
+    if not isinstance(update, dict):
+        raise MalformedUpdate("An update must be a JSON object.")
+    query = update.get("pre_checkout_query")
+    if query is not None:
+        return _pre_checkout(_object(query, "pre_checkout_query"))
+    message = update.get("message")
+    if isinstance(message, dict) and message.get("successful_payment") is not None:
+        return _payment(message)
+    return None
+
+
+def _pre_checkout(query: dict[str, Any]) -> PreCheckout:
+    payer = _object(query.get("from"), "pre_checkout_query.from")
+    return PreCheckout(
+        query_id=_text(query, "id", "pre_checkout_query"),
+        currency=_text(query, "currency", "pre_checkout_query"),
+        total_amount=_whole(query, "total_amount", "pre_checkout_query"),
+        payload=_text(query, "invoice_payload", "pre_checkout_query"),
+        payer_id=_whole(payer, "id", "pre_checkout_query.from"))
+
+
+def _payment(message: dict[str, Any]) -> StarsPayment:
+    paid = _object(message["successful_payment"], "message.successful_payment")
+    where = "message.successful_payment"
+    payer = message.get("from")
+    return StarsPayment(
+        charge_id=_text(paid, "telegram_payment_charge_id", where),
+        currency=_text(paid, "currency", where),
+        total_amount=_whole(paid, "total_amount", where),
+        payload=_text(paid, "invoice_payload", where),
+        payer_id=_whole(payer, "id", "message.from") if isinstance(payer, dict) else None,
+        paid_at=datetime.fromtimestamp(_whole(message, "date", "message"), UTC))
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedUpdate(f"{where} must be an object.")
+    return value
+
+
+def _text(obj: dict[str, Any], name: str, where: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise MalformedUpdate(f"{where}.{name} must be a string.")
+    return value
+
+
+def _whole(obj: dict[str, Any], name: str, where: str) -> int:
+    value = obj.get(name)
+    # bool is an int in Python; a JSON true is not an amount.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedUpdate(f"{where}.{name} must be an integer.")
+    return value
