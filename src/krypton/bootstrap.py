@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 import structlog
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from krypton.adapters.auth.passwords import Argon2Hasher
 from krypton.adapters.auth.tokens import JwtTokens
@@ -35,6 +37,7 @@ from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
 from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.db.leases import AdvisoryLeases, LocalLeases
+from krypton.adapters.db.stars import SqlStarsLinks
 from krypton.adapters.events.nats import NatsSink
 from krypton.adapters.rates import coingecko
 from krypton.adapters.rates.binance import Binance
@@ -43,22 +46,28 @@ from krypton.adapters.rates.live import LiveRates
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.secrets.envelope import KeyRing, keyring_from
 from krypton.adapters.system import RandomIds, SystemClock
+from krypton.adapters.telegram.bot_api import BotApi
 from krypton.adapters.webhooks import ssrf
 from krypton.adapters.webhooks.sender import WebhookSender
-from krypton.app import devnet_genesis
+from krypton.app import devnet_genesis, stars
 from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
 from krypton.app.ports import ChainReader, Clock, Leases, ProviderSnapshot, RateSource
 from krypton.config import Settings
-from krypton.devnet.control_api import send_payment
+from krypton.devnet.common import DevnetError, InvalidInput
+from krypton.devnet.control_api import send_payment, stars_routes
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.http import create_devnet_app
 from krypton.devnet.rates_api import FakeRates, create_rates_app, with_rates
+from krypton.devnet.requests import refused
+from krypton.devnet.telegram_api import FakeBotApi, webhook
 from krypton.devnet.timer import run_block_timer
 from krypton.domain.assets import USDT_TON
 from krypton.domain.errors import DomainError
 
 DEVNET_BASE = "http://devnet"
+# The devnet's fake Bot API's token: public, it reaches no real bot.
+DEVNET_BOT_TOKEN = "7000000001:KRYPTON-devnet-bot-token-0000000000"
 log = structlog.get_logger()
 
 
@@ -122,6 +131,9 @@ class Container:
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     password_hasher: Argon2Hasher = field(default_factory=Argon2Hasher)
     _webhook_sender: WebhookSender | None = None
+    # The devnet's fake Telegram Bot API (served at /devnet/telegram) when no token is set.
+    telegram_fake: FakeBotApi | None = None
+    _stars_bot: BotApi | None = None
 
     def secret_keys(self) -> tuple[KeyRing, str]:
         """The keys that seal secrets at rest, and where they came from (never the keys)."""
@@ -258,12 +270,68 @@ class Container:
         master = parse(USDT_TON.contract or "", network="mainnet")
         return await self._wallet_client.jetton_wallet(owner, master)
 
-    def devnet_app(self) -> Any | None:
-        """The devnet's provider and control APIs, for the server to mount at /devnet."""
+    def devnet_app(self, server: Any | None = None) -> Any | None:
+        """The devnet's provider and control APIs, for the server to mount at /devnet (with the
+        fake Bot API at /telegram and its payer at /control/stars/pay, which posts Telegram's
+        updates to `server`'s /telegram/webhook: the ASGI app itself, else over HTTP)."""
         if self.devnet is None:
             return None
-        app = create_devnet_app(self.devnet)
-        return with_rates(app, self.rates_fake) if self.rates_fake is not None else app
+        app: Any = create_devnet_app(self.devnet)
+        if self.rates_fake is not None:
+            app = with_rates(app, self.rates_fake)
+        fake = self.telegram_fake
+        if fake is None:
+            return app
+        # Updates go to this server's own webhook, posted as Telegram posts them.
+        secret = self.telegram_webhook_secret()
+        if server is not None:
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server), base_url=DEVNET_BASE)
+            self._closers.append(http.aclose)
+            deliver = webhook(f"{DEVNET_BASE}/telegram/webhook", secret, client=http)
+        else:
+            deliver = webhook(self.settings.public_url.rstrip("/") + "/telegram/webhook", secret)
+        return Starlette(routes=[Mount("/telegram", app=fake.app()),
+                                 # /control/stars only: the rest of /control is the devnet's.
+                                 Mount("/control/stars", routes=stars_routes(
+                                     fake, self._devnet_stars_link, deliver)),
+                                 Mount("", app=app)],
+                         exception_handlers={DevnetError: refused})
+
+    async def _devnet_stars_link(self, invoice_id: str) -> str:
+        bot = self.stars_bot()
+        assert bot is not None  # the devnet always has its fake
+        try:
+            return await stars.invoice_link(self.deps, bot, invoice_id, links=self.stars_links())
+        except DomainError as exc:  # no such invoice, no Stars option, closed: say so
+            raise InvalidInput(exc.message, field="invoice") from None
+
+    def stars_bot(self) -> BotApi | None:
+        """The Bot API for Telegram Stars: Telegram's with KRYPTON_TELEGRAM_BOT_TOKEN, else on
+        devnet the fake one the devnet host serves at /devnet/telegram (aiogram's client has
+        no in-process transport, so it goes over HTTP like a real one); None: Stars is off."""
+        if self._stars_bot is None:
+            token = self.settings.telegram_bot_token
+            if token is not None:
+                bot = BotApi(token.get_secret_value(), self.settings.telegram_api_url)
+            elif self.settings.network == "devnet":
+                bot = BotApi(DEVNET_BOT_TOKEN, self.settings.devnet_base + "/telegram")
+            else:
+                return None
+            self._stars_bot = bot
+            self._closers.append(bot.close)
+        return self._stars_bot
+
+    def telegram_webhook_secret(self) -> str:
+        """What Telegram sends in X-Telegram-Bot-Api-Secret-Token: the configured one, else
+        derived from the secret keys, so every process sharing those keys agrees on it."""
+        configured = self.settings.telegram_webhook_secret
+        if configured is not None:
+            return configured.get_secret_value()
+        ring, _ = self.secret_keys()
+        return ring.derive(b"telegram-webhook").hex()
+
+    def stars_links(self) -> SqlStarsLinks:
+        return SqlStarsLinks(self.db)
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         """Jobs besides Krypton's own workers: the devnet's block timer."""
@@ -348,13 +416,15 @@ async def build(settings: Settings, *, clock: Clock | None = None,
     deps = Deps(
         uow=UowFactory(db, ids.new), clock=clock, ids=ids, rates=rates,
         rails=ChainRails(settings.network, settings.ton_receiving_address, tron,
-                         settings.fee_collector_owner_address),
+                         settings.fee_collector_owner_address, stars=settings.telegram_bot),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
         monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
     devnet = None
     if settings.network == "devnet" and host_devnet:
         devnet = Devnet(deps.clock.now, nonce=secrets.token_hex(8) if devnet_nonce is None else devnet_nonce)
     container = Container(settings, db, deps, devnet, tron, fake, rates_close)
+    if devnet is not None and settings.telegram_bot_token is None:
+        container.telegram_fake = FakeBotApi(DEVNET_BOT_TOKEN, now=deps.clock.now)
     if settings.nats_url:
         container.event_sink = NatsSink(settings.nats_url)  # connects on first export
     if settings.network != "devnet":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -132,6 +133,16 @@ class Settings(BaseSettings):
         "addresses stay refused.")
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, le=30, description="How long one webhook attempt may take, all in.")
+    telegram_bot_token: SecretStr | None = Field(
+        None, description="Telegram bot token (from @BotFather) for Telegram Stars; unset: on "
+        "devnet Krypton runs its own fake Bot API, elsewhere Stars is off.")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="The secret_token given to setWebhook, checked on every update "
+        "(1-256 of A-Z a-z 0-9 _ -); required with a bot token (you register the webhook with "
+        "it); without one, derived from the secret keys.")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Bot API server used with a bot token; "
+        "without a token, the devnet's fake Bot API is used.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error.")
 
@@ -225,6 +236,29 @@ class Settings(BaseSettings):
             except EnvelopeError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's own rule for secret_token: setWebhook refuses anything else.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters, each a letter, digit, _ or - "
+                             "(Telegram's rule for a webhook secret token).")
+        return value
+
+    @model_validator(mode="after")
+    def _telegram_secret_with_token(self) -> Settings:
+        # With a real bot the secret is registered with Telegram by the operator
+        # (setWebhook), so it must be known to them: a derived one would be invisible.
+        if self.telegram_bot_token is not None and self.telegram_webhook_secret is None:
+            raise ValueError("KRYPTON_TELEGRAM_WEBHOOK_SECRET is required with "
+                             "KRYPTON_TELEGRAM_BOT_TOKEN: give setWebhook the same secret_token.")
+        return self
+
+    @property
+    def telegram_bot(self) -> bool:
+        """Whether Telegram Stars has a Bot API: a token, or the devnet's fake."""
+        return self.telegram_bot_token is not None or self.network == "devnet"
 
     @property
     def rates_mode(self) -> Literal["static", "live"]:

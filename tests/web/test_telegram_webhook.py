@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from krypton.adapters.db.stars import SqlStarsLinks
 from krypton.adapters.telegram.bot_api import BotApi
@@ -40,8 +41,10 @@ async def bot(fake: FakeBotApi) -> AsyncIterator[BotApi]:
 async def client(container: Container, bot: BotApi) -> AsyncIterator[httpx.AsyncClient]:
     from krypton.web.app import create_app
 
+    # web/app.py wires the webhook to the container's bot and secret: this test's ones.
+    container._stars_bot = bot
+    container.settings.telegram_webhook_secret = SecretStr(SECRET)
     app = create_app(container, run_workers=False)
-    app.include_router(telegram.router(bot, SECRET))  # what web/app.py is asked to add
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

@@ -12,7 +12,7 @@ from typing import Any
 from krypton.app.deps import Deps
 from krypton.app.ports import IdempotencyClash, UnitOfWork
 from krypton.domain import collector, events, memo, money, pricing
-from krypton.domain.assets import TON, Chain, pricing_decimals
+from krypton.domain.assets import TON, XTR, Chain, pricing_decimals
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import Conflict, DomainError, NotFound
 from krypton.domain.invoice import Invoice, InvoiceStatus, validate_expiry
@@ -21,6 +21,7 @@ from krypton.domain.merchant import Merchant, validate_confirmations, validate_m
 View = Callable[[Invoice], Any]
 TRON_DEPOSIT_COUNTER = "tron_deposit_index"
 MEMO_DRAWS = 10
+STARS_METHOD = XTR.method
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datet
     if disabled:
         raise DomainError(f"Payment methods {disabled} are not enabled for this merchant.",
                           field="methods")
+    methods = _stars_if_available(deps, methods)
     # Sorted: a refusal names the same currency every time.
     rates = {c: await deps.rates.usd_rate(c)
              for c in sorted(pricing.currencies_needed(req.currency, methods))}
@@ -177,6 +179,20 @@ async def _build(deps: Deps, merchant: Merchant, req: InvoiceRequest, now: datet
         # The merchant's override is locked in like the rates: the policy a payer was shown.
         confirmations=validate_confirmations(req.confirmations) if req.confirmations is not None
         else merchant.confirmations_override)
+
+
+def _stars_if_available(deps: Deps, methods: tuple[str, ...]) -> tuple[str, ...]:
+    """Without a bot no Stars link can be made: Stars is left out of an invoice that offers
+    other methods (a merchant's defaults include it everywhere), and a Stars-only one refused."""
+    if STARS_METHOD not in methods or deps.rails.stars_available():
+        return methods
+    others = tuple(m for m in methods if m != STARS_METHOD)
+    if not others:
+        raise DomainError("Telegram Stars payments need a Telegram bot: set "
+                          "KRYPTON_TELEGRAM_BOT_TOKEN (and KRYPTON_TELEGRAM_WEBHOOK_SECRET), "
+                          "or add another payment method.", field="methods",
+                          code="rail_not_configured")
+    return others
 
 
 async def _assign_destinations(deps: Deps, uow: UnitOfWork, invoice: Invoice,

@@ -41,6 +41,9 @@ class Rails(Protocol):
     def tron_address(self, index: int) -> str:
         """The Tron deposit address at `index` (m/44'/195'/0'/0/index)."""
 
+    def stars_available(self) -> bool:
+        """Whether Telegram Stars has a Bot API to make links with (a token, or the devnet's)."""
+
     def canonical_ton_address(self, text: str) -> str:
         """A TON address as typed (raw or user-friendly) in stored form; DomainError if invalid
         or of the wrong network."""

@@ -70,15 +70,19 @@ def _payment(settings: Settings, invoice_id: str, method: str, amount: str | Non
 @app.command()
 def pay(
     invoice_id: Annotated[str, typer.Argument(help="Invoice id (inv_...).")],
-    method: Annotated[str, typer.Option(help="ton, usdt_ton or usdt_trc20.")] = "ton",
+    method: Annotated[str, typer.Option(help="ton, usdt_ton, usdt_trc20 or stars.")] = "ton",
     amount: Annotated[str | None, typer.Option(help="Decimal amount; default: exactly what is due.")] = None,
     payer: Annotated[str | None, typer.Option("--from", help="Devnet payer (alice, bob, carol).")] = None,
     counterfeit: Annotated[bool, typer.Option(help="Send a counterfeit USDT instead.")] = False,
 ) -> None:
-    """Pay an invoice from a funded devnet wallet."""
-    if method not in ("ton", "usdt_ton", "usdt_trc20"):
-        raise support.fail("--method must be ton, usdt_ton or usdt_trc20.")
+    """Pay an invoice from a funded devnet wallet, or in Telegram Stars through the devnet's
+    fake Bot API (the server's own webhook credits it)."""
+    if method not in ("ton", "usdt_ton", "usdt_trc20", "stars"):
+        raise support.fail("--method must be ton, usdt_ton, usdt_trc20 or stars.")
     settings = support.settings()
+    if method == "stars":
+        _pay_stars(settings, invoice_id, amount)
+        return
     body = _payment(settings, invoice_id, method, amount)
     if payer:
         body["from"] = payer
@@ -87,6 +91,18 @@ def pay(
     sent = _control(settings, "/pay", body)
     out.print(f"Sent {sent['amount']} {method} to {sent['to']} ({sent.get('tx_id') or sent.get('tx_hash')}); "
               "it is final after the next block(s). Watch: "
+              f"{settings.public_url.rstrip('/')}/api/v1/public/invoice/{invoice_id}")
+
+
+def _pay_stars(settings: Settings, invoice_id: str, amount: str | None) -> None:
+    body: dict[str, Any] = {"invoice": invoice_id}
+    if amount is not None:
+        try:  # Stars are whole: 0 decimals
+            body["amount"] = money.parse_units(amount, METHODS["stars"].decimals)
+        except DomainError as error:
+            raise support.fail(f"--amount: {error.message}") from None
+    paid = _answer(_call(settings, f"{settings.devnet_base}/control/stars/pay", body))
+    out.print(f"Paid invoice {invoice_id} in Telegram Stars (charge {paid['charge_id']}). Watch: "
               f"{settings.public_url.rstrip('/')}/api/v1/public/invoice/{invoice_id}")
 
 

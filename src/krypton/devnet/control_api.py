@@ -10,6 +10,7 @@ reorganise, inject provider faults and read the state.
                              status?, retry_after?, latency_ms?, count?}
     DELETE /control/faults?provider=
     GET    /control/state
+    POST   /control/stars/pay  {invoice: inv_…, amount?: Stars}  (served beside the fake Bot API)
 
 Amounts are whole numbers of the smallest unit (nanotons, jetton or token units), as JSON
 numbers or decimal strings. Every refusal is a 4xx {"error": {code, message, field}} with
@@ -26,7 +27,7 @@ stats are listed under ton.collectors in /control/state.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -40,6 +41,7 @@ from krypton.devnet.common import InvalidInput
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.faults import Fault, fault_kind
 from krypton.devnet.requests import read_object, text
+from krypton.devnet.telegram_api import Deliver, FakeBotApi
 from krypton.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
 from krypton.devnet.tron import COUNTERFEIT_CONTRACT, RESULTS, USDT_CONTRACT, Result
 
@@ -102,6 +104,33 @@ def routes(devnet: Devnet) -> list[Route]:
         Route("/state", state, methods=["GET"]),
         Route("/ton/deploy", deploy, methods=["POST"]),
     ]
+
+
+def stars_routes(fake: FakeBotApi, link_of: Callable[[str], Awaitable[str]],
+                 deliver: Deliver) -> list[Route]:
+    """POST /pay, mounted at /control/stars beside the routes above: a payer opens the
+    invoice's Stars link (`link_of`, the server's own
+    invoice_link) and pays through the fake Bot API, whose updates `deliver` posts to the
+    server's own webhook: the real handler answers the pre-checkout query and credits it.
+    `amount` overrides what Telegram charges (a stale link); the answer says what the bot
+    said, and the charge id when it let the payer pay."""
+
+    async def pay(request: Request) -> JSONResponse:
+        body = await read_object(request, {"invoice", "amount"})
+        invoice_id = text(body, "invoice", required=True) or ""
+        link = await link_of(invoice_id)
+        outcome = await fake.pay(link, deliver, total_amount=_optional_whole(body, "amount"))
+        answer = outcome.answer
+        if outcome.charge_id is None:
+            why = answer.error_message if answer is not None and answer.error_message \
+                else "the bot never answered the pre-checkout query."
+            return JSONResponse({"error": {"code": "payment_refused", "field": None,
+                                           "message": f"Telegram did not charge the payer: {why}"}},
+                                status_code=409)
+        return JSONResponse({"invoice": invoice_id, "link": link, "charge_id": outcome.charge_id},
+                            status_code=201)
+
+    return [Route("/pay", pay, methods=["POST"])]
 
 
 def send_payment(devnet: Devnet, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from krypton import __version__
 from krypton.adapters.db import faults
 from krypton.bootstrap import Container
-from krypton.web import auth, docs, errors, openapi, sessions
+from krypton.web import auth, docs, errors, openapi, sessions, telegram
 from krypton.web.api import api_keys, invoices, operator, public, resources, webhooks
 from krypton.web.api import merchant as merchant_api
 from krypton.web.api import stats as stats_api
@@ -87,7 +87,12 @@ def create_app(container: Container, *, run_workers: bool = True,
     app.include_router(dashboard_merchant.router)  # the merchant's pages and charts
     app.include_router(dashboard_operator.router)  # API keys and the operator's pages
     app.include_router(dashboard_users.router)  # a merchant's users, for its owners
-    devnet = container.devnet_app()
+    stars_bot = container.stars_bot()
+    if stars_bot is not None:
+        # Telegram's updates for Stars (a bot token, or on devnet the fake Bot API's); keyless:
+        # the webhook secret header is its proof.
+        app.include_router(telegram.router(stars_bot, container.telegram_webhook_secret()))
+    devnet = container.devnet_app(app)
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
         app.mount("/devnet", devnet)

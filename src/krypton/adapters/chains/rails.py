@@ -20,8 +20,9 @@ def ton_network(network: Network) -> ton_address.Network:
 
 class ChainRails:
     def __init__(self, network: Network, ton: str | None, tron: PrefetchedAddresses | None,
-                 fee_owner: str | None = None) -> None:
+                 fee_owner: str | None = None, *, stars: bool = False) -> None:
         self.network = network
+        self._stars = stars
         self._ton = ton_address.parse(ton, network=ton_network(network)).raw if ton else None
         self._fee_owner = ton_address.parse(fee_owner, network=ton_network(network)) if fee_owner \
             else None
@@ -34,6 +35,9 @@ class ChainRails:
                               "the merchant's TON address, or leave TON methods out.",
                               field="methods", code="rail_not_configured")
         return address
+
+    def stars_available(self) -> bool:
+        return self._stars
 
     def canonical_ton_address(self, text: str) -> str:
         return ton_address.parse(text, network=ton_network(self.network)).raw
