@@ -106,3 +106,19 @@ async def test_the_webhook_refuses_a_wrong_secret(server: httpx.AsyncClient) -> 
     response = await server.post("/telegram/webhook", json={"update_id": 1},
                                  headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
     assert response.status_code == 401
+
+
+async def test_the_checkouts_stars_button_leads_to_the_bots_invoice_link(
+        container: Container, server: httpx.AsyncClient) -> None:
+    merchant, _ = await merchants.create_merchant(container.deps, name="Stars shop")
+    created = await invoices.create_invoice(container.deps, merchant.id, invoices.InvoiceRequest(
+        amount="250", currency="XTR", methods=["stars"]))
+    assert created.invoice is not None
+    page = await server.get(f"/pay/{created.invoice.id}")
+    assert f'href="/pay/{created.invoice.id}/stars"' in page.text and "Pay with Telegram Stars" in page.text
+    first = await server.get(f"/pay/{created.invoice.id}/stars")
+    assert first.status_code == 303 and first.headers["location"].startswith("https://t.me/$")
+    again = await server.get(f"/pay/{created.invoice.id}/stars")
+    assert again.headers["location"] == first.headers["location"]  # made once, kept
+    missing = await server.get("/pay/inv_nope/stars")
+    assert missing.status_code == 404

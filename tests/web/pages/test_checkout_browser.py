@@ -151,3 +151,20 @@ def test_an_unknown_invoice_is_a_page_not_a_json_error(served: Served, browser: 
         assert "no invoice with this number" in (page.text_content("main") or "")
     finally:
         ctx.close()
+
+
+def test_a_stars_invoice_is_paid_through_the_devnets_telegram_without_a_reload(
+        served: Served, browser: Any) -> None:
+    invoice = served.invoice(amount="100", currency="XTR", methods=["stars"])
+    ctx, page, problems = _open(browser, f"{served.url}/pay/{invoice['id']}",
+                                viewport={"width": 390, "height": 844})
+    try:
+        assert page.is_visible("text=Pay with Telegram Stars")
+        screenshot(page, "checkout-phone-stars.png")
+        page.evaluate("window.sameDocument = true")
+        page.click("#panel-stars [data-devnet=exact]")
+        page.wait_for_selector(f"text={PAID}", timeout=30_000)
+        assert page.evaluate("window.sameDocument") is True
+        assert problems == []
+    finally:
+        ctx.close()

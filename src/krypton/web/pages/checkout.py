@@ -10,16 +10,17 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from krypton.adapters.chains.ton import address as ton_address
 from krypton.adapters.chains.ton import wallet_messages
 from krypton.adapters.chains.ton.cells import cell_to_boc
+from krypton.app import stars
 from krypton.domain.assets import METHODS
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import DomainError, NotFound
-from krypton.web.api.common import public_invoice_json
+from krypton.web.api.common import deps_of, public_invoice_json
 from krypton.web.pages import i18n
 from krypton.web.pages.render import page
 from krypton.web.pages.status import describe
@@ -66,9 +67,11 @@ async def checkout(invoice_id: str, request: Request, lang: str | None = None) -
     response = page("checkout.html", {
         "lang": language, "t": text, "languages": i18n.NAMES, "invoice": invoice, "shown": shown,
         "devnet": request.app.state.container.devnet_wallet() is not None,
+        "stars": request.app.state.container.stars_bot() is not None,
         "wallets": wallets, "manifest": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json",
         "config": {"status_url": f"/pay/{invoice['id']}/status?lang={language}",
                    "devnet_url": f"/pay/{invoice['id']}/devnet", "expires_at": invoice["expires_at"],
+                   "stars_devnet_url": "/devnet/control/stars/pay", "invoice_id": invoice["id"],
                    "redirect_url": invoice["redirect_url"],
                    "poll_seconds": POLL_SECONDS, "hurry_minutes": HURRY_MINUTES,
                    "text": {k: text[k] for k in ("copy", "copied", "time_left", "hurry", "redirecting",
@@ -111,6 +114,19 @@ async def tonconnect_manifest(request: Request) -> JSONResponse:
     """What a TON Connect wallet shows about the site asking it to pay."""
     base = request.app.state.settings.public_url.rstrip("/")
     return JSONResponse({"url": base, "name": "Krypton checkout", "iconUrl": f"{base}/pay-assets/icon.png"})
+
+
+@router.get("/pay/{invoice_id}/stars")
+async def pay_with_stars(invoice_id: str, request: Request) -> Response:
+    """The Stars button: the invoice's Telegram payment link (made by the bot on the first
+    click, kept after), as a redirect: the page itself calls no Bot API."""
+    await request.app.state.limiter.check_ip(request)
+    container = request.app.state.container
+    bot = container.stars_bot()
+    if bot is None:
+        raise NotFound("Telegram Stars payments are not set up on this server.", field="method")
+    link = await stars.invoice_link(deps_of(request), bot, invoice_id, links=container.stars_links())
+    return RedirectResponse(link, status_code=303, headers={"Cache-Control": "no-store"})
 
 
 # How long a wallet may take to sign what the page asks it to send.

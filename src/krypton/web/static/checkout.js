@@ -150,9 +150,13 @@
     button.addEventListener("click", function () {
       var method = button.closest(".panel").dataset.method;
       button.disabled = true;
-      fetch(config.devnet_url, {
+      // Stars go through the devnet's fake Telegram: a pre-checkout, then a payment update to
+      // Krypton's own bot webhook; the chains through the devnet's funded wallets.
+      var stars = method === "stars";
+      fetch(stars ? config.stars_devnet_url : config.devnet_url, {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ method: method, variant: button.dataset.devnet })
+        body: JSON.stringify(stars ? { invoice: config.invoice_id }
+                                   : { method: method, variant: button.dataset.devnet })
       }).then(function () { button.disabled = false; });
     });
   });
