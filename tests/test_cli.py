@@ -101,7 +101,9 @@ def test_devnet_pay_without_a_server_says_how_to_start_one(monkeypatch: pytest.M
     invoice_id = next(w for w in demo.output.split() if w.startswith("inv_"))
     result = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "usdt_trc20"])
     assert result.exit_code == 2 and "make demo" in result.output
-    wrong = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "stars"])
+    stars = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "stars"])  # a method now
+    assert stars.exit_code == 2 and "make demo" in stars.output
+    wrong = runner.invoke(app, ["devnet", "pay", invoice_id, "--method", "paypal"])
     assert wrong.exit_code == 2 and "--method must be" in wrong.output
     unknown = runner.invoke(app, ["devnet", "pay", "inv_nope"])
     assert unknown.exit_code == 2 and "make demo" in unknown.output
