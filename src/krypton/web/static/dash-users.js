@@ -31,7 +31,7 @@
       return el("button", { type: "button", onclick: function () { change(user, { disabled: false }); } }, "Enable");
     }
     return el("button", { type: "button", class: "danger", onclick: function () {
-      if (window.confirm("Disable " + user.email + "? They cannot sign in until enabled, and their open sessions end within ten minutes.")) {
+      if (window.confirm("Disable " + user.email + "? They cannot sign in until enabled, and their open sessions end at once.")) {
         change(user, { disabled: true });
       }
     } }, "Disable");
