@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.util import LRUCache
 
-from krypton.adapters.db.sqlite_inline import Params, Prepared, prepare
+from krypton.adapters.db.sqlite_inline import Params, Prepared, PreparedCache
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -193,7 +193,7 @@ class PgEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._compiled: LRUCache[Any, Any] = LRUCache(COMPILED_CACHE_SIZE)
         self._readers: dict[int, _Reader] = {}
-        self._prepared: dict[tuple[int, tuple[str, ...]], Prepared | None] = {}
+        self._prepared = PreparedCache(lambda: self.dialect)
 
     @property
     def dialect(self) -> Dialect:
@@ -233,17 +233,7 @@ class PgEngine:
 
     def prepared(self, statement: sa.Executable, keys: tuple[str, ...]) -> Prepared | None:
         """A hot-path INSERT/UPDATE compiled once (see sqlite_inline.prepare), or None."""
-        key = (id(statement), keys)
-        if len(self._prepared) > 1000:  # meant for statements built once, but stay bounded
-            self._prepared.clear()
-        try:
-            hit = self._prepared[key]
-        except KeyError:
-            hit = self._prepared[key] = prepare(statement, keys, self.dialect)
-        # An id is reused once its statement is gone: only a hit for this very statement counts.
-        if hit is not None and hit.statement is not statement:
-            hit = self._prepared[key] = prepare(statement, keys, self.dialect)
-        return hit
+        return self._prepared.get(statement, keys)
 
     def plan(self, statement: sa.Executable, params: Mapping[str, Any] | None
              ) -> tuple[str, list[Any], _Reader]:

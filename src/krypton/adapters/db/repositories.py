@@ -64,13 +64,16 @@ class Repo:
         return row
 
 
-async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any], limit: int,
-                starting_after: str | None) -> tuple[list[sa.Row[Any]], bool]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    query = sa.select(table).where(table.c.merchant_id == merchant_id, *where)
+async def keyset_page(repo: Repo, table: sa.Table, scope: Sequence[Any], limit: int,
+                      starting_after: str | None,
+                      where: Sequence[Any] = ()) -> tuple[list[sa.Row[Any]], bool]:
+    """`table`'s rows within `scope` that match `where`, newest first, keyset-paginated on
+    (created_at, id); and whether more follow. The `starting_after` row must be within
+    `scope` (whoever owns the list), whatever `where` says of it now."""
+    query = sa.select(table).where(*scope, *where)
     if starting_after is not None:
         anchor = await repo._one(sa.select(table.c.created_at, table.c.id).where(
-            table.c.id == starting_after, table.c.merchant_id == merchant_id))
+            table.c.id == starting_after, *scope))
         if anchor is None:
             raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
                               field="starting_after")
@@ -78,6 +81,13 @@ async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any],
     rows = (await repo.conn.execute(
         query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1))).all()
     return list(rows[:limit]), len(rows) > limit
+
+
+async def _page(repo: Repo, table: sa.Table, merchant_id: str, where: list[Any], limit: int,
+                starting_after: str | None) -> tuple[list[sa.Row[Any]], bool]:
+    """One merchant's rows, newest first, keyset-paginated on (created_at, id)."""
+    return await keyset_page(repo, table, [table.c.merchant_id == merchant_id], limit,
+                             starting_after, where)
 
 
 class MerchantRepo(Repo):

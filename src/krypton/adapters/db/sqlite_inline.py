@@ -88,6 +88,28 @@ def prepare(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -
     return Prepared(statement, compiled.string, tuple(binds))
 
 
+class PreparedCache:
+    """Statements `prepare`d once per (statement, parameter names), for engines that run
+    hot-path writes straight on their driver."""
+
+    def __init__(self, dialect: Callable[[], Dialect]) -> None:
+        self._dialect = dialect
+        self._prepared: dict[tuple[int, tuple[str, ...]], Prepared | None] = {}
+
+    def get(self, statement: sa.Executable, keys: tuple[str, ...]) -> Prepared | None:
+        key = (id(statement), keys)
+        if len(self._prepared) > 1000:  # meant for statements built once, but stay bounded
+            self._prepared.clear()
+        try:
+            hit = self._prepared[key]
+        except KeyError:
+            hit = self._prepared[key] = prepare(statement, keys, self._dialect())
+        # An id is reused once its statement is gone: only a hit for this very statement counts.
+        if hit is not None and hit.statement is not statement:
+            hit = self._prepared[key] = prepare(statement, keys, self._dialect())
+        return hit
+
+
 class InlineConnection:
     """One pooled connection; `await engine.connect()` or `async with engine.connect()`."""
 
@@ -265,24 +287,14 @@ class InlineEngine:
         # SQLAlchemy Connections kept open between uses: checking one out of the pool and
         # back costs more than a short transaction's statements (about 30 µs).
         self._idle: list[sa.Connection] = []
-        self._prepared: dict[tuple[int, tuple[str, ...]], Prepared | None] = {}
+        self._prepared = PreparedCache(lambda: self.dialect)
 
     @property
     def dialect(self) -> Dialect:
         return self.sync_engine.dialect
 
     def prepared(self, statement: sa.Executable, keys: tuple[str, ...]) -> Prepared | None:
-        key = (id(statement), keys)
-        if len(self._prepared) > 1000:  # meant for statements built once, but stay bounded
-            self._prepared.clear()
-        try:
-            hit = self._prepared[key]
-        except KeyError:
-            hit = self._prepared[key] = prepare(statement, keys, self.dialect)
-        # An id is reused once its statement is gone: only a hit for this very statement counts.
-        if hit is not None and hit.statement is not statement:
-            hit = self._prepared[key] = prepare(statement, keys, self.dialect)
-        return hit
+        return self._prepared.get(statement, keys)
 
     def connect(self) -> InlineConnection:
         return InlineConnection(self)

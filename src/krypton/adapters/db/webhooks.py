@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import write
-from krypton.adapters.db.repositories import Repo, _page
+from krypton.adapters.db.repositories import Repo, _page, keyset_page
 from krypton.app.ports import Due
-from krypton.domain.errors import DomainError
 from krypton.domain.webhooks import Attempt, Delivery, DeliveryStatus, Endpoint, Health
 
 E, D, A = t.webhook_endpoints.c, t.webhook_deliveries.c, t.webhook_attempts.c
@@ -157,19 +156,10 @@ class WebhookRepo(Repo):
     async def deliveries_page(self, endpoint_id: str, *, limit: int, starting_after: str | None,
                               status: str | None = None) -> tuple[list[Delivery], bool]:
         """Newest first, keyset-paginated on (created_at, id)."""
-        query = sa.select(t.webhook_deliveries).where(D.endpoint_id == endpoint_id)
-        if status is not None:
-            query = query.where(D.status == status)
-        if starting_after is not None:
-            anchor = await self._one(sa.select(D.created_at, D.id).where(
-                D.id == starting_after, D.endpoint_id == endpoint_id))
-            if anchor is None:
-                raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
-                                  field="starting_after")
-            query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(*anchor))
-        rows = (await self.conn.execute(
-            query.order_by(D.created_at.desc(), D.id.desc()).limit(limit + 1))).all()
-        return [_delivery(r) for r in rows[:limit]], len(rows) > limit
+        rows, more = await keyset_page(self, t.webhook_deliveries, [D.endpoint_id == endpoint_id],
+                                       limit, starting_after,
+                                       [] if status is None else [D.status == status])
+        return [_delivery(r) for r in rows], more
 
     async def failures_page(self, *, limit: int,
                             starting_after: str | None) -> tuple[list[Delivery], bool]:
@@ -178,13 +168,5 @@ class WebhookRepo(Repo):
         failing = sa.or_(D.status == DeliveryStatus.FAILED.value, sa.and_(
             D.status == DeliveryStatus.PENDING.value, D.attempts >= 1,
             sa.or_(D.last_status.is_not(None), D.last_error.is_not(None))))
-        query = sa.select(t.webhook_deliveries).where(failing)
-        if starting_after is not None:
-            anchor = await self._one(sa.select(D.created_at, D.id).where(D.id == starting_after))
-            if anchor is None:
-                raise DomainError(f"starting_after '{starting_after}' is not an id from this list.",
-                                  field="starting_after")
-            query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(*anchor))
-        rows = (await self.conn.execute(
-            query.order_by(D.created_at.desc(), D.id.desc()).limit(limit + 1))).all()
-        return [_delivery(r) for r in rows[:limit]], len(rows) > limit
+        rows, more = await keyset_page(self, t.webhook_deliveries, [], limit, starting_after, [failing])
+        return [_delivery(r) for r in rows], more
