@@ -29,6 +29,7 @@ class Receiver:
         self.delay = 0.0  # seconds to wait before answering (a slow receiver)
         self.location = ""  # Location header of a 3xx answer
         self.received: list[Received] = []
+        self.webhook_ids: list[str] = []  # each request's webhook-id, as it came
         self._lock = threading.Lock()
         receiver = self
 
@@ -38,6 +39,7 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in
                                                                   self.headers.items()}, body))
+                    receiver.webhook_ids.append(self.headers.get("webhook-id", ""))
                     status = receiver.answers.pop(0) if receiver.answers else receiver.default
                 if receiver.delay:
                     time.sleep(receiver.delay)

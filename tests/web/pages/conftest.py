@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class Served:
     url: str
     key: str
     data_dir: Path
+    env: dict[str, str]  # the server's settings, for CLI commands run beside it
 
     def invoice(self, **fields: Any) -> dict[str, Any]:
         body = {"amount": "9.99", "currency": "USD", "description": "Two coffees", **fields}
@@ -54,15 +56,16 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp("pages")
+@contextmanager
+def serving(data_dir: Path, **settings: str) -> Iterator[Served]:
+    """`krypton serve` on the devnet (fast blocks) over `data_dir`, with a merchant made by the
+    CLI first; more KRYPTON_* `settings` as given."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KRYPTON_")},
            "KRYPTON_DATA_DIR": str(data_dir), "KRYPTON_PORT": str(port),
            "KRYPTON_DEVNET_TON_BLOCK_SECONDS": "0.2", "KRYPTON_DEVNET_TRON_BLOCK_SECONDS": "0.3",
            "KRYPTON_WATCH_INTERVAL_SECONDS": "0.2", "KRYPTON_LOG_LEVEL": "warning",
-           "KRYPTON_RATE_LIMIT_PUBLIC": "100000/minute"}
+           "KRYPTON_RATE_LIMIT_PUBLIC": "100000/minute", **settings}
     made = subprocess.run([KRYPTON, "merchant", "create", "--name", "Cafe", "--json"], env=env,
                           capture_output=True, text=True, timeout=120, check=True)
     key = json.loads(made.stdout.strip().splitlines()[-1])["api_key"]
@@ -72,11 +75,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         _wait(lambda: _answers(f"{url}/livez") or server.poll() is not None, "the server to answer")
         assert server.poll() is None, (data_dir / "server.log").read_text()
-        yield Served(url, key, data_dir)
+        yield Served(url, key, data_dir, env)
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(tmp_path_factory.mktemp("pages")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")

@@ -5,90 +5,39 @@ Screenshots at desktop size and 390 px go to artifacts/."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.servers import free_port
-from tests.web.pages.conftest import KRYPTON, Served, _answers, _wait, screenshot
+from tests.support.receiver import Receiver
+from tests.web.pages.conftest import KRYPTON, Served, _wait, screenshot, serving
 
 PASSWORD = "a long dashboard password"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-def _env(data_dir: Any, port: int) -> dict[str, str]:
-    """The served instance's settings, for the server and the CLI commands run beside it.
-    Webhooks may go to this machine: the receiver below, so that no test reaches the internet."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("KRYPTON_")},
-            "KRYPTON_DATA_DIR": str(data_dir), "KRYPTON_PORT": str(port),
-            "KRYPTON_DEVNET_TON_BLOCK_SECONDS": "0.2", "KRYPTON_DEVNET_TRON_BLOCK_SECONDS": "0.3",
-            "KRYPTON_WATCH_INTERVAL_SECONDS": "0.2", "KRYPTON_LOG_LEVEL": "warning",
-            "KRYPTON_RATE_LIMIT_PUBLIC": "100000/minute", "KRYPTON_WEBHOOKS_ALLOW_LOOPBACK": "true"}
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """As conftest's, with webhooks allowed to this machine (a module of its own, so the
-    checkout tests keep the production rule)."""
-    data_dir = tmp_path_factory.mktemp("dashboard")
-    port = free_port()
-    made = subprocess.run([KRYPTON, "merchant", "create", "--name", "Cafe", "--json"],
-                          env=_env(data_dir, port), capture_output=True, text=True, timeout=120,
-                          check=True)
-    key = json.loads(made.stdout.strip().splitlines()[-1])["api_key"]
-    log = (data_dir / "server.log").open("wb")
-    server = subprocess.Popen([KRYPTON, "serve"], env=_env(data_dir, port), stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _answers(f"{url}/livez") or server.poll() is not None, "the server to answer")
-        assert server.poll() is None, (data_dir / "server.log").read_text()
-        yield Served(url, key, data_dir)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """A merchant's webhook handler: 200 to every POST, each event id kept."""
-
-    received: ClassVar[list[str]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        self.received.append(self.headers.get("webhook-id", ""))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    """As conftest's, with webhooks allowed to this machine (the receiver below, so that no
+    test reaches the internet): a module of its own, so the checkout tests keep the
+    production rule."""
+    with serving(tmp_path_factory.mktemp("dashboard"), KRYPTON_WEBHOOKS_ALLOW_LOOPBACK="true") as instance:
+        yield instance
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[str]]]:
-    """Its URL, and the webhook ids it received."""
-    Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/krypton-hooks", Receiver.received
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A merchant's webhook handler (200 to every POST): its URL, and the webhook ids it got."""
+    with Receiver() as hooks:
+        yield hooks.url, hooks.webhook_ids
 
 
 def _krypton(served: Served, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([KRYPTON, *args], env=_env(served.data_dir, urlsplit(served.url).port or 0),
+    done = subprocess.run([KRYPTON, *args], env=served.env,
                           input=stdin, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
