@@ -12,7 +12,8 @@ from krypton.adapters.db import tables
 from krypton.app import merchants
 from krypton.app.merchants import IssuedKey
 from krypton.bootstrap import Container
-from krypton.web.auth import KeyCache, Principal
+from krypton.web.auth import KeyCache
+from krypton.web.principal import Principal
 from tests.conftest import auth
 from tests.web.helpers import API, error_of, written
 

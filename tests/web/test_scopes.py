@@ -18,7 +18,8 @@ from krypton.domain.scopes import Scope
 from krypton.web import sessions
 from krypton.web.api import operator, public, resources
 from krypton.web.app import create_app
-from krypton.web.auth import Principal, api_routes, check_routes, permissions_of, require, scopes_of
+from krypton.web.auth import api_routes, check_routes, permissions_of, require, scopes_of
+from krypton.web.principal import Principal
 from tests.conftest import auth
 from tests.web.conftest import KeyFactory, Paid
 from tests.web.helpers import API, SCOPES, create_invoice, error_of, written

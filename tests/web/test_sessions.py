@@ -19,6 +19,7 @@ from krypton.bootstrap import Container
 from krypton.domain.roles import Role, grants_of
 from krypton.domain.scopes import Scope
 from krypton.web import auth, errors, sessions
+from krypton.web.principal import Principal
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
 from krypton.web.sessions import CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE, SignInLimits
@@ -255,7 +256,7 @@ async def test_an_operator_session_cannot_use_the_merchant_api(
     assert (await api.get(SESSION)).json()["user"]["role"] == "operator"
 
 
-async def proposed_authenticate(request: Request) -> auth.Principal:
+async def proposed_authenticate(request: Request) -> Principal:
     """web/auth.authenticate with the change proposed for it: a session cookie stands in for a
     key when no Authorization header is sent. Temporary, until web/auth.py has it."""
     if getattr(request.state, "principal", None) is None and not request.headers.get("authorization"):
@@ -277,7 +278,7 @@ async def test_a_session_passes_the_merchant_apis_scope_checks_by_its_role(
     guarded = APIRouter()
 
     @guarded.post("/guarded")
-    async def write(who: Annotated[auth.Principal, Depends(auth.require(Scope.INVOICES_WRITE))]
+    async def write(who: Annotated[Principal, Depends(auth.require(Scope.INVOICES_WRITE))]
                     ) -> dict[str, str]:
         return {"key_id": who.key_id}
     app.include_router(guarded, prefix=API)

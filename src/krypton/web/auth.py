@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from cachetools import TTLCache
@@ -15,21 +14,12 @@ from starlette.routing import BaseRoute
 
 from krypton.app.deps import Deps
 from krypton.app.merchants import hash_key
-from krypton.domain.merchant import Merchant
 from krypton.domain.roles import Permission
 from krypton.domain.scopes import Scope
 from krypton.domain.users import UserPrincipal
 from krypton.web import sessions
 from krypton.web.errors import ApiError
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    merchant_id: str
-    key_id: str
-    scopes: frozenset[str]
-    # The merchant's settings, cached with the key (same lifetime): saves a query per invoice.
-    merchant: Merchant | None = None
+from krypton.web.principal import Principal
 
 
 class KeyCache:

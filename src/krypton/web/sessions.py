@@ -41,9 +41,9 @@ from krypton.domain.users import (
     User,
     UserPrincipal,
 )
-from krypton.web import auth
 from krypton.web.api.common import deps_of, json
 from krypton.web.errors import ApiError, error_response
+from krypton.web.principal import Principal
 
 router = APIRouter(prefix="/session", tags=["session"])
 
@@ -153,7 +153,7 @@ async def current_user(request: Request) -> UserPrincipal | None:
     return current
 
 
-async def authenticate_session(request: Request) -> auth.Principal | None:
+async def authenticate_session(request: Request) -> Principal | None:
     """The merchant-API principal of the session cookie (its role's scopes), or None without
     a cookie. For `web/auth.authenticate`, when no Authorization header is sent."""
     principal = await current_user(request)
@@ -162,7 +162,7 @@ async def authenticate_session(request: Request) -> auth.Principal | None:
     if principal.merchant_id is None:
         raise ApiError(403, "operator_session", "An operator session acts for no merchant and "
                        "cannot use the merchant API; sign in as a merchant's user.")
-    return auth.Principal(principal.merchant_id, f"usr:{principal.user_id}", principal.grants)
+    return Principal(principal.merchant_id, f"usr:{principal.user_id}", principal.grants)
 
 
 # --- Rate limits ---------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from krypton.domain.invoice import InvoiceStatus
 from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, owned, page
-from krypton.web.auth import Principal, require
+from krypton.web.auth import require
 from krypton.web.errors import ApiError
+from krypton.web.principal import Principal
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
 IDEMPOTENCY_KEY_LENGTH = 255

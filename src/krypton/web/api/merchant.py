@@ -20,7 +20,8 @@ from krypton.domain.scopes import Scope
 from krypton.domain.users import UserPrincipal
 from krypton.web.api import bodies
 from krypton.web.api.common import deps_of, json
-from krypton.web.auth import Principal, require, require_permission
+from krypton.web.auth import require, require_permission
+from krypton.web.principal import Principal
 
 router = APIRouter(tags=["merchant"])
 

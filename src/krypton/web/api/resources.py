@@ -16,7 +16,8 @@ from krypton.domain.errors import DomainError
 from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, OwnedT, deps_of, json, owned, page
-from krypton.web.auth import Principal, require
+from krypton.web.auth import require
+from krypton.web.principal import Principal
 
 router = APIRouter()
 OwnedT_co = TypeVar("OwnedT_co", covariant=True)

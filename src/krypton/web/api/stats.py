@@ -17,7 +17,8 @@ from krypton.domain.scopes import Scope
 from krypton.web.api import bodies
 from krypton.web.api import schemas as s
 from krypton.web.api.common import deps_of, json, page
-from krypton.web.auth import Principal, require
+from krypton.web.auth import require
+from krypton.web.principal import Principal
 
 router = APIRouter(tags=["stats"])
 

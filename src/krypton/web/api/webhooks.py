@@ -13,7 +13,8 @@ from krypton.domain.errors import NotFound
 from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, deps_of, json, page
-from krypton.web.auth import Principal, require
+from krypton.web.auth import require
+from krypton.web.principal import Principal
 
 router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
 Write = Depends(require(Scope.WEBHOOKS_WRITE))
