@@ -147,6 +147,7 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
     out.print(f"Demo merchant [bold]{merchant.id}[/bold]")
     out.print(f"API key (shown once): [bold green]{key.secret}[/bold green]")
     out.print(f"Sample invoice: [bold]{invoice.id}[/bold]  {base}/api/v1/public/invoice/{invoice.id}")
+    out.print(f"Its checkout page: {base}/pay/{invoice.id}  (pay it there with the devnet buttons)")
     out.print(f"Try: curl -H 'Authorization: Bearer {key.secret}' {base}/api/v1/invoices")
     out.print(f"API docs: {base}/docs")
     if serve_after:
