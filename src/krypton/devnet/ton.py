@@ -39,6 +39,7 @@ from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.jetton import MAX_AMOUNT, build_notification
 from krypton.devnet import ton_bodies as bodies
 from krypton.devnet import ton_collector as collector_logic
+from krypton.devnet import ton_wallet as wallet_logic
 from krypton.devnet.common import (
     DEFAULT_PAYERS,
     DEFAULT_SEED,
@@ -104,6 +105,8 @@ class TonTransaction:
     # The compute phase's exit code when contract code ran (fee collectors); None for the
     # accounts the devnet runs no code for (wallets, undeployed addresses).
     exit_code: int | None = None
+    # A wallet contract's action phase that failed (37: not enough funds), nothing sent.
+    action_result_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,7 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
         self._seqnos: dict[TonAddress, int] = {}
         self._query_ids = 0
         self._collectors: dict[TonAddress, CollectorState] = {}
+        self._hot_wallets: dict[TonAddress, wallet_logic.WalletState] = {}  # wallet contracts (ton_wallet.py)
         for address in self._payers.values():
             self._balances[address] = PAYER_NANOTONS
             self._active.add(address)
@@ -204,6 +208,14 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
     def collectors(self) -> dict[TonAddress, CollectorState]:
         return dict(self._collectors)
 
+    def wallet(self, address: TonAddress) -> wallet_logic.WalletState | None:
+        """A deployed v4r2/v5r1 wallet contract's state (its get-methods read it), else None."""
+        return self._hot_wallets.get(address)
+
+    def by_message(self, message_hash: str) -> list[TonTransaction]:
+        """The transactions whose incoming message has this hash (final and pending)."""
+        return [tx for history in self._txs.values() for tx in history if tx.in_msg.hash == message_hash]
+
     def transactions(self, account: TonAddress, *, include_pending: bool = False) -> list[TonTransaction]:
         """The account's transactions by lt, oldest first; only final ones unless asked."""
         return [tx for tx in self._txs.get(account, [])
@@ -244,6 +256,61 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
             check_amount(amount, maximum=MAX_NANOTONS)
         self._check_funds(source, amount)
         return self._deliver(self._order(source, to, amount, body, bounce=False))
+
+    # -- wallet contracts (the signer's hot wallet) ---------------------------------------
+
+    def fund(self, address: TonAddress, amount: int) -> None:
+        """Genesis money at an address nobody deployed yet (the signer's hot wallet): the
+        account holds the balance, uninit, until an external with its StateInit deploys it."""
+        check_amount(amount, maximum=MAX_NANOTONS)
+        self._balances[address] = self.balance(address) + amount
+
+    def deploy_wallet_contract(self, state_init: Cell, amount: int = 0) -> TonAddress:
+        """Deploy a v4r2/v5r1 wallet from its StateInit (for tests), funded with `amount`."""
+        untyped: Any = state_init
+        address = TonAddress(0, untyped.hash)
+        self._hot_wallets[address] = wallet_logic.from_state_init(state_init)
+        self._active.add(address)
+        if amount:
+            self.fund(address, amount)
+        return address
+
+    def send_external(self, message: Cell) -> TonTransaction:
+        """sendBoc: an external message to a wallet contract. Returns the wallet's transaction,
+        or raises WalletRefused when the contract does not accept it (nothing changes then)."""
+        header = wallet_logic.parse_external(message)
+        address = header.destination
+        state = self._hot_wallets.get(address)
+        if state is None:
+            if header.init is None:
+                raise wallet_logic.WalletRefused(0, f"{address.raw} has no wallet contract and the "
+                                                 "message carries no StateInit")
+            untyped: Any = header.init
+            if untyped.hash != address.hash:
+                raise wallet_logic.WalletRefused(0, "the StateInit is not the destination address's")
+            state = wallet_logic.from_state_init(header.init)
+        accepted = wallet_logic.receive_external(state, header.body, now=epoch_s(self._clock))
+        deploying = address not in self._hot_wallets
+        self._hot_wallets[address] = accepted.state
+        sends, failed = wallet_logic.apply_actions(self.balance(address), accepted.sends)
+        external = TonMessage(header.hash, None, address, None, header.body, None, None, None, None,
+                              header.init)
+        lt = self._next_lt()
+        outs = tuple(self._message(address, s.destination, s.value, s.body, bounce=s.bounce) for s in sends)
+        tx = self._record(address, lt, external, outs, credit=None, delta=-sum(s.value for s in sends),
+                          exit_code=0, activate=deploying)
+        tx.action_result_code = failed
+        for out in outs:
+            self._deliver_or_bounce(out)
+        return tx
+
+    def _deliver_or_bounce(self, message: TonMessage) -> TonTransaction:
+        """A message to an account with no contract (never deployed): a bounceable one bounces
+        back, a non-bounceable one is credited and the transaction aborted, as on the chain."""
+        destination = message.destination
+        if destination in self._collectors or destination in self._active:
+            return self._deliver(message)
+        return self._refuse(destination, message)
 
     # -- fee collectors -----------------------------------------------------------------
 

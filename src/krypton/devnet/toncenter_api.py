@@ -3,7 +3,9 @@
     GET  /transactions?account=&start_lt=&end_lt=&start_utime=&end_utime=&limit=&offset=&sort=
     GET  /masterchainInfo
     GET  /jetton/wallets?address=&owner_address=&jetton_address=&exclude_zero_balance=&limit=&offset=
-    POST /runGetMethod {address, method, stack}   (jetton masters and fee collectors)
+    POST /runGetMethod {address, method, stack}   (jetton masters, fee collectors, wallets)
+    POST /message {boc}                           (sendBoc: an external to a wallet contract)
+    GET  /transactionsByMessage?msg_hash=&direction=in
 
 Like the real indexer, /transactions shows only transactions already in a masterchain
 block (every one it returns has mc_block_seqno set), unless the app was built with
@@ -18,6 +20,11 @@ a deployed fee collector runs get_stats, get_config and get_fee(amount) (ton_col
 taking its argument from the top of the stack (the LAST entry; the entries below it stay
 on the answer's stack, as in TVM): no argument is exit 2 (stack underflow), a non-number
 exit 7 (type check). Any other method is exit 11, as in TVM.
+
+POST /message answers {"message_hash", "message_hash_norm"} (standard base64); an external
+the wallet contract refuses (bad signature, seqno, wallet id, expired) is 422 {"error",
+"exit_code"} and changes nothing, like a liteserver refusing to apply it. Wallet contracts
+(ton_wallet.py) run seqno, get_public_key and get_subwallet_id.
 
 An account with no code (no contract deployed there) gets 409 {"error": "..."}: TON Center
 does not document its answer for that case (its v2 reference lists only an HTTP error for a
@@ -46,12 +53,14 @@ from krypton.adapters.chains.ton.cells import (
     cell_from_boc,
     cell_to_boc,
 )
+from krypton.adapters.chains.ton.hashes import InvalidHash, canonical
 from krypton.devnet import ton_collector as collector_logic
 from krypton.devnet import toncenter_json as render
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.params import QueryError, choice, flag, integer
 from krypton.devnet.ton import MASTERS, JettonWallet, TonChain
 from krypton.devnet.ton_collector import CollectorState
+from krypton.devnet.ton_wallet import WalletRefused, WalletState
 
 MAX_LIMIT = 1000
 EXIT_STACK_UNDERFLOW = 2
@@ -60,6 +69,7 @@ EXIT_METHOD_NOT_FOUND = 11  # TVM's exit code for an unknown get-method id
 GET_WALLET_ADDRESS_GAS = 4_000
 GET_WALLET_DATA_GAS = 3_000  # a stand-in: the devnet runs no TVM
 COLLECTOR_GET_GAS = 3_000  # a stand-in: the devnet runs no TVM
+WALLET_GET_GAS = 1_000  # a stand-in: the devnet runs no TVM
 TVM_INT_LIMIT = 1 << 256  # a TVM integer is 257-bit signed: -2**256 <= n < 2**256
 _HEX = re.compile(r"-?0x[0-9a-fA-F]{1,65}")
 _DECIMAL = re.compile(r"-?[0-9]{1,80}")
@@ -90,7 +100,24 @@ def routes(devnet: Devnet, *, show_pending: bool = False) -> list[Route]:
             return _error("The request body is not valid JSON; send {address, method, stack}.")
         return _answer(lambda: _run_get_method(chain, payload))
 
+    async def send_message(request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return _error("The request body is not valid JSON; send {\"boc\": <base64 BOC>}.")
+        try:
+            return _answer(lambda: _send_message(chain, payload))
+        except WalletRefused as exc:
+            return JSONResponse({"error": f"The wallet contract refused the external message (exit code "
+                                 f"{exc.exit_code}): {exc.message}.", "exit_code": exc.exit_code},
+                                status_code=422)
+
+    async def by_message(request: Request) -> JSONResponse:
+        return _answer(lambda: _by_message(chain, request.query_params, show_pending))
+
     return [
+        Route("/message", send_message, methods=["POST"]),
+        Route("/transactionsByMessage", by_message, methods=["GET"]),
         Route("/transactions", transactions, methods=["GET"]),
         Route("/masterchainInfo", masterchain_info, methods=["GET"]),
         Route("/jetton/wallets", jetton_wallets, methods=["GET"]),
@@ -116,6 +143,33 @@ def _transactions(chain: TonChain, params: QueryParams, show_pending: bool) -> d
     return {"transactions": [render.transaction(tx) for tx in page],
             "address_book": render.address_book(chain, (a for tx in page
                                                         for a in render.transaction_addresses(tx)))}
+
+
+def _send_message(chain: TonChain, payload: Any) -> dict[str, Any]:
+    boc = payload.get("boc") if isinstance(payload, dict) else None
+    if not isinstance(boc, str):
+        raise QueryError("Send {\"boc\": <base64 BOC of the external message>}.", "boc")
+    try:
+        message = cell_from_boc(boc)
+    except CellFormatError as exc:
+        raise QueryError(f"boc: {exc}.", "boc") from None
+    tx = chain.send_external(message)
+    return {"message_hash": tx.in_msg.hash, "message_hash_norm": tx.in_msg.hash}
+
+
+def _by_message(chain: TonChain, params: QueryParams, show_pending: bool) -> dict[str, Any]:
+    wanted = params.get("msg_hash")
+    if not wanted:
+        raise QueryError("msg_hash is required.", "msg_hash")
+    try:
+        digest = canonical(wanted)
+    except InvalidHash as exc:
+        raise QueryError(f"msg_hash: {exc}.", "msg_hash") from None
+    choice(params, "direction", ("in", "out"), "in")  # the devnet looks incoming messages up
+    rows = [tx for tx in chain.by_message(digest) if show_pending or tx.mc_block_seqno is not None]
+    return {"transactions": [render.transaction(tx) for tx in rows],
+            "address_book": render.address_book(
+                chain, (a for tx in rows for a in render.transaction_addresses(tx)))}
 
 
 def _jetton_wallets(chain: TonChain, params: QueryParams) -> dict[str, Any]:
@@ -161,6 +215,9 @@ def _run_get_method(chain: TonChain, payload: Any) -> dict[str, Any]:
     state = chain.collector(address)
     if state is not None:
         return _collector_method(state, method, [_stack_entry(e) for e in stack])
+    hot = chain.wallet(address)
+    if hot is not None:
+        return _wallet_method(hot, method)
     raise NotAContract(f"Cannot run {method!r} on {address.raw}: no contract is deployed there (the "
                        "devnet runs get-methods on its jetton masters and on deployed fee collectors).",
                        "address")
@@ -208,6 +265,15 @@ def _collector_method(state: CollectorState, method: Any, stack: list[StackEntry
         return _failed(EXIT_METHOD_NOT_FOUND)
     return {"gas_used": COLLECTOR_GET_GAS, "exit_code": 0,
             "stack": [_render_entry(entry) for entry in (*stack, *results)]}
+
+
+def _wallet_method(state: WalletState, method: Any) -> dict[str, Any]:
+    """A wallet contract's seqno, get_public_key and get_subwallet_id."""
+    values = {"seqno": state.seqno, "get_public_key": int.from_bytes(state.public_key, "big"),
+              "get_subwallet_id": state.wallet_id}
+    if method not in values:
+        return _failed(EXIT_METHOD_NOT_FOUND)
+    return {"gas_used": WALLET_GET_GAS, "exit_code": 0, "stack": [_render_entry(("num", values[method]))]}
 
 
 def _failed(exit_code: int) -> dict[str, Any]:

@@ -144,8 +144,13 @@ def _description(tx: TonTransaction) -> dict[str, Any]:
     }
     if internal:
         description["credit_ph"] = {"credit": str(tx.credit or 0)}
+    if tx.action_result_code is not None:  # a wallet's action phase that failed: nothing sent
+        description["action"] = {"valid": True, "success": False, "no_funds": True,
+                                 "result_code": tx.action_result_code, "tot_actions": 0, "msgs_created": 0,
+                                 "status_change": "unchanged", "total_fwd_fees": "0",
+                                 "total_action_fees": "0", "skipped_actions": 0, "spec_actions": 0}
     # An aborted transaction has no action phase: its only out message is the bounce.
-    if tx.out_msgs and not tx.aborted:
+    elif tx.out_msgs and not tx.aborted:
         count = len(tx.out_msgs)
         description["action"] = {"valid": True, "success": True, "no_funds": False, "result_code": 0,
                                  "tot_actions": count, "msgs_created": count, "status_change": "unchanged",

@@ -1,0 +1,69 @@
+"""The client the API and workers use to ask the signer for a transfer: over its Unix
+socket, one frame out, one frame back (protocol in server.py). It holds no key material."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from krypton.adapters.signer.server import frame, read_frame
+
+
+class SignerUnavailable(Exception):
+    """The signer's socket cannot be reached, or it answered with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """What to ask for (see domain/signer_policy.TransferRequest)."""
+
+    request_id: str
+    kind: str
+    asset: str
+    amount: int
+    destination: str
+    destination_kind: str
+    ledger_entry_id: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "kind": self.kind, "asset": self.asset, "amount": self.amount,
+                "destination": self.destination, "destination_kind": self.destination_kind,
+                "ledger_entry_id": self.ledger_entry_id}
+
+
+class SignerClient:
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        self._path = path
+        self._timeout = timeout
+
+    async def transfer(self, *transfers: Transfer) -> list[dict[str, Any]]:
+        """One result per transfer, in order: status broadcast | recorded | refused (with
+        refusal and reason). Several transfers in one call go out in one external when the
+        wallet allows it."""
+        answer = await self._call({"type": "transfer", "requests": [t.as_json() for t in transfers]})
+        results: list[dict[str, Any]] = answer["results"]
+        return results
+
+    async def status(self, request_id: str) -> dict[str, Any]:
+        answer = await self._call({"type": "status", "request_id": request_id})
+        result: dict[str, Any] = answer["results"][0]
+        return result
+
+    async def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self._path))
+        except OSError as exc:
+            raise SignerUnavailable(f"cannot reach the signer at {self._path}: {exc.strerror}") from None
+        try:
+            writer.write(frame(payload))
+            await writer.drain()
+            answer = await asyncio.wait_for(read_frame(reader), self._timeout)
+        finally:
+            writer.close()
+        if not isinstance(answer, dict):
+            raise SignerUnavailable("the signer closed the connection without an answer")
+        if "error" in answer:
+            raise SignerUnavailable(f"the signer refused the frame: {answer['error']}")
+        return answer
