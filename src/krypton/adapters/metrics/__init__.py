@@ -1,0 +1,1 @@
+"""Prometheus series that Krypton derives from its own records (the event log)."""
