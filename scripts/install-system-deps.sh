@@ -4,6 +4,7 @@
 #   - redis-server
 #   - nats-server (JetStream, for the event stream export's tests)
 #   - chromium (the checkout and dashboard pages' browser tests, through Playwright)
+#   - prometheus, for promtool: the alert rules are checked and unit-tested with it
 # Idempotent and silent when everything is present. It only installs packages: no
 # system service is started and no default cluster is created, because the tests
 # start their own throw-away servers (tests/support/servers.py).
@@ -26,6 +27,8 @@ have redis-server || packages+=(redis-server)
 { have nats-server || [[ -x /usr/sbin/nats-server ]]; } || packages+=(nats-server)
 # The browser the page tests drive with Playwright (Debian's build, never a downloaded one).
 have chromium || packages+=(chromium)
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (the server is not started).
+have promtool || packages+=(prometheus)
 
 ((${#packages[@]})) || exit 0
 

@@ -35,24 +35,37 @@ from krypton.adapters.chains.tron.prefetch import PrefetchedAddresses
 from krypton.adapters.chains.tron.reader import ScanPolicy, TronReader
 from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
+from krypton.adapters.db.backup import Store as BackupStore
 from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.db.leases import AdvisoryLeases, LocalLeases
-from krypton.adapters.db.stars import SqlStarsLinks
+from krypton.adapters.db.merchant_bot import bot_repo
+from krypton.adapters.db.miniapp import SqlMiniAppBindings
+from krypton.adapters.db.stars_money import SqlStarsPlanLinks, stars_book
 from krypton.adapters.events.nats import NatsSink
+from krypton.adapters.metrics import consumers
+from krypton.adapters.metrics.business import BusinessMetrics, PrometheusTelemetry
 from krypton.adapters.rates import coingecko
 from krypton.adapters.rates.binance import Binance
 from krypton.adapters.rates.coingecko import CoinGecko
 from krypton.adapters.rates.live import LiveRates
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.secrets.envelope import KeyRing, keyring_from
+from krypton.adapters.signer.chain import WalletChain
+from krypton.adapters.signer.outbox import AuditRow, Outbox
+from krypton.adapters.signer.server import Signer
+from krypton.adapters.signer.wallet import HotWallet
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.adapters.telegram.bot_api import BotApi
+from krypton.adapters.telegram.merchant_api import MerchantBotApi
+from krypton.adapters.telegram.updates import Poller, UpdateHandler, WebhookRegistration
 from krypton.adapters.webhooks import ssrf
 from krypton.adapters.webhooks.sender import WebhookSender
-from krypton.app import devnet_genesis, stars
+from krypton.app import devnet_genesis, merchant_bot, stars
 from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
 from krypton.app.ports import ChainReader, Clock, Leases, ProviderSnapshot, RateSource
+from krypton.app.refunds import RefundKit
+from krypton.app.stars_book import StarsBooks
 from krypton.config import Settings
 from krypton.devnet.common import DevnetError, InvalidInput
 from krypton.devnet.control_api import send_payment, stars_routes
@@ -64,10 +77,12 @@ from krypton.devnet.telegram_api import FakeBotApi, webhook
 from krypton.devnet.timer import run_block_timer
 from krypton.domain.assets import USDT_TON
 from krypton.domain.errors import DomainError
+from krypton.domain.signer_policy import Limits, Policy
 
 DEVNET_BASE = "http://devnet"
 # The devnet's fake Bot API's token: public, it reaches no real bot.
 DEVNET_BOT_TOKEN = "7000000001:KRYPTON-devnet-bot-token-0000000000"
+DEVNET_SIGNER_NANOTONS = 100_000 * 10**9  # the hot wallet's genesis balance on the devnet
 log = structlog.get_logger()
 
 
@@ -81,6 +96,21 @@ class ChainAdapters:
     collectors: TonCenterCollectors
     _ton_client: TonCenterClient
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def heads(self) -> dict[str, int]:
+        """Each watched chain's newest block now (TON: masterchain seqno), for the watcher's
+        lag; a chain whose providers do not answer is left out."""
+        heads: dict[str, int] = {}
+        calls = (("ton", self._ton_client.masterchain_seqno if self.ton is not None else None),
+                 ("tron", self.tron.client.head if self.tron is not None else None))
+        for chain, head in calls:
+            if head is None:
+                continue
+            try:
+                heads[chain] = await head()
+            except Exception as exc:  # the chain job's own calls report provider trouble
+                log.debug("chain_head_unknown", chain=chain, error=type(exc).__name__)
+        return heads
 
     def merchant_ton(self, raw: str, *, fee_collector: bool) -> ChainReader:
         """A reader for a merchant's TON wallet or fee-collector contract (raw address)."""
@@ -134,6 +164,8 @@ class Container:
     # The devnet's fake Telegram Bot API (served at /devnet/telegram) when no token is set.
     telegram_fake: FakeBotApi | None = None
     _stars_bot: BotApi | None = None
+    _leases: AdvisoryLeases | LocalLeases | None = None
+    _merchant_bot: merchant_bot.Kit | None = None
 
     def secret_keys(self) -> tuple[KeyRing, str]:
         """The keys that seal secrets at rest, and where they came from (never the keys)."""
@@ -149,6 +181,15 @@ class Container:
             ring, _ = self.secret_keys()
             self._session_tokens = JwtTokens(ring.derive(b"session-jwt"), self.deps.clock.now)
         return self._session_tokens
+
+    def business_metrics(self) -> BusinessMetrics:
+        """The event-log consumer behind /metrics' business series (adapters/metrics)."""
+        return BusinessMetrics(self.deps)
+
+    async def consumer_lag(self) -> int:
+        """Measure how far each event-log consumer is behind, for /metrics."""
+        await consumers.refresh(self.deps)
+        return 0  # always rest between measurements
 
     def webhook_kit(self) -> webhook_use.Kit:
         """The webhook sealer, URL check and sender, made on first use (the key file too)."""
@@ -208,12 +249,22 @@ class Container:
         return ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
                              [ton_provider.aclose, tron_provider.aclose, http.aclose])
 
+    def backups(self) -> BackupStore:
+        """Backups of this database into KRYPTON_BACKUP_DIR, each with the key file beside it
+        when the keys come from the key file (from KRYPTON_SECRET_KEY they stay off disk)."""
+        configured = self.settings.secret_key
+        from_env = configured is not None and bool(configured.get_secret_value().strip())
+        key = None if from_env else self.settings.data_dir / "secret.key"
+        return BackupStore(self.db, self.settings.backups_path, key)
+
     def leases(self) -> Leases:
         """Who runs the background jobs: PostgreSQL advisory locks, so one process in the
         cluster runs each job; on SQLite (one process) this process runs them all."""
-        if self.db.dialect == "postgresql":
-            return AdvisoryLeases(self.db.url)
-        return LocalLeases()
+        if self._leases is None:
+            # One per process: the health check asks the instance the job runner holds.
+            self._leases = AdvisoryLeases(self.db.url) if self.db.dialect == "postgresql" \
+                else LocalLeases()
+        return self._leases
 
     def collectors_of_server(self) -> tuple[TonCenterCollectors, Callable[[], Awaitable[None]]]:
         """Fee-collector contracts read from a process without the devnet in it (the CLI): on
@@ -321,6 +372,34 @@ class Container:
             self._closers.append(bot.close)
         return self._stars_bot
 
+    def merchant_bot(self) -> merchant_bot.Kit | None:
+        """The merchant bot (linking, commands, notifications) on the Stars rail's bot;
+        None where there is no bot."""
+        if self._merchant_bot is None:
+            bot = self.stars_bot()
+            if bot is None:
+                return None
+            self._merchant_bot = merchant_bot.Kit(bot_repo, MerchantBotApi(bot),
+                                                  self.settings.public_url)
+        return self._merchant_bot
+
+    def telegram_intake(self) -> Poller | WebhookRegistration | None:
+        """The job that brings updates in: the poller (KRYPTON_TELEGRAM_MODE=polling), or the
+        webhook's registration with a real bot (the devnet's fake posts to the webhook by
+        itself); None: nothing to run."""
+        kit, bot = self.merchant_bot(), self.stars_bot()
+        if kit is None or bot is None or not isinstance(kit.messenger, MerchantBotApi):
+            return None
+        if self.settings.telegram_mode == "polling":
+            return Poller(self.deps, kit.messenger, UpdateHandler(self.deps, bot, kit))
+        if self.settings.telegram_bot_token is None:
+            return None
+        return WebhookRegistration(kit.messenger, self.telegram_webhook_url(),
+                                   self.telegram_webhook_secret())
+
+    def telegram_webhook_url(self) -> str:
+        return self.settings.public_url.rstrip("/") + "/telegram/webhook"
+
     def telegram_webhook_secret(self) -> str:
         """What Telegram sends in X-Telegram-Bot-Api-Secret-Token: the configured one, else
         derived from the secret keys, so every process sharing those keys agrees on it."""
@@ -330,8 +409,54 @@ class Container:
         ring, _ = self.secret_keys()
         return ring.derive(b"telegram-webhook").hex()
 
-    def stars_links(self) -> SqlStarsLinks:
-        return SqlStarsLinks(self.db)
+    def stars_links(self) -> SqlStarsPlanLinks:
+        return SqlStarsPlanLinks(self.db)
+
+    def stars_books(self) -> StarsBooks:
+        """Refunds, held settlements, subscriptions and reconciliation reports, written in a
+        unit of work's own transaction."""
+        return stars_book
+
+    def refund_kit(self) -> RefundKit:
+        bot = self.stars_bot()
+        return RefundKit(stars_book, bot, bot)
+
+    def stars_hold(self) -> timedelta:
+        return timedelta(days=self.settings.stars_hold_days)
+
+    def miniapp_bindings(self) -> SqlMiniAppBindings:
+        return SqlMiniAppBindings(self.db)
+
+    def miniapp_bot_token(self) -> str | None:
+        """The token the Mini App's initData is checked with (HMAC): the configured bot's,
+        else on devnet the fake Bot API's; None: only the Ed25519 check, if configured."""
+        token = self.settings.telegram_bot_token
+        if token is not None:
+            return token.get_secret_value()
+        return DEVNET_BOT_TOKEN if self.settings.network == "devnet" else None
+
+    def signer(self, wallet: HotWallet) -> tuple[Signer, Callable[[], Awaitable[None]]]:
+        """The signer around `wallet` (built by `krypton signer run` from its keystore): its
+        outbox in this database and the chain through TON Center (on devnet, the one the
+        running server mounts); returns it and what closes it."""
+        settings = self.settings
+        if settings.network == "devnet" and self.devnet is not None:
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
+                                     base_url=DEVNET_BASE)
+            base, key = f"{DEVNET_BASE}/toncenter/api/v3", None
+        else:
+            http = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
+            base, key = ((f"{settings.devnet_base}/toncenter/api/v3", None) if settings.network == "devnet"
+                         else (settings.toncenter_urls[0], settings.toncenter_api_key))
+        policy = Policy({asset: Limits(v["per_transfer"], v["per_day"])
+                         for asset, v in settings.signer_limits.items()})
+        signer = Signer(wallet, WalletChain(http, base, api_key=key), Outbox(self.db, wallet.address.raw),
+                        policy, self.deps.clock, self.deps.ids.new, network=settings.network)
+        return signer, http.aclose
+
+    async def signer_audit(self, limit: int) -> list[AuditRow]:
+        """The signer's most recent signatures (`krypton signer audit`; no key needed)."""
+        return await Outbox(self.db, "").audit(limit)
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         """Jobs besides Krypton's own workers: the devnet's block timer."""
@@ -348,6 +473,8 @@ class Container:
 
     async def close(self) -> None:
         await self.stop_helpers()
+        if self._leases is not None:
+            await self._leases.close()
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
         for close in self._closers:
@@ -418,11 +545,14 @@ async def build(settings: Settings, *, clock: Clock | None = None,
         rails=ChainRails(settings.network, settings.ton_receiving_address, tron,
                          settings.fee_collector_owner_address, stars=settings.telegram_bot),
         default_expiry=timedelta(seconds=settings.invoice_expiry_seconds),
-        monitoring_window=timedelta(seconds=settings.monitoring_window_seconds))
+        monitoring_window=timedelta(seconds=settings.monitoring_window_seconds),
+        telemetry=PrometheusTelemetry())
     devnet = None
     if settings.network == "devnet" and host_devnet:
         devnet = Devnet(deps.clock.now, nonce=secrets.token_hex(8) if devnet_nonce is None else devnet_nonce)
     container = Container(settings, db, deps, devnet, tron, fake, rates_close)
+    if devnet is not None and settings.signer_address:
+        devnet.ton.fund(parse(settings.signer_address, network="testnet"), DEVNET_SIGNER_NANOTONS)
     if devnet is not None and settings.telegram_bot_token is None:
         container.telegram_fake = FakeBotApi(DEVNET_BOT_TOKEN, now=deps.clock.now)
     if settings.nats_url:

@@ -140,11 +140,62 @@ class Settings(BaseSettings):
         None, description="The secret_token given to setWebhook, checked on every update "
         "(1-256 of A-Z a-z 0-9 _ -); required with a bot token (you register the webhook with "
         "it); without one, derived from the secret keys.")
+    stars_hold_days: int = Field(
+        21, ge=0, le=365, description="Days Telegram holds received Stars before a bot may "
+        "withdraw them (21, Telegram's hold for bot revenue): Stars balances show them as "
+        "pending until then, available after.")
     telegram_api_url: str = Field(
         "https://api.telegram.org", description="Bot API server used with a bot token; "
         "without a token, the devnet's fake Bot API is used.")
+    telegram_mode: Literal["webhook", "polling"] = Field(
+        "webhook", description="How the bot receives updates: webhook (Telegram posts to "
+        "/telegram/webhook; with a bot token and an https public_url Krypton registers it at "
+        "start-up, else `krypton telegram set-webhook`) or polling (getUpdates by one process "
+        "of the cluster; for a server Telegram cannot reach).")
+    telegram_bot_id: int | None = Field(
+        None, gt=0, description="The id of a bot whose Mini App opens Krypton's checkout "
+        "without Krypton holding its token (the digits before ':' in its token): its initData "
+        "is then checked with Telegram's Ed25519 signature (third-party validation).")
+    miniapp_auth_max_age_seconds: int = Field(
+        3600, ge=60, le=86400, description="How old a Mini App's initData (auth_date) may be "
+        "when it starts a session: short, as initData proves who a user is to anyone who gets "
+        "hold of it; an hour covers a checkout left open, and reopening the app renews it.")
+    backup_interval: int = Field(
+        21_600, ge=0, description="Seconds between the scheduled backups the background jobs "
+        "take (`krypton worker`, or `krypton serve` on SQLite); 0: none. Also 15m, 6h, 1d.")
+    backup_keep: int = Field(
+        28, ge=1, description="How many scheduled backups are kept; older ones are deleted.")
+    backup_dir: Path | None = Field(
+        None, description="Folder for backups (`krypton backup`, the scheduled ones); default: "
+        "backups/ in data_dir. Put it on another disk, and copy it off the machine.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="json: one JSON object per line, for a log pipeline; console: "
+        "aligned key=value lines for a person at a terminal. Secrets are redacted in both.")
+    access_log: bool = Field(
+        True, description="One line per HTTP request (method, route, status, duration, "
+        "request id); /livez, /healthz, /readyz and /metrics are never logged.")
+    sentry_dsn: SecretStr | None = Field(
+        None, description="Report errors to Sentry (or a compatible server such as GlitchTip) "
+        "at this DSN; unset: nothing is sent. Reports carry the request id, never a request "
+        "body, header value, cookie, key or token.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port on which `krypton worker` serves /metrics "
+        "(its own series: jobs, chains, providers); unset: none. `krypton serve` serves "
+        "/metrics on its HTTP port.")
+    # The hot-wallet signer (`krypton signer`, adapters/signer/). No key material is a
+    # setting: the mnemonic lives only in the signer's encrypted keystore.
+    signer_socket: Path | None = Field(
+        None, description="Unix socket of `krypton signer run`; default: signer.sock in data_dir.")
+    signer_wallet_version: Literal["v5r1", "v4r2"] = Field(
+        "v5r1", description="Hot wallet contract: v5r1 (up to 255 messages an external) or v4r2 (4).")
+    signer_address: str | None = Field(
+        None, description="The hot wallet's address as `krypton signer init` printed it (public): "
+        "on devnet the simulator funds it at start-up.")
+    signer_limits: dict[str, dict[str, int]] = Field(
+        {"TON": {"per_transfer": 1_000 * 10**9, "per_day": 10_000 * 10**9}},
+        description="Per asset, the signer's per_transfer and per_day limits in smallest units (JSON).")
 
     @field_validator("rate_limit_invoice_create", "rate_limit_reads", "rate_limit_public",
                      "rate_limit_global")
@@ -186,6 +237,15 @@ class Settings(BaseSettings):
         if value < ttl:
             raise ValueError(f"rates_max_age_seconds ({value:g}) must be at least "
                              f"rates_ttl_seconds ({ttl:g}): a rate is reused that long.")
+        return value
+
+    @field_validator("backup_interval", mode="before")
+    @classmethod
+    def _backup_interval(cls, value: object) -> object:
+        # Operators think of this in hours: 6h, 15m, 1d as well as plain seconds.
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+        if isinstance(value, str) and (found := re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)):
+            return int(found.group(1)) * units[found.group(2)]
         return value
 
     @field_validator("invoice_expiry_seconds")
@@ -286,6 +346,10 @@ class Settings(BaseSettings):
         return self.tron_xpub or (DEVNET_TRON_XPUB if self.network == "devnet" else None)
 
     @property
+    def signer_socket_path(self) -> Path:
+        return self.signer_socket or self.data_dir / "signer.sock"
+
+    @property
     def devnet_base(self) -> str:
         """Where the devnet's APIs are mounted, for a process that does not host it."""
         return (self.devnet_url or self.public_url).rstrip("/") + "/devnet"
@@ -295,3 +359,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'krypton.sqlite3').resolve()}"
+
+    @property
+    def backups_path(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"

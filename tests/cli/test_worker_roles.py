@@ -168,11 +168,14 @@ def test_serve_runs_several_api_processes_on_postgresql(pg_server: PostgresServe
         # on a busy 2-core machine took over 30 s once).
         _wait(lambda: len([c for c in _children(process.pid) if "spawn_main" in c]) == 2,
               "two API processes", attempts=1200)
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "the API to answer", attempts=1200)
+        # /readyz: these API processes serve; /healthz would say 503, as no worker runs the
+        # chain watcher beside them.
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/readyz"), "the API to answer", attempts=1200)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["down"] == ["watcher"]
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert "/healthz" not in (tmp_path / "serve.log").read_text()  # no access log, as with one
+    assert "/readyz" not in (tmp_path / "serve.log").read_text()  # probes are never logged
 
 
 def test_several_api_processes_cannot_each_host_the_devnet(pg_server: PostgresServer, tmp_path: Path,

@@ -32,6 +32,7 @@ EXPECTED: dict[str, set[Role]] = {
     "balances:read": {OW, D, V},
     "events:read": {OW, D, V},
     "webhooks:write": {OW, D},
+    "refunds:write": {OW},  # moves money back out: owners only
     "apikeys:manage": {OW, D},
     "users:manage": {OW},
     "settings:manage": {OW},

@@ -42,7 +42,8 @@ async def test_every_merchant_operation_asks_for_an_api_key_and_names_its_scope(
         elif path.startswith(f"{API}/users"):  # an owner, signed in: never an API key
             assert op["security"] == [{"Session": []}], path
             assert "`users:manage`" in op["description"], (method, path)
-        elif (method, path) == ("patch", f"{API}/merchant"):  # its owner, signed in
+        elif (method, path) in {("patch", f"{API}/merchant"),  # its owner, signed in
+                                ("post", f"{API}/merchant/telegram/link-code")}:
             assert op["security"] == [{"Session": []}], path
             assert "`settings:manage`" in op["description"], (method, path)
         elif path.startswith(f"{API}/session"):

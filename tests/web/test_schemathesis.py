@@ -119,6 +119,8 @@ OPERATIONS = [
     ("PATCH", "/operator/merchants/{merchant_id}"), ("GET", "/operator/fees"),
     ("GET", "/operator/health"), ("GET", "/operator/webhook-failures"),
     ("GET", "/users"), ("POST", "/users"), ("PATCH", "/users/{user_id}"),
+    ("POST", "/invoices/{invoice_id}/refund"), ("GET", "/invoices/{invoice_id}/refunds"),
+    ("POST", "/merchant/telegram/link-code"),
 ]
 
 

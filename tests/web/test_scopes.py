@@ -39,6 +39,9 @@ ENDPOINTS = [
     Endpoint(Scope.INVOICES_READ, "GET", "/invoices/{invoice_id}"),
     Endpoint(Scope.INVOICES_WRITE, "POST", "/invoices/{pending_id}/cancel"),
     Endpoint(Scope.PAYMENTS_READ, "GET", "/invoices/{invoice_id}/payments"),
+    Endpoint(Scope.PAYMENTS_READ, "GET", "/invoices/{invoice_id}/refunds"),
+    # 422: the body this test sends is no refund request (it carries `currency`).
+    Endpoint(Scope.REFUNDS_WRITE, "POST", "/invoices/{invoice_id}/refund", 422),
     Endpoint(Scope.PAYMENTS_READ, "GET", "/payments/{payment_id}"),
     Endpoint(Scope.PAYMENTS_READ, "GET", "/unmatched-transfers"),
     Endpoint(Scope.SETTLEMENTS_READ, "GET", "/settlements"),
@@ -56,6 +59,7 @@ SESSION_ROUTES = {("GET", "/api-keys"): [Permission.APIKEYS_MANAGE],
                   ("POST", "/api-keys"): [Permission.APIKEYS_MANAGE],
                   ("DELETE", "/api-keys/{key_id}"): [Permission.APIKEYS_MANAGE],
                   ("PATCH", "/merchant"): [Permission.SETTINGS_MANAGE],
+                  ("POST", "/merchant/telegram/link-code"): [Permission.SETTINGS_MANAGE],
                   # tests/web/test_users_api.py exercises these.
                   ("GET", "/users"): [Permission.USERS_MANAGE],
                   ("POST", "/users"): [Permission.USERS_MANAGE],
@@ -246,7 +250,7 @@ def test_require_marks_the_dependency_with_its_scope() -> None:
 
 def test_the_scopes_are_the_enum_in_its_order() -> None:
     assert merchants.SCOPES == ("invoices:read", "invoices:write", "payments:read", "settlements:read",
-                                "balances:read", "events:read", "webhooks:write")
+                                "balances:read", "events:read", "webhooks:write", "refunds:write")
     assert tuple(Scope) == merchants.SCOPES and all(type(s) is str for s in merchants.SCOPES)
 
 
@@ -257,7 +261,7 @@ def test_unknown_or_no_scopes_are_refused_with_the_choice(given: list[str]) -> N
     unknown = [s for s in given if s != "invoices:read"]
     assert str(raised.value) == (f"Unknown or missing scopes {unknown}; choose from invoices:read, "
                                  "invoices:write, payments:read, settlements:read, balances:read, "
-                                 "events:read, webhooks:write.")
+                                 "events:read, webhooks:write, refunds:write.")
     assert raised.value.field == "scopes"
 
 

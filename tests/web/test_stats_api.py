@@ -13,7 +13,7 @@ from tests.support.clock import ManualClock
 from tests.web.conftest import Paid
 from tests.web.helpers import API, create_invoice, error_of, pay
 
-ZEROS = {"pending": 0, "confirming": 0, "paid": 0, "expired": 0, "cancelled": 0}
+ZEROS = {"pending": 0, "confirming": 0, "paid": 0, "expired": 0, "cancelled": 0, "refunded": 0}
 
 
 async def test_a_new_merchant_has_zero_everywhere_and_a_window_ending_today(

@@ -22,6 +22,7 @@ from krypton.app.deps import Deps
 from krypton.app.invoices import save_invoice, underpaid_event
 from krypton.app.ports import UnitOfWork
 from krypton.domain import collector, confirmations, events, ledger, money
+from krypton.domain.assets import XTR
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.invoice import Invoice, InvoiceException, InvoiceStatus
 from krypton.domain.payment import ObservedTransfer, Payment, PaymentStatus, kept_comment
@@ -42,16 +43,21 @@ async def ingest_transfer(deps: Deps, transfer: ObservedTransfer, invoice_id: st
     """Record a transfer seen for `invoice_id` (None when nothing matched it, for
     `unmatched_reason`)."""
     now = deps.clock.now()
-    async with deps.uow() as uow:
-        await uow.payments.claim(*transfer.key)
-        existing = await uow.payments.by_key(*transfer.key)
-        if existing is not None:
-            result = await _observe(deps, uow, existing, transfer, now)
-        elif await uow.unmatched.exists(*transfer.key):
-            result = IngestResult("unchanged")
-        else:
-            result = await _first_sighting(deps, uow, transfer, invoice_id, now, unmatched_reason)
-        await uow.commit()
+    try:
+        async with deps.uow() as uow:
+            await uow.payments.claim(*transfer.key)
+            existing = await uow.payments.by_key(*transfer.key)
+            if existing is not None:
+                result = await _observe(deps, uow, existing, transfer, now)
+            elif await uow.unmatched.exists(*transfer.key):
+                result = IngestResult("unchanged")
+            else:
+                result = await _first_sighting(deps, uow, transfer, invoice_id, now, unmatched_reason)
+            await uow.commit()
+    except Exception:
+        if transfer.final:  # the transaction that would have settled it rolled back
+            deps.telemetry.settlement_failed(transfer.asset)
+        raise
     return result
 
 
@@ -103,7 +109,7 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
 async def _observe(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: ObservedTransfer,
                    now: datetime) -> IngestResult:
     before = (payment.status, payment.confirmations)
-    if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
+    if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED, PaymentStatus.REFUNDED):
         return IngestResult("unchanged", payment.id)
     invoice = None
     if payment.status is PaymentStatus.ORPHANED:
@@ -221,8 +227,11 @@ async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], no
                         invoice.asset, custodial, invoice.fee_bps, now, on_chain=on_chain,
                         collector_address=invoice.ton_collector)
     await uow.settlements.add(settlement)
+    # Telegram holds Stars before a bot may withdraw them: their net waits in the held
+    # account until app/stars_hold.py releases it.
     await uow.ledger.post(ledger.settlement(settlement.id, invoice.merchant_id, invoice.asset,
-                                            settlement.split(), settlement.collector_fee), now)
+                                            settlement.split(), settlement.collector_fee,
+                                            held=invoice.asset == XTR.code), now)
     if settlement.forwarded:
         await uow.ledger.post(ledger.forwarded_on_chain(settlement.id, invoice.merchant_id,
                                                         invoice.asset, settlement.forwarded), now)

@@ -24,6 +24,14 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class Telemetry(Protocol):
+    """What the use cases report for /metrics beyond the event log: failures, which leave
+    no event behind (their transaction rolled back)."""
+
+    def settlement_failed(self, asset: str) -> None:
+        """A final transfer's ingest, the transaction that would settle it, failed."""
+
+
 class Ids(Protocol):
     def new(self, prefix: str) -> str: ...
 
@@ -281,6 +289,15 @@ class StoredEvent:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerLag:
+    """How far one reader of the event log is behind (for /metrics)."""
+
+    consumer: str
+    events: int  # unread events, counted up to a cap
+    oldest_unread: datetime | None
+
+
 class EventLog(Protocol):
     async def append(self, event: Event, now: datetime) -> str: ...
     async def flush(self) -> None:
@@ -292,6 +309,7 @@ class EventLog(Protocol):
                           merchant_id: str | None = None) -> tuple[int, int] | None: ...
     async def count(self) -> int: ...
     async def consumer_position(self, name: str) -> tuple[int, int]: ...
+    async def consumer_lags(self, cap: int) -> list[ConsumerLag]: ...
     async def set_consumer_position(self, name: str, position: tuple[int, int]) -> None: ...
 
 
@@ -576,6 +594,9 @@ class Leases(Protocol):
 
     async def release(self, job: str) -> None:
         """Give `job`'s lease up, for another process to take."""
+
+    async def running(self, jobs: Collection[str]) -> set[str]:
+        """Which of `jobs` are held by some process now (for the health check)."""
 
     async def close(self) -> None:
         """Give every lease up."""

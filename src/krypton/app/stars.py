@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from krypton.app import subscriptions
 from krypton.app.deps import Deps
 from krypton.app.ingest import IngestResult, ingest_transfer
+from krypton.app.stars_book import StarsBooks
 from krypton.domain.assets import XTR, Chain
 from krypton.domain.errors import Conflict, NotFound
 from krypton.domain.invoice import Invoice, InvoiceStatus
@@ -46,13 +48,18 @@ class StarsPayment:
     payload: str
     payer_id: int | None
     paid_at: datetime  # the message's date
+    # Subscriptions: every payment of one is recurring; the first says so too; renewals
+    # carry the same payload (the first invoice) with a new charge id.
+    is_recurring: bool = False
+    is_first_recurring: bool = False
+    subscription_expires_at: datetime | None = None
 
 
 class StarsBot(Protocol):
     """The Bot API calls the Stars rail makes (adapters/telegram/bot_api.py)."""
 
     async def create_invoice_link(self, *, title: str, description: str, payload: str,
-                                  amount: int) -> str: ...
+                                  amount: int, subscription_period: int | None = None) -> str: ...
 
     async def answer_pre_checkout(self, query_id: str, ok: bool,
                                   error_message: str | None = None) -> None: ...
@@ -66,6 +73,13 @@ class StarsLinks(Protocol):
 
     async def add(self, invoice_id: str, link: str, now: datetime) -> str:
         """Keep `link` unless the invoice has one already; return the one kept."""
+
+
+@runtime_checkable
+class SubscriptionPlans(Protocol):
+    """Links that know an invoice's subscription period (bootstrap's links do)."""
+
+    async def subscription_period(self, invoice_id: str) -> int | None: ...
 
 
 async def invoice_link(deps: Deps, bot: StarsBot, invoice_id: str, *, links: StarsLinks) -> str:
@@ -86,9 +100,11 @@ async def invoice_link(deps: Deps, bot: StarsBot, invoice_id: str, *, links: Sta
     stored = await links.get(invoice_id)
     if stored is not None:
         return stored
+    period = (await links.subscription_period(invoice_id)
+              if isinstance(links, SubscriptionPlans) else None)
     link = await bot.create_invoice_link(
         title=_title(invoice), description=invoice.description or f"Invoice {invoice.id}",
-        payload=invoice.id, amount=amount)
+        payload=invoice.id, amount=amount, subscription_period=period)
     return await links.add(invoice_id, link, deps.clock.now())
 
 
@@ -114,18 +130,41 @@ async def answer_pre_checkout(deps: Deps, update: PreCheckout) -> tuple[bool, st
     return True, None
 
 
-async def record_payment(deps: Deps, update: StarsPayment) -> IngestResult | None:
+async def record_payment(deps: Deps, update: StarsPayment, *,
+                         books: StarsBooks | None = None) -> IngestResult | None:
     """Credit a successful Stars payment to the invoice its payload names, once per charge id;
-    None for a payment in another currency (not a Stars payment: nothing of ours)."""
+    None for a payment in another currency (not a Stars payment: nothing of ours).
+
+    With `books` (the server passes them) the payer is kept for refunds, and a subscription's
+    first payment starts it and each renewal pays an invoice of its own (app/subscriptions)."""
     if update.currency != XTR.code:
         return None
-    transfer = ObservedTransfer(
+    transfer = _transfer(update)
+    if books is None:
+        return await ingest_transfer(deps, transfer, update.payload)
+    if update.payer_id is not None:
+        async with deps.uow() as uow:
+            await books(uow).add_payer(update.charge_id, update.payer_id, deps.clock.now())
+            await uow.commit()
+    if update.is_recurring and not update.is_first_recurring:
+        renewal = await subscriptions.renewed(deps, books, transfer, update.payload,
+                                              update.subscription_expires_at)
+        if renewal is not None:
+            return renewal
+    result = await ingest_transfer(deps, transfer, update.payload)
+    if update.is_recurring and result.outcome == "credited":
+        await subscriptions.started(deps, books, update.payload, update.payer_id,
+                                    update.subscription_expires_at)
+    return result
+
+
+def _transfer(update: StarsPayment) -> ObservedTransfer:
+    return ObservedTransfer(
         chain=Chain.TELEGRAM, tx_id=update.charge_id, index=0, asset=XTR.code,
         amount=update.total_amount, destination=STARS_DESTINATION, memo=update.payload,
         block=None, confirmations=1,
         sender=str(update.payer_id) if update.payer_id is not None else None,
         final=True, block_time=update.paid_at)
-    return await ingest_transfer(deps, transfer, update.payload)
 
 
 def _stars_due(invoice: Invoice) -> int | None:

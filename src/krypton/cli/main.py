@@ -6,6 +6,7 @@ import typer
 
 from krypton.cli import (
     apikey,
+    backup,
     contract,
     devnet,
     doctor,
@@ -13,6 +14,9 @@ from krypton.cli import (
     merchant,
     operations,
     server,
+    signer,
+    stars,
+    telegram,
     user,
     webhooks,
     worker,
@@ -24,9 +28,15 @@ for command in (server.serve, worker.worker, server.demo, server.migrate, operat
                 operations.replay, doctor.doctor):
     app.command()(command)
 app.add_typer(merchant.app, name="merchant")
+merchant.app.command("telegram-link")(telegram.telegram_link)
+app.add_typer(telegram.app, name="telegram")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(contract.app, name="contract")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(stars.app, name="stars")
 app.add_typer(keys.app, name="keys")
 app.add_typer(user.app, name="user")
+app.add_typer(signer.app, name="signer")
+app.add_typer(backup.app, name="backup")
+app.command()(backup.restore)

@@ -86,7 +86,7 @@ def api_process() -> Any:
 def _app(settings: Settings, *, quiet: bool = False) -> Any:
     """Build the container and the app for this process; the process hosting the devnet
     (role all or api, unless KRYPTON_DEVNET_URL names another) runs its block timer."""
-    from krypton.web import logs
+    from krypton.web import logs, sentry
     from krypton.web.app import create_app
 
     hosts_devnet = settings.devnet_url is None
@@ -101,7 +101,8 @@ def _app(settings: Settings, *, quiet: bool = False) -> Any:
     container = asyncio.run(prepare())  # a storage problem is exit 2 with a sentence
     # From here on, one redacted JSON line per event, written by a thread (web/logs.py);
     # uvicorn's records go the same way (`log_config=None` keeps it from adding handlers).
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, fmt=settings.log_format)
+    sentry.configure(settings)
     if not quiet and (tron_line := doctor.first_tron_address_line(settings)) is not None:
         out.print(tron_line, highlight=False)  # for the operator to compare with the wallet
     app_ = create_app(container, run_workers=settings.role == "all", run_devnet=hosts_devnet)

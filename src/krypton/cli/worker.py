@@ -13,7 +13,7 @@ def worker() -> None:
     process holds its lease: start several, one runs each job and another takes it over
     when that one dies. Needs PostgreSQL; on devnet the chains are read from the `krypton
     serve` process that hosts the devnet (KRYPTON_DEVNET_URL, default KRYPTON_PUBLIC_URL)."""
-    from krypton.web import logs
+    from krypton.web import logs, sentry
     from krypton.web.api.schemas import WebhookObjects
     from krypton.workers import loops
 
@@ -23,10 +23,17 @@ def worker() -> None:
                            "single-process default, where `krypton serve` runs the jobs itself. "
                            "Set KRYPTON_DATABASE_URL to a postgresql+asyncpg:// URL.")
 
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # This process's own series, scraped as a target of its own (README, "Metrics").
+        start_http_server(settings.metrics_port, addr=settings.host)
+
     async def run() -> None:
         container = await support.open_container(settings, host_devnet=False)
         support.check_secret_keys(container)
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, fmt=settings.log_format)
+        sentry.configure(settings)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)

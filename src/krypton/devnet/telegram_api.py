@@ -3,6 +3,16 @@
     POST /bot{token}/createInvoiceLink       XTR only, one price, empty provider token
     POST /bot{token}/answerPreCheckoutQuery  recorded, once per query
     POST /bot{token}/getMe                   who the bot is (a client's first sanity check)
+    POST /bot{token}/refundStarPayment       once per charge, by the payer's user id
+    POST /bot{token}/getStarTransactions     the bot's Stars history, oldest first (offset/limit)
+    POST /bot{token}/sendMessage             recorded per chat (`sent`); HTML checked; 403 for
+                                             chats a test put in `blocked`
+    POST /bot{token}/getUpdates              the queue (`queue`, `user_message`): offset
+                                             confirms, timeout long-polls; 409 while a webhook is set
+    POST /bot{token}/setWebhook, deleteWebhook, getWebhookInfo   the registration (`webhook_url`)
+
+Subscriptions: a link made with `subscription_period` (30 days, at most 10,000 Stars) is
+paid with `is_recurring`/`is_first_recurring`; `renew` posts the next period's payment.
 
 Parameters come as the Bot API takes them: a JSON body, a form (aiogram sends one, with
 `prices` JSON-encoded) or the query string. Answers are {"ok": true, "result": …} or
@@ -16,12 +26,17 @@ No real Stars update JSON is public: these are built from the Bot API's schema.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import json
+import re
+import time
 from base64 import urlsafe_b64encode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,6 +57,23 @@ class BadRequest(Exception):
     """Refused as the Bot API refuses: 400 and "Bad Request: <why>"."""
 
 
+class Refused(Exception):
+    """Refused with another status: 403 Forbidden, 409 Conflict (`status`, `description`)."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A sendMessage the bot made: its text as sent and its parse mode."""
+
+    chat_id: int
+    text: str
+    parse_mode: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class StarsInvoice:
     """What a created link charges."""
@@ -51,6 +83,26 @@ class StarsInvoice:
     description: str
     payload: str
     amount: int
+    subscription_period: int | None = None
+
+
+@dataclass(slots=True)
+class Charge:
+    """A payment Telegram took, as getStarTransactions and refundStarPayment know it."""
+
+    charge_id: str
+    payer_id: int
+    amount: int
+    payload: str
+    date: int
+    subscription_period: int | None = None
+    expires: int | None = None  # a subscription's end, for the next renewal
+    refunded_at: int | None = None
+
+
+# Telegram's one subscription period (30 days) and its price limit.
+SUBSCRIPTION_PERIOD = 2_592_000
+SUBSCRIPTION_MAX_STARS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +126,14 @@ class FakeBotApi:
         self.invoices: dict[str, StarsInvoice] = {}
         self.answers: dict[str, Answer] = {}
         self._asked: set[str] = set()  # pre-checkout queries sent and not yet answered
+        self.charges: dict[str, Charge] = {}  # by charge id, in the order they were taken
         self._serial = 0
+        # The merchant bot's side: what it sent, chats that blocked it, updates to fetch.
+        self.sent: dict[int, list[SentMessage]] = {}
+        self.blocked: set[int] = set()
+        self.updates: list[dict[str, Any]] = []
+        self.webhook_url = ""
+        self.webhook_secret: str | None = None
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/bot{token}/{method}", self._call, methods=["GET", "POST"])])
@@ -100,17 +159,42 @@ class FakeBotApi:
         await deliver(self.payment_update(invoice, charge_id, payer_id, amount))
         return PayOutcome(answer, charge_id)
 
+    async def renew(self, first_charge_id: str, deliver: Deliver) -> str:
+        """Telegram charges a subscriber for the next period (no pre-checkout query): a new
+        charge id, the same payload, `is_recurring` and the new expiry. Returns the charge id."""
+        first = self.charges[first_charge_id]
+        if first.subscription_period is None or first.expires is None:
+            raise KeyError(f"Charge {first_charge_id} did not start a subscription.")
+        invoice = StarsInvoice("", "", "", first.payload, first.amount, first.subscription_period)
+        charge_id = self._next("stxch")
+        await deliver(self.payment_update(invoice, charge_id, first.payer_id, first.amount,
+                                          first=False, expires=first.expires + first.subscription_period))
+        first.expires += first.subscription_period
+        return charge_id
+
     def payment_update(self, invoice: StarsInvoice, charge_id: str, payer_id: int,
-                       amount: int) -> dict[str, Any]:
+                       amount: int, *, first: bool = True,
+                       expires: int | None = None) -> dict[str, Any]:
         """The message Telegram sends once it charged the payer (delivered again by a test to
-        play Telegram retrying a webhook)."""
+        play Telegram retrying a webhook); the charge is remembered for refunds and history."""
         payer = {"id": payer_id, "is_bot": False, "first_name": "Devnet", "language_code": "en"}
+        date = int(self._now().timestamp())
+        paid: dict[str, Any] = {
+            "currency": STARS, "total_amount": amount, "invoice_payload": invoice.payload,
+            "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}
+        period = invoice.subscription_period
+        if period is not None:
+            expires = expires if expires is not None else date + period
+            paid.update(is_recurring=True, subscription_expiration_date=expires)
+            if first:
+                paid["is_first_recurring"] = True
+        if charge_id not in self.charges:
+            self.charges[charge_id] = Charge(charge_id, payer_id, amount, invoice.payload, date,
+                                             period, expires)
         return {"update_id": self._update_id(), "message": {
-            "message_id": self._serial, "date": int(self._now().timestamp()),
+            "message_id": self._serial, "date": date,
             "chat": {"id": payer_id, "type": "private", "first_name": "Devnet"}, "from": payer,
-            "successful_payment": {
-                "currency": STARS, "total_amount": amount, "invoice_payload": invoice.payload,
-                "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}}}
+            "successful_payment": paid}}
 
     async def _call(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
@@ -119,14 +203,110 @@ class FakeBotApi:
             "createInvoiceLink": self._create_invoice_link,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
             "getMe": self._get_me,
+            "refundStarPayment": self._refund_star_payment,
+            "getStarTransactions": self._get_star_transactions,
+            "sendMessage": self._send_message,
+            "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
         }
         handler = handlers.get(request.path_params["method"])
         if handler is None:
             return _error(404, "Not Found")
         try:
-            return JSONResponse({"ok": True, "result": handler(await _params(request))})
+            result = handler(await _params(request))
+            if inspect.isawaitable(result):  # getUpdates long-polls
+                result = await result
+            return JSONResponse({"ok": True, "result": result})
         except BadRequest as exc:
             return _error(400, f"Bad Request: {exc}")
+        except Refused as exc:
+            return _error(exc.status, str(exc))
+
+    # --- the merchant bot: messages, updates, webhook ------------------------------------
+
+    def user_message(self, chat_id: int, text: str, *, user_id: int | None = None,
+                     chat_type: str = "private", title: str | None = None) -> dict[str, Any]:
+        """A person's text message to the bot, queued for getUpdates; returned too, for a
+        test to post to the webhook instead."""
+        sender = {"id": user_id or chat_id, "is_bot": False, "first_name": "Merchant"}
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        chat.update({"title": title} if title else {"first_name": "Merchant"})
+        update = {"update_id": self._update_id(), "message": {
+            "message_id": self._serial, "date": int(self._now().timestamp()), "chat": chat,
+            "from": sender, "text": text}}
+        self.queue(update)
+        return update
+
+    def queue(self, update: dict[str, Any]) -> None:
+        """Hold `update` for getUpdates (what Telegram does while no webhook is set)."""
+        self.updates.append(update)
+
+    def pre_checkout_update(self, link: str, payer_id: int = 100_001) -> dict[str, Any]:
+        """The pre_checkout_query `pay` would send for `link`, for a test to queue."""
+        invoice = self.invoices[link]
+        query_id = self._next("pcq")
+        self._asked.add(query_id)
+        payer = {"id": payer_id, "is_bot": False, "first_name": "Devnet"}
+        return {"update_id": self._update_id(), "pre_checkout_query": {
+            "id": query_id, "from": payer, "currency": STARS, "total_amount": invoice.amount,
+            "invoice_payload": invoice.payload}}
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.text for m in self.sent.get(chat_id, [])]
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            chat_id = int(params.get("chat_id", ""))
+        except ValueError:
+            raise BadRequest("chat not found") from None
+        text = params.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= 4096:
+            raise BadRequest("message text is empty" if not text else "message is too long")
+        mode = params.get("parse_mode")
+        if mode == "HTML":
+            _check_html(text)
+        if chat_id in self.blocked:
+            raise Refused(403, "Forbidden: bot was blocked by the user")
+        self.sent.setdefault(chat_id, []).append(SentMessage(chat_id, text, mode))
+        return {"message_id": self._update_id(), "date": int(self._now().timestamp()),
+                "chat": {"id": chat_id, "type": "private"}, "text": text}
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook_url:
+            raise Refused(409, "Conflict: can't use getUpdates method while webhook is active; "
+                               "use deleteWebhook to delete the webhook first")
+        offset = _count(params.get("offset"), 0, "offset")
+        limit = _count(params.get("limit"), 100, "limit")
+        wait = _count(params.get("timeout"), 0, "timeout")
+        # An offset confirms every update before it: they are never returned again.
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + wait
+        # Polled, not an asyncio.Event: tests queue updates from another thread's loop.
+        while not self.updates and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        return self.updates[:max(1, min(limit, 100))]
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise BadRequest("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise BadRequest("secret token contains unallowed characters")
+        self.webhook_url, self.webhook_secret = url, secret
+        return True
+
+    def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url, self.webhook_secret = "", None
+        if _flag(params.get("drop_pending_updates", False)):
+            self.updates.clear()
+        return True
+
+    def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.webhook_url, "has_custom_certificate": False,
+                "pending_update_count": len(self.updates)}
 
     def _create_invoice_link(self, params: dict[str, Any]) -> str:
         title = _text(params, "title", 1, 32)
@@ -137,9 +317,45 @@ class FakeBotApi:
         if params.get("provider_token") not in (None, ""):
             raise BadRequest("provider_token must be empty for payments in Telegram Stars")
         amount = _one_price(params.get("prices"))
+        period = _subscription_period(params.get("subscription_period"), amount)
         link = LINK_PREFIX + _slug(f"{self.token}:{self._next('inv')}")
-        self.invoices[link] = StarsInvoice(link, title, description, payload, amount)
+        self.invoices[link] = StarsInvoice(link, title, description, payload, amount, period)
         return link
+
+    def _refund_star_payment(self, params: dict[str, Any]) -> bool:
+        charge = self.charges.get(str(params.get("telegram_payment_charge_id", "")))
+        if charge is None or str(params.get("user_id")) != str(charge.payer_id):
+            raise BadRequest("CHARGE_NOT_FOUND")
+        if charge.refunded_at is not None:
+            raise BadRequest("CHARGE_ALREADY_REFUNDED")
+        charge.refunded_at = int(self._now().timestamp())
+        return True
+
+    def _get_star_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        offset = _count(params.get("offset"), 0, "offset")
+        limit = _count(params.get("limit"), 100, "limit")
+        if not 1 <= limit <= 100:
+            raise BadRequest("limit must be between 1 and 100")
+        return {"transactions": self.star_transactions()[offset:offset + limit]}
+
+    def star_transactions(self) -> list[dict[str, Any]]:
+        """The bot's StarTransactions: each payment, and each refund (same id) after it."""
+        rows: list[tuple[int, dict[str, Any]]] = []
+        for charge in self.charges.values():
+            user = {"id": charge.payer_id, "is_bot": False, "first_name": "Devnet"}
+            partner: dict[str, Any] = {"type": "user", "transaction_type": "invoice_payment",
+                                       "user": user, "invoice_payload": charge.payload}
+            if charge.subscription_period is not None:
+                partner["subscription_period"] = charge.subscription_period
+            rows.append((charge.date, {"id": charge.charge_id, "amount": charge.amount,
+                                       "nanostar_amount": 0, "date": charge.date,
+                                       "source": partner}))
+            if charge.refunded_at is not None:
+                rows.append((charge.refunded_at, {
+                    "id": charge.charge_id, "amount": charge.amount, "date": charge.refunded_at,
+                    "receiver": {"type": "user", "transaction_type": "invoice_payment",
+                                 "user": user, "invoice_payload": charge.payload}}))
+        return [row for _, row in sorted(rows, key=lambda r: r[0])]
 
     def _answer_pre_checkout_query(self, params: dict[str, Any]) -> bool:
         query_id = params.get("pre_checkout_query_id")
@@ -164,6 +380,39 @@ class FakeBotApi:
     def _update_id(self) -> int:
         self._serial += 1
         return self._serial
+
+
+_HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code",
+                        "pre", "tg-spoiler", "blockquote", "span"})
+
+
+class _HtmlCheck(HTMLParser):
+    """Telegram's HTML parse mode: its few tags, closed in order; `<`, `>` and `&` in text
+    must be entities (the parser sees a bare `<` as a tag and refuses it)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _HTML_TAGS:
+            raise BadRequest(f"can't parse entities: Unsupported start tag \"{tag}\"")
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open.pop() != tag:
+            raise BadRequest(f"can't parse entities: Unmatched end tag \"{tag}\"")
+
+
+def _check_html(text: str) -> None:
+    if re.search(r"<(?![a-z/])|&(?!(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)", text):
+        raise BadRequest("can't parse entities: unescaped < or & in the text")
+    check = _HtmlCheck()
+    check.feed(text)
+    check.close()
+    if check.open:
+        raise BadRequest(f"can't parse entities: Can't find end tag corresponding to start tag "
+                         f"\"{check.open[-1]}\"")
 
 
 def webhook(url: str, secret: str, *, client: httpx.AsyncClient | None = None) -> Deliver:
@@ -221,6 +470,25 @@ def _one_price(value: Any) -> int:
     if not isinstance(value[0].get("label"), str):
         raise BadRequest("the price needs a label")
     return amount
+
+
+def _subscription_period(value: Any, amount: int) -> int | None:
+    if value in (None, ""):
+        return None
+    if str(value) != str(SUBSCRIPTION_PERIOD):
+        raise BadRequest("SUBSCRIPTION_PERIOD_INVALID")
+    if amount > SUBSCRIPTION_MAX_STARS:
+        raise BadRequest("a subscription costs at most 10000 Telegram Stars")
+    return SUBSCRIPTION_PERIOD
+
+
+def _count(value: Any, default: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a number") from None
 
 
 def _flag(value: Any) -> bool:

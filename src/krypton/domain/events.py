@@ -21,6 +21,15 @@ PAYMENT_FAILED = "payment.failed"
 SETTLEMENT_CREATED = "settlement.created"
 TRANSFER_UNMATCHED = "transfer.unmatched"
 FEE_COLLECTOR_ACTIVATED = "fee_collector.activated"
+# A refund of a payment: given back to the payer, or refused by the rail (data says why).
+REFUND_CREATED = "refund.created"
+REFUND_SUCCEEDED = "refund.succeeded"
+REFUND_FAILED = "refund.failed"
+# A Stars subscription's first payment, and each renewal (data: its new expiry).
+SUBSCRIPTION_STARTED = "subscription.started"
+SUBSCRIPTION_RENEWED = "subscription.renewed"
+# A settlement's held money (Telegram Stars) became withdrawable.
+SETTLEMENT_RELEASED = "settlement.released"
 # A webhook endpoint was switched off: it answered 410 Gone, or failed for days.
 WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
@@ -46,6 +55,8 @@ TYPES: frozenset[str] = frozenset({
     MERCHANT_CREATED, MERCHANT_UPDATED, INVOICE_CREATED, INVOICE_UNDERPAID, PAYMENT_DETECTED,
     PAYMENT_CONFIRMED, PAYMENT_FAILED,
     SETTLEMENT_CREATED, TRANSFER_UNMATCHED, FEE_COLLECTOR_ACTIVATED, WEBHOOK_ENDPOINT_DISABLED,
+    REFUND_CREATED, REFUND_SUCCEEDED, REFUND_FAILED, SUBSCRIPTION_STARTED, SUBSCRIPTION_RENEWED,
+    SETTLEMENT_RELEASED,
     *(invoice_status_event(s.value) for s in InvoiceStatus),
     *(payment_status_event(s.value) for s in PaymentStatus),
 })

@@ -30,6 +30,7 @@ class InvoiceStatus(StrEnum):
     PAID = "paid"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    REFUNDED = "refunded"  # every payment that paid it was given back (app/refunds.py)
 
 
 class InvoiceException(StrEnum):
@@ -43,8 +44,9 @@ TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
     S.PENDING: frozenset({S.CONFIRMING, S.EXPIRED, S.CANCELLED}),
     S.CONFIRMING: frozenset({S.PAID, S.PENDING, S.EXPIRED}),
     S.EXPIRED: frozenset({S.CONFIRMING}),
-    S.PAID: frozenset(),
+    S.PAID: frozenset({S.REFUNDED}),
     S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
 }
 
 

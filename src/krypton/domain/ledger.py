@@ -8,6 +8,8 @@ Accounts:
   external:<asset>                    money that arrived from a chain or from Telegram
   clearing:<merchant_id>:<asset>      received for a merchant, not yet settled
   merchant:<merchant_id>:<asset>      the merchant's settled balance (net)
+  merchant_held:<merchant_id>:<asset>  settled but held by the rail (Telegram Stars: until
+                                      Telegram's hold period passes), released per settlement
   fees:<asset>                        platform fees held by Krypton
   collector_fees:<merchant_id>:<asset>  platform fees kept by the merchant's fee-collector
                                       contract (flushed from there to the platform's wallet)
@@ -71,12 +73,18 @@ def payment_received(payment_id: str, merchant_id: str, asset: str, amount: int)
     )
 
 
+def merchant_held(merchant_id: str, asset: str) -> str:
+    return f"merchant_held:{merchant_id}:{asset}"
+
+
 def settlement(settlement_id: str, merchant_id: str, asset: str, split: FeeSplit,
-               collector_fee: int = 0) -> JournalEntry:
-    """Clearing -> merchant (net) and fees; `collector_fee` of the fee stays in the contract."""
+               collector_fee: int = 0, *, held: bool = False) -> JournalEntry:
+    """Clearing -> merchant (net) and fees; `collector_fee` of the fee stays in the contract.
+    `held`: the net goes to the held account, released later by `released`."""
+    net_account = merchant_held if held else merchant_account
     postings = [
         Posting(clearing(merchant_id, asset), asset, -split.gross),
-        Posting(merchant_account(merchant_id, asset), asset, split.net),
+        Posting(net_account(merchant_id, asset), asset, split.net),
         Posting(fees(asset), asset, split.fee - collector_fee),
     ]
     if collector_fee:
@@ -99,6 +107,27 @@ def forwarded_on_chain(settlement_id: str, merchant_id: str, asset: str, amount:
             Posting(external(asset), asset, amount),
         ),
     )
+
+
+def released(settlement_id: str, merchant_id: str, asset: str, amount: int) -> JournalEntry:
+    """A settlement's held net becomes withdrawable (the journal's unique (kind, reference)
+    makes it once per settlement)."""
+    return JournalEntry("released", settlement_id, (
+        Posting(merchant_held(merchant_id, asset), asset, -amount),
+        Posting(merchant_account(merchant_id, asset), asset, amount)))
+
+
+def refunded(refund_id: str, merchant_id: str, asset: str, from_held: int,
+             from_available: int) -> JournalEntry:
+    """Money given back to the payer, from the merchant's held then available balance. The
+    platform's fee is not returned (as Stripe keeps its fee): the merchant asked for the
+    refund, the platform did the work of taking the payment, so the merchant bears it."""
+    postings = [Posting(external(asset), asset, from_held + from_available)]
+    if from_held:
+        postings.append(Posting(merchant_held(merchant_id, asset), asset, -from_held))
+    if from_available:
+        postings.append(Posting(merchant_account(merchant_id, asset), asset, -from_available))
+    return JournalEntry("refunded", refund_id, tuple(postings))
 
 
 def balances(postings: Iterable[Posting]) -> dict[tuple[str, str], int]:

@@ -20,6 +20,7 @@ class PaymentStatus(StrEnum):
     CONFIRMED = "confirmed"
     FAILED = "failed"
     ORPHANED = "orphaned"
+    REFUNDED = "refunded"  # given back to the payer (app/refunds.py)
 
 
 P = PaymentStatus
@@ -27,8 +28,9 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.DETECTED: frozenset({P.CONFIRMING, P.FAILED}),
     P.CONFIRMING: frozenset({P.CONFIRMED, P.FAILED, P.ORPHANED}),
     P.ORPHANED: frozenset({P.DETECTED}),
-    P.CONFIRMED: frozenset(),
+    P.CONFIRMED: frozenset({P.REFUNDED}),
     P.FAILED: frozenset(),
+    P.REFUNDED: frozenset(),
 }
 # Payments whose money may still arrive (used to decide "fully paid, awaiting confirmations").
 LIVE = frozenset({P.DETECTED, P.CONFIRMING, P.CONFIRMED})

@@ -13,3 +13,4 @@ class Scope(StrEnum):
     BALANCES_READ = "balances:read"
     EVENTS_READ = "events:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    REFUNDS_WRITE = "refunds:write"

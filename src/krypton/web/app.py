@@ -11,19 +11,27 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from krypton import __version__
-from krypton.adapters.db import faults
 from krypton.bootstrap import Container
-from krypton.web import auth, docs, errors, openapi, sessions, telegram
-from krypton.web.api import api_keys, invoices, operator, public, resources, webhooks
+from krypton.web import auth, docs, errors, health, openapi, sessions, telegram
+from krypton.web.api import (
+    api_keys,
+    invoices,
+    operator,
+    public,
+    resources,
+    telegram_links,
+    webhooks,
+)
 from krypton.web.api import merchant as merchant_api
 from krypton.web.api import stats as stats_api
 from krypton.web.api import users as users_api
 from krypton.web.api.schemas import WebhookObjects
-from krypton.web.logs import redact_text
 from krypton.web.pages import checkout, dashboard, dashboard_merchant, dashboard_operator, dashboard_users
+from krypton.web.pages import miniapp as miniapp_page
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
 from krypton.web.security import SecurityHeaders
+from krypton.web.telemetry import RequestTelemetry
 from krypton.workers import loops
 
 API_PREFIX = "/api/v1"
@@ -79,10 +87,12 @@ def create_app(container: Container, *, run_workers: bool = True,
     # and the operator's (own token) are the exceptions, named as such.
     keyless = (public.router, operator.router, sessions.router)
     for router in (invoices.router, resources.router, webhooks.router, stats_api.router,
-                   merchant_api.router, api_keys.router, users_api.router, *keyless):
+                   merchant_api.router, api_keys.router, users_api.router,
+                   telegram_links.router, *keyless):
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     app.include_router(checkout.router)  # pages for payers: no key, limited per client IP
+    app.include_router(miniapp_page.router)  # the Telegram Mini App: initData is its proof
     app.include_router(dashboard.router)  # pages for merchants' users and the operator
     app.include_router(dashboard_merchant.router)  # the merchant's pages and charts
     app.include_router(dashboard_operator.router)  # API keys and the operator's pages
@@ -91,7 +101,8 @@ def create_app(container: Container, *, run_workers: bool = True,
     if stars_bot is not None:
         # Telegram's updates for Stars (a bot token, or on devnet the fake Bot API's); keyless:
         # the webhook secret header is its proof.
-        app.include_router(telegram.router(stars_bot, container.telegram_webhook_secret()))
+        app.include_router(telegram.router(stars_bot, container.telegram_webhook_secret(),
+                                           container.merchant_bot()))
     devnet = container.devnet_app(app)
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
@@ -102,21 +113,18 @@ def create_app(container: Container, *, run_workers: bool = True,
         """Liveness: the process answers (no database). Also the benchmark's ceiling."""
         return JSONResponse({"status": "ok"})
 
+    # Jobs run in this process (the embedded default) or in workers beside an API-only one.
+    runs_jobs = run_workers or container.settings.role == "api"
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        """Readiness: the database answers. When it does not, 503 says what is down and why."""
-        try:
-            async with container.deps.uow(write=False) as uow:
-                await uow.merchants.get("mer_healthcheck")
-        except Exception as exc:
-            reason = faults.unavailable(exc)
-            if reason is None:
-                raise
-            return JSONResponse({"status": "unavailable", "database": container.db.dialect,
-                                 "down": ["database"], "reason": redact_text(reason)},
-                                status_code=503,
-                                headers={"Retry-After": str(errors.DATABASE_RETRY_SECONDS)})
-        return JSONResponse({"status": "ok", "database": container.db.dialect})
+        """Every dependency; 503 (saying what is down and why) when payments cannot be taken."""
+        return await health.health(container, app.state.limiter, runs_jobs=runs_jobs)
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """For load balancers: this process can serve requests (its database, its Redis)."""
+        return await health.readiness(container, app.state.limiter)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -128,5 +136,7 @@ def create_app(container: Container, *, run_workers: bool = True,
                        keyed_prefix=API_PREFIX + "/",
                        keyless_prefixes=tuple(API_PREFIX + r.prefix + "/" for r in keyless))
     app.add_middleware(errors.CatchCrashes)
-    app.add_middleware(SecurityHeaders)  # outermost: a crash's 500 gets them too
+    app.add_middleware(SecurityHeaders)  # a crash's 500 gets them too
+    # Outermost: it sees every answer, a crash's 500 too, and every line gets the request id.
+    app.add_middleware(RequestTelemetry, access_log=container.settings.access_log)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import sentry_sdk
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -137,6 +138,7 @@ class CatchCrashes:
             else:
                 log.error("unhandled_error", method=scope.get("method"), path=scope.get("path"),
                           exc_info=exc)
+                sentry_sdk.capture_exception(exc)  # nothing without KRYPTON_SENTRY_DSN
             if started:
                 raise  # half a response is out: only closing the connection can end it
             response = database_unavailable() if down is not None else \

@@ -52,15 +52,15 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact_value(value: Any) -> Any:
+def redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", "backslashreplace"))
     if isinstance(value, Mapping):
-        return {k: REDACTED if _secret_key(k) else _redact_value(v) for k, v in value.items()}
+        return {k: REDACTED if _secret_key(k) else redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_redact_value(v) for v in value]
+        return [redact_value(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
     return redact_text(repr(value))
@@ -69,7 +69,7 @@ def _redact_value(value: Any) -> Any:
 def redact(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: secrets out of every value, however nested, and out of the
     stack trace's text (an exception message may quote a header)."""
-    return {key: REDACTED if _secret_key(key) else _redact_value(value)
+    return {key: REDACTED if _secret_key(key) else redact_value(value)
             for key, value in event_dict.items()}
 
 
@@ -85,15 +85,19 @@ _RENDER: list[Processor] = [
     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
     structlog.processors.format_exc_info,  # traceback.format_exception: no local variables
     redact,
-    structlog.processors.JSONRenderer(ensure_ascii=False, default=repr),
 ]
+RENDERERS: dict[str, Processor] = {
+    "json": structlog.processors.JSONRenderer(ensure_ascii=False, default=repr),
+    # No colours: the line may go to a file or a pipe, where escape codes are noise.
+    "console": structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+}
 
 
 class LineFormatter(structlog.stdlib.ProcessorFormatter):
-    """One JSON line per record, redacted."""
+    """One line per record, redacted: JSON, or key=value for a terminal."""
 
-    def __init__(self) -> None:
-        super().__init__(processors=_RENDER, foreign_pre_chain=_SHARED)
+    def __init__(self, fmt: str = "json") -> None:
+        super().__init__(processors=[*_RENDER, RENDERERS[fmt]], foreign_pre_chain=_SHARED)
 
     def format(self, record: logging.LogRecord) -> str:
         # Foreign records (uvicorn) may carry secrets in their message arguments: the whole
@@ -117,9 +121,9 @@ class Logging:
         logging.getLogger().removeHandler(self.handler)
 
 
-def configure(level: str = "info", stream: IO[str] | None = None) -> Logging:
+def configure(level: str = "info", stream: IO[str] | None = None, fmt: str = "json") -> Logging:
     """Route structlog and the standard library (uvicorn included) to `stream` (stderr by
-    default) as redacted JSON lines, written by a background thread."""
+    default) as redacted lines (`fmt`: json or console), written by a background thread."""
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
         processors=[structlog.stdlib.filter_by_level, *_SHARED,
@@ -136,7 +140,7 @@ def configure(level: str = "info", stream: IO[str] | None = None) -> Logging:
     # The record is formatted (and redacted) on the caller's thread, which is cheap without
     # local variables; only the write happens on the listener's thread.
     handler = logging.handlers.QueueHandler(lines)
-    handler.setFormatter(LineFormatter())
+    handler.setFormatter(LineFormatter(fmt))
     listener = logging.handlers.QueueListener(lines, writer, respect_handler_level=False)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, logging.handlers.QueueHandler)]:

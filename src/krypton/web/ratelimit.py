@@ -15,9 +15,14 @@ from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from prometheus_client import Counter
 
 from krypton.config import Settings
 from krypton.web.errors import ApiError
+
+# Which limit refused: global, ip, key_create or key_reads (never the key or the address).
+REJECTIONS = Counter("krypton_rate_limit_rejections", "Requests refused with 429 by a rate limit",
+                     ["limit"])
 
 
 class Limiter:
@@ -52,6 +57,7 @@ class Limiter:
 
     async def _hit(self, item: RateLimitItem, *ids: str) -> None:
         if not await self.strategy.hit(item, *ids):
+            REJECTIONS.labels(ids[0] if ids[0] != "key" else f"key_{ids[1]}").inc()
             stats = await self.strategy.get_window_stats(item, *ids)
             retry = max(1, math.ceil(stats.reset_time - time.time()))
             raise ApiError(429, "rate_limited",

@@ -39,8 +39,12 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # A page that names who may frame it (the Telegram Mini App) sends its own
+                # frame-ancestors; X-Frame-Options DENY would forbid what that allows.
+                framed = "frame-ancestors 'none'" not in headers.get("Content-Security-Policy",
+                                                                    "frame-ancestors 'none'")
                 for name, value in HEADERS.items():
-                    if name not in headers:
+                    if name not in headers and not (framed and name == "X-Frame-Options"):
                         headers[name] = value
                 if https:
                     headers["Strict-Transport-Security"] = HSTS

@@ -9,13 +9,26 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
+import sentry_sdk
 import structlog
 
-from krypton.app import export, invoices, provider_health, relay, webhooks
+from krypton.app import (
+    backups,
+    export,
+    invoices,
+    merchant_bot,
+    provider_health,
+    refunds,
+    relay,
+    stars_hold,
+    stars_reconcile,
+    webhooks,
+)
 from krypton.app.ports import Leases, WebhookObjects
 from krypton.bootstrap import ChainAdapters, Container
-from krypton.workers.watch import ChainWatch
+from krypton.workers.watch import ChainWatch, HeadLag
 
 log = structlog.get_logger()
 PROJECTION_BATCH = 100
@@ -29,8 +42,27 @@ EXPORT_REST_SECONDS = 0.5
 WEBHOOK_RELAY_BATCH = 500
 WEBHOOK_SEND_BATCH = 200
 WEBHOOK_REST_SECONDS = 0.1
+# The merchant bot: events become messages and due messages are sent within a second or so.
+TELEGRAM_RELAY_BATCH = 500
+TELEGRAM_SEND_BATCH = 100
+TELEGRAM_REST_SECONDS = 0.5
+# Stars money: held Stars released once their hold passed (checked every few minutes; a
+# day-scale hold needs no finer grain), refunds left pending by a crash finished, and
+# Telegram's history reconciled with the ledger.
+STARS_RELEASE_SECONDS = 300.0
+STARS_REFUNDS_SECONDS = 30.0
+STARS_RECONCILE_SECONDS = 6 * 3600.0
 # How often the chain job's process reports its providers' health (stale after 60 s).
 PROVIDER_HEALTH_SECONDS = 5.0
+# /metrics: the event log's business series within a second or so, every consumer's lag and
+# every chain's head lag a few times a minute (a head costs one provider call).
+METRICS_BATCH = 500
+METRICS_REST_SECONDS = 1.0
+CONSUMER_LAG_SECONDS = 5.0
+HEAD_LAG_SECONDS = 15.0
+# How often the backup job looks whether a backup is due (they are KRYPTON_BACKUP_INTERVAL
+# apart, judged by the newest backup's own time, so a restart does not reset the clock).
+BACKUP_CHECK_SECONDS = 60.0
 # How often a process without a job's lease asks for it again: when the holder dies,
 # another process takes the job over within about this long.
 LEASE_RETRY_SECONDS = 2.0
@@ -75,6 +107,9 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
             full=EXPORT_BATCH)]
     return [
         *exporting,
+        *telegram_jobs(container),
+        *stars_jobs(container),
+        *backup_jobs(container),
         Job("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
         # Small batches: on SQLite a batch runs without yielding the event loop. Under a
         # steady load a partial batch means it caught up: rest rather than poll again.
@@ -89,7 +124,65 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
         # In every process, but only the one running the chain job has anything to report:
         # its own lease could land in another process than the chain job's.
         Job("provider-health", report_providers, PROVIDER_HEALTH_SECONDS, leased=False),
+        Job("head-lag", HeadLag(watch, chains.heads).step, HEAD_LAG_SECONDS, leased=False),
+        Job("metrics", container.business_metrics().step, METRICS_REST_SECONDS,
+            full=METRICS_BATCH),
+        Job("consumer-lag", container.consumer_lag, CONSUMER_LAG_SECONDS),
     ]
+
+
+def telegram_jobs(container: Container) -> list[Job]:
+    """The merchant bot's relay and sender, and the job bringing updates in (the poller in
+    polling mode, the webhook's registration in webhook mode), each under its lease."""
+    kit = container.merchant_bot()
+    if kit is None:
+        return []
+    deps = container.deps
+    intake = container.telegram_intake()
+    return [
+        Job("telegram-relay", lambda: merchant_bot.relay(deps, kit, TELEGRAM_RELAY_BATCH),
+            TELEGRAM_REST_SECONDS, full=TELEGRAM_RELAY_BATCH),
+        Job("telegram-sender", lambda: merchant_bot.send_due(deps, kit, TELEGRAM_SEND_BATCH),
+            TELEGRAM_REST_SECONDS, full=TELEGRAM_SEND_BATCH),
+        *([] if intake is None else [Job(intake.name, intake.step, intake.idle)]),
+    ]
+
+
+def stars_jobs(container: Container) -> list[Job]:
+    """Releasing held Stars, finishing pending refunds and reconciling, each under its lease."""
+    deps = container.deps
+    books = container.stars_books()
+    hold = container.stars_hold()
+    jobs_ = [Job("stars-release", lambda: stars_hold.release_held(deps, books, hold),
+                 STARS_RELEASE_SECONDS, full=200)]
+    bot = container.stars_bot()
+    if bot is None:
+        return jobs_
+    kit = container.refund_kit()
+
+    async def reconcile() -> int:
+        await stars_reconcile.reconcile(deps, books, bot)
+        return 0  # always rest between runs
+
+    return [*jobs_,
+            Job("stars-refunds", lambda: refunds.resolve_pending(deps, kit), STARS_REFUNDS_SECONDS,
+                full=50),
+            Job("stars-reconcile", reconcile, STARS_RECONCILE_SECONDS)]
+
+
+def backup_jobs(container: Container) -> list[Job]:
+    """The scheduled backup (KRYPTON_BACKUP_INTERVAL, 0: none), under its lease."""
+    settings = container.settings
+    if settings.backup_interval == 0:
+        return []
+    store = container.backups()
+    schedule = backups.Schedule(timedelta(seconds=settings.backup_interval), settings.backup_keep)
+
+    async def back_up() -> int:
+        await backups.run_due(store, container.deps.clock.now(), schedule)
+        return 0  # always rest between looks
+
+    return [Job("backup", back_up, BACKUP_CHECK_SECONDS)]
 
 
 class ChainRounds:
@@ -137,8 +230,9 @@ async def forever(job: Job, leases: Leases, sleep: Sleep = asyncio.sleep) -> Non
             done = await job.step()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("worker_step_failed", worker=job.name)
+            sentry_sdk.capture_exception(exc)  # nothing without KRYPTON_SENTRY_DSN
             done = 0
         if done < job.full:
             await sleep(job.idle)

@@ -8,7 +8,11 @@ the use cases in app/watching.py; this module only decides when and in which ord
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+
+from prometheus_client import Gauge
 
 from krypton.app import collectors, watching
 from krypton.app.deps import Deps
@@ -28,9 +32,21 @@ class ChainWatch:
         self.tron_deposits = watching.WatchSet()
         self.next_collector_check = 0.0
         self.next_tron_sweep: datetime | None = None  # None: at the first scanning round
+        # When (time.monotonic) the newest round that read each chain to its end had begun:
+        # everything the chain held then has been read.
+        self.caught_up: dict[str, float] = {}
+        self.last_round_began: float | None = None  # None: the chain job never ran here
 
     async def poll(self) -> int:
         """One round over every reader; returns how many transactions or transfers moved."""
+        started = self.last_round_began = time.monotonic()
+        moved = await self._round()
+        for chain, reader in (("ton", self.chains.ton), ("tron", self.chains.tron)):
+            if reader is not None:
+                self.caught_up[chain] = started
+        return moved
+
+    async def _round(self) -> int:
         moved = 0
         ton, tron = self.chains.ton, self.chains.tron
         if ton is not None:
@@ -66,3 +82,50 @@ class ChainWatch:
         for raw, is_contract in (await watching.ton_accounts(self.deps)).items():
             if raw != platform and raw not in self.merchant_ton:
                 self.merchant_ton[raw] = self.chains.merchant_ton(raw, fee_collector=is_contract)
+
+
+HEAD_LAG = Gauge("krypton_watcher_head_lag_blocks",
+                 "Blocks the chain has made since the watcher last read it to its end "
+                 "(measured every 15 s; up to one interval's blocks too high, never too low)",
+                 ["chain"])
+SAMPLES = 1000  # a few hours of head samples: enough to date any round still of interest
+# A process whose chain job began no round for this long lost the job's lease: its figures
+# are withdrawn, or they would linger beside the live ones of the process running it now.
+STALE_SECONDS = 60.0
+
+
+class HeadLag:
+    """How far each chain's head is ahead of what the watcher has surely read: the head now
+    minus the head when the watcher's newest complete round began. Heads are sampled by this
+    job (one call per chain) and the round's start dated between samples, taking the sample
+    before it: the lag reads up to one interval's blocks high. It runs in every process and
+    measures only where the chain job runs: `caught_up` lives in that process's memory."""
+
+    def __init__(self, watch: ChainWatch, heads: Callable[[], Awaitable[dict[str, int]]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.watch = watch
+        self.heads = heads
+        self.clock = clock
+        self.samples: dict[str, deque[tuple[float, int]]] = {}
+
+    async def step(self) -> int:
+        now = self.clock()
+        began = self.watch.last_round_began
+        if began is None or now - began > STALE_SECONDS:
+            for chain in self.samples:
+                HEAD_LAG.remove(chain)
+            self.samples.clear()
+            return 0
+        heads = await self.heads()
+        for chain, head in heads.items():
+            samples = self.samples.setdefault(chain, deque(maxlen=SAMPLES))
+            samples.append((now, head))
+            HEAD_LAG.labels(chain).set(head - self._head_then(chain, samples))
+        return 0  # a measurement, not work: the job always rests its interval
+
+    def _head_then(self, chain: str, samples: deque[tuple[float, int]]) -> int:
+        began = self.watch.caught_up.get(chain)
+        if began is None:  # no round has finished since this process started measuring
+            return samples[0][1]
+        before = [head for at, head in samples if at <= began]
+        return before[-1] if before else samples[0][1]

@@ -800,3 +800,29 @@ async def test_endpoint_and_client_settings_are_checked(http: httpx.AsyncClient)
         ProviderClient([ep, ep], http=http, timeout=1.0)
     with pytest.raises(ValueError):
         ProviderClient([], http=http, timeout=1.0)
+
+
+# -- /metrics -----------------------------------------------------------------------------
+
+
+async def test_calls_and_circuit_states_are_exported(
+    srv: ProviderServer, make: MakeClient, vt: VirtualTime
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    name = f"metrics-{random.random():.6f}"  # series of its own, whatever ran before
+    srv.script(f"/{name}/head", Reply.status(500), Reply.status(500), then=Reply.json({"ok": 1}))
+    client = make(name, breaker_threshold=2, max_attempts=1, breaker_cooldown=60.0)
+    assert sample("krypton_provider_circuit_state", endpoint=name) == 0
+    await _open(client, 2)
+    assert sample("krypton_provider_calls_total", endpoint=name, outcome="server_error") == 2
+    assert sample("krypton_provider_circuit_state", endpoint=name) == 2
+    vt.advance(60.0)  # half-open is read off the clock at scrape time
+    assert sample("krypton_provider_circuit_state", endpoint=name) == 1
+    assert await client.get_json("/head") == {"ok": 1}
+    assert sample("krypton_provider_calls_total", endpoint=name, outcome="ok") == 1
+    assert sample("krypton_provider_call_seconds_count", endpoint=name) == 3
+    assert sample("krypton_provider_circuit_state", endpoint=name) == 0

@@ -26,7 +26,7 @@ from prometheus_client import Gauge
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import Connection, write
-from krypton.app.ports import StoredEvent
+from krypton.app.ports import ConsumerLag, StoredEvent
 from krypton.domain.events import Event
 
 PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::bigint")
@@ -101,6 +101,26 @@ class EventLog:
             await self.conn.execute(t.consumer_positions.insert().values(name=name, txid=0, seq=0))
             return (0, 0)
         return (row.txid, row.seq)
+
+    async def consumer_lags(self, cap: int) -> list[ConsumerLag]:
+        """How far each consumer is behind the readable end of the log: events (counted up to
+        `cap`, so a consumer far behind costs one bounded scan) and the oldest unread one's
+        time. Reads positions without locking them: a consumer at work is not held up."""
+        c, e = t.consumer_positions.c, t.events.c
+        lags = []
+        for row in await self.conn.execute(sa.select(c.name, c.txid, c.seq).order_by(c.name)):
+            after = sa.tuple_(e.txid, e.seq) > sa.tuple_(sa.literal(row.txid), sa.literal(row.seq))
+            unread = sa.select(e.created_at).where(after)
+            if self.pg:
+                unread = unread.where(e.txid < PG_HORIZON)
+            first = (await self.conn.execute(unread.order_by(e.txid, e.seq).limit(1))).first()
+            behind = 0
+            if first is not None:
+                capped = unread.with_only_columns(sa.literal(1)).limit(cap).subquery()
+                behind = int((await self.conn.execute(
+                    sa.select(sa.func.count()).select_from(capped))).scalar_one())
+            lags.append(ConsumerLag(row.name, behind, first.created_at if first else None))
+        return lags
 
     async def set_consumer_position(self, name: str, position: tuple[int, int]) -> None:
         c = t.consumer_positions.c

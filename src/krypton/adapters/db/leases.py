@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Collection
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
@@ -43,6 +44,9 @@ class LocalLeases:
 
     async def release(self, job: str) -> None:
         self.held.discard(job)
+
+    async def running(self, jobs: Collection[str]) -> set[str]:
+        return self.held & set(jobs)
 
     async def close(self) -> None:
         self.held.clear()
@@ -84,6 +88,22 @@ class AdvisoryLeases:
                 await self._conn.fetchval("SELECT pg_advisory_unlock($1)", lease_key(job))
             except _LOST:
                 await self._drop()
+
+    async def running(self, jobs: Collection[str]) -> set[str]:
+        """Which of `jobs` some process of the cluster holds the lease of now (any process:
+        the advisory locks of this database, whoever took them)."""
+        keys = {lease_key(job) & (2**64 - 1): job for job in jobs}
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                rows = await conn.fetch(
+                    "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+            except _LOST:
+                await self._drop()
+                raise
+        held = {(int(r["classid"]) << 32) | int(r["objid"]) for r in rows}
+        return {job for key, job in keys.items() if key in held}
 
     async def close(self) -> None:
         async with self._lock:

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Generator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -112,6 +116,34 @@ def _rowcount(status: str | None) -> int:
     return int(last) if last.isdigit() else -1
 
 
+class _PoolUse(Collector):
+    """krypton_db_pool_connections{state} and krypton_db_pool_size, read from the live pools
+    when Prometheus scrapes (no bookkeeping on the checkout path beyond one counter)."""
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakSet[PgPool] = weakref.WeakSet()
+
+    def add(self, pool: PgPool) -> None:
+        self._pools.add(pool)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        use = GaugeMetricFamily("krypton_db_pool_connections",
+                                "PostgreSQL connections of this process by state", labels=["state"])
+        size = GaugeMetricFamily("krypton_db_pool_size",
+                                 "How many PostgreSQL connections this process may open at once")
+        pools = [p for p in list(self._pools) if not p.closed]
+        if pools:
+            use.add_metric(["in_use"], sum(p.in_use for p in pools))
+            use.add_metric(["idle"], sum(len(p.idle) for p in pools))
+            size.add_metric([], sum(p.limit for p in pools))
+        yield use
+        yield size
+
+
+POOLS = _PoolUse()
+REGISTRY.register(POOLS)
+
+
 class PgPool:
     """Up to `size` idle connections kept, `size + overflow` open at once; a checkout waits at
     most `timeout` seconds for a free one. Last in, first out, so the connections kept warm
@@ -124,9 +156,12 @@ class PgPool:
         self.timeout = timeout
         self.connect_args = dict(connect_args)
         self.setup = setup
-        self.slots = asyncio.Semaphore(size + overflow)
+        self.limit = size + overflow
+        self.slots = asyncio.Semaphore(self.limit)
         self.idle: list[Any] = []
+        self.in_use = 0  # checked out now (for /metrics: alert when near `limit`)
         self.closed = False
+        POOLS.add(self)
 
     async def get(self) -> Any:
         if self.slots.locked():
@@ -139,20 +174,25 @@ class PgPool:
         else:
             await self.slots.acquire()
         try:
-            while self.idle:
-                conn = self.idle.pop()
-                if not conn.is_closed():
-                    return conn
-            conn = await asyncpg.connect(self.dsn, connection_class=_Driver, **self.connect_args)
-            try:
-                await self.setup(conn)
-            except BaseException:
-                conn.terminate()
-                raise
-            return conn
+            conn = await self._idle_or_new()
         except BaseException:
             self.slots.release()
             raise
+        self.in_use += 1
+        return conn
+
+    async def _idle_or_new(self) -> Any:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.is_closed():
+                return conn
+        conn = await asyncpg.connect(self.dsn, connection_class=_Driver, **self.connect_args)
+        try:
+            await self.setup(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
 
     def put(self, conn: Any) -> None:
         """Take a connection back: kept if it is healthy, idle and there is room, else closed."""
@@ -165,6 +205,7 @@ class PgPool:
             else:
                 self.idle.append(conn)
         finally:
+            self.in_use -= 1
             self.slots.release()
 
     async def close(self) -> None:

@@ -399,3 +399,176 @@ provider_health = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("process", sa.String(300), nullable=False),
 )
+
+# --- merchant bot (migration 0012) ---
+
+# Telegram chats linked to a merchant by a one-time code (app/merchant_bot.py): a chat
+# belongs to one merchant at a time; a merchant may have several chats.
+telegram_chats = sa.Table(
+    "telegram_chats", metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("chat_type", sa.String(20), nullable=False),
+    sa.Column("title", sa.String(200)),
+    sa.Column("linked_by", sa.BigInteger),  # the Telegram user who sent the code
+    sa.Column("linked_at", TS, nullable=False),
+    sa.Index("ix_telegram_chats_merchant_id", "merchant_id"),
+)
+
+# One-time link codes: only their hash is kept; spent once, and only before expires_at.
+telegram_link_codes = sa.Table(
+    "telegram_link_codes", metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("created_by", sa.String(100)),  # a dashboard user's id, or "cli"
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("used_at", TS),
+    sa.Column("used_by_chat", sa.BigInteger),
+)
+
+# Notifications to linked chats: an outbox the relay fills from the event log and the
+# sender empties, each message retried on its own schedule.
+telegram_messages = sa.Table(
+    "telegram_messages", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("merchant_id", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    # The event's place in the log (commit order): a chat's messages go out in this order.
+    sa.Column("event_txid", sa.BigInteger, nullable=False),
+    sa.Column("event_seq", sa.BigInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", TS),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("finished_at", TS),
+    sa.Column("last_error", sa.String(500)),
+    sa.UniqueConstraint("event_id", "chat_id", name="uq_telegram_messages_event_chat"),
+    sa.Index("ix_telegram_messages_status_next", "status", "next_attempt_at"),
+)
+
+# --- Mini-App (migration 0013) ---
+# The Telegram user who first opened an invoice in the Mini App with verified initData: that
+# user owns it (its "My purchases" list); later users may still pay it.
+miniapp_bindings = sa.Table(
+    "miniapp_bindings", metadata,
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), primary_key=True),
+    sa.Column("telegram_user_id", sa.BigInteger, nullable=False),
+    sa.Column("bound_at", TS, nullable=False),
+    sa.Index("ix_miniapp_bindings_user_bound", "telegram_user_id", "bound_at"),
+)
+
+# --- Stars money (migration 0014) ---
+# Refunds of confirmed payments (Stars now; chain payouts with issue 17). At most one
+# pending or succeeded refund a payment (app/refunds.py checks it under the invoice's lock).
+refunds = sa.Table(
+    "refunds", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, index=True),
+    sa.Column("payment_id", sa.ForeignKey("payments.id"), nullable=False, index=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure", sa.String(500)),
+    sa.Column("from_held", Money, nullable=False, server_default="0"),
+    sa.Column("settlement_id", sa.String(40)),  # whose held money `from_held` came from
+    # The request's Idempotency-Key and body hash: a retry finds (and resumes) its refund.
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("request_hash", sa.String(64)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("completed_at", TS),
+    sa.UniqueConstraint("merchant_id", "idempotency_key", name="uq_refunds_merchant_id"),
+    sa.Index("ix_refunds_status_created", "status", "created_at"),
+)
+
+# Who paid each Stars charge: refundStarPayment needs the payer's user id with the charge id.
+stars_charges = sa.Table(
+    "stars_charges", metadata,
+    sa.Column("charge_id", sa.String(128), primary_key=True),
+    sa.Column("payer_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# A Stars subscription: the invoice that started it, its payer and how long it runs.
+stars_subscriptions = sa.Table(
+    "stars_subscriptions", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False, unique=True),
+    sa.Column("period", sa.Integer, nullable=False),  # seconds; Telegram allows 30 days only
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payer_id", sa.BigInteger),
+    sa.Column("expires_at", TS),
+    sa.Column("renewals", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Each renewal charge of a subscription, and the invoice made for it (once per charge id).
+stars_renewals = sa.Table(
+    "stars_renewals", metadata,
+    sa.Column("charge_id", sa.String(128), primary_key=True),
+    sa.Column("subscription_id", sa.ForeignKey("stars_subscriptions.id"), nullable=False,
+              index=True),
+    sa.Column("invoice_id", sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("expires_at", TS),
+    sa.Column("renewed_at", TS),  # set once the subscription was advanced for this charge
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# Reports of `getStarTransactions` compared with the ledger (`krypton stars reconcile`).
+stars_reconciliations = sa.Table(
+    "stars_reconciliations", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("created_at", TS, nullable=False, index=True),
+    sa.Column("transactions", sa.Integer, nullable=False),
+    sa.Column("differences", sa.JSON, nullable=False),
+)
+
+# --- signer (migration 0015) ---
+
+# The hot-wallet signer's outbox (adapters/signer/outbox.py): one row per signed request.
+# A row is written with its external's seqno, message hash and BOC in the same transaction
+# as its audit row, BEFORE the BOC is broadcast; status recorded -> broadcast -> confirmed |
+# failed. Rows of one batch share the external (seqno, message_hash, boc). request_id and
+# ledger_entry_id are unique: a request, and a ledger entry, is signed for once.
+signer_transfers = sa.Table(
+    "signer_transfers", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("request_id", sa.String(100), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("destination", sa.String(100), nullable=False),
+    sa.Column("destination_kind", sa.String(32), nullable=False),
+    sa.Column("ledger_entry_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("wallet", sa.String(70), nullable=False),
+    sa.Column("seqno", sa.BigInteger, nullable=False),
+    sa.Column("message_hash", sa.String(44), nullable=False, index=True),
+    sa.Column("boc", sa.Text, nullable=False),
+    sa.Column("valid_until", sa.BigInteger, nullable=False),  # unix seconds, as the wallet checks it
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("tx_hash", sa.String(44)),
+    sa.Column("failure", sa.String(500)),
+    sa.Column("day", sa.String(10), nullable=False),  # UTC day it was first signed: the daily limit
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Append-only: one row per signature, with the request that caused it (never updated).
+signer_audit = sa.Table(
+    "signer_audit", metadata,
+    sa.Column("id", Serial, primary_key=True, autoincrement=True),
+    sa.Column("transfer_id", sa.ForeignKey("signer_transfers.id"), nullable=False, index=True),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("wallet", sa.String(70), nullable=False),
+    sa.Column("seqno", sa.BigInteger, nullable=False),
+    sa.Column("message_hash", sa.String(44), nullable=False),
+    sa.Column("signed_at", TS, nullable=False),
+)

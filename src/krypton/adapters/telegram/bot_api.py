@@ -14,9 +14,12 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import LabeledPrice
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import LabeledPrice, TransactionPartnerUser
 
+from krypton.app.refunds import RefundRefused
 from krypton.app.stars import PreCheckout, StarsPayment
+from krypton.app.stars_reconcile import StarTransaction, fetch_all
 
 STARS = "XTR"
 # Bot API limits on createInvoiceLink's texts; longer ones are refused with a 400.
@@ -39,13 +42,48 @@ class BotApi:
         self._bot = Bot(token, session=session)
 
     async def create_invoice_link(self, *, title: str, description: str, payload: str,
-                                  amount: int) -> str:
-        """A t.me link to pay `amount` Stars; `payload` comes back in the payment's updates."""
+                                  amount: int, subscription_period: int | None = None) -> str:
+        """A t.me link to pay `amount` Stars; `payload` comes back in the payment's updates.
+        With `subscription_period` Telegram charges the payer again every period."""
         link = await self._call(self._bot.create_invoice_link(
             title=title[:TITLE_MAX], description=description[:DESCRIPTION_MAX], payload=payload,
             currency=STARS, provider_token="",
-            prices=[LabeledPrice(label=title[:TITLE_MAX], amount=amount)]))
+            prices=[LabeledPrice(label=title[:TITLE_MAX], amount=amount)],
+            subscription_period=subscription_period))
         return str(link)
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give a Stars payment back; RefundRefused with Telegram's reason when it says no
+        (CHARGE_ALREADY_REFUNDED, CHARGE_NOT_FOUND, …), BotApiError when it was not reached."""
+        try:
+            await self._bot.refund_star_payment(user_id=user_id,
+                                                telegram_payment_charge_id=charge_id)
+        except TelegramBadRequest as exc:
+            raise RefundRefused(str(exc.message).replace(self._token, "<token>")) from None
+        except Exception as exc:
+            await self._call(_raise(exc))
+
+    async def star_transactions(self, offset: int, limit: int) -> list[StarTransaction]:
+        """One page of getStarTransactions: the transactions with users (payments, refunds)."""
+        page = await self._call(self._bot.get_star_transactions(offset=offset, limit=limit))
+        found = []
+        for tx in page.transactions:
+            partner = tx.source if tx.source is not None else tx.receiver
+            user = partner if isinstance(partner, TransactionPartnerUser) else None
+            found.append(StarTransaction(
+                id=tx.id, amount=tx.amount, nanostar_amount=tx.nanostar_amount or 0,
+                date=tx.date if tx.date.tzinfo else tx.date.replace(tzinfo=UTC),
+                incoming=tx.source is not None, user_id=user.user.id if user else None,
+                payload=user.invoice_payload if user else None))
+        return found
+
+    async def payer_of(self, charge_id: str) -> int | None:
+        """Who paid a charge, from the bot's history (for payments recorded before Krypton
+        kept payers)."""
+        for tx in await fetch_all(self):
+            if tx.incoming and tx.id == charge_id:
+                return tx.user_id
+        return None
 
     async def answer_pre_checkout(self, query_id: str, ok: bool,
                                   error_message: str | None = None) -> None:
@@ -57,6 +95,15 @@ class BotApi:
     async def close(self) -> None:
         await self._bot.session.close()
 
+    @property
+    def bot(self) -> Bot:
+        """aiogram's client, for the merchant bot's calls (adapters/telegram/merchant_api.py)."""
+        return self._bot
+
+    def scrub(self, text: str) -> str:
+        """`text` with the bot token taken out, for errors and logs."""
+        return text.replace(self._token, "<token>")
+
     async def _call(self, call: Any) -> Any:
         try:
             return await call
@@ -64,6 +111,10 @@ class BotApi:
             # aiogram and aiohttp errors may quote the request URL, which holds the token.
             text = f"{type(exc).__name__}: {exc}".replace(self._token, "<token>")
             raise BotApiError(f"Telegram Bot API call failed: {text}") from None
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
 
 
 class MalformedUpdate(ValueError):
@@ -103,7 +154,16 @@ def _payment(message: dict[str, Any]) -> StarsPayment:
         total_amount=_whole(paid, "total_amount", where),
         payload=_text(paid, "invoice_payload", where),
         payer_id=_whole(payer, "id", "message.from") if isinstance(payer, dict) else None,
-        paid_at=datetime.fromtimestamp(_whole(message, "date", "message"), UTC))
+        paid_at=datetime.fromtimestamp(_whole(message, "date", "message"), UTC),
+        is_recurring=paid.get("is_recurring") is True,
+        is_first_recurring=paid.get("is_first_recurring") is True,
+        subscription_expires_at=_moment(paid, "subscription_expiration_date", where))
+
+
+def _moment(obj: dict[str, Any], name: str, where: str) -> datetime | None:
+    if obj.get(name) is None:
+        return None
+    return datetime.fromtimestamp(_whole(obj, name, where), UTC)
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:

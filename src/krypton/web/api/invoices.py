@@ -8,8 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from krypton.app import invoices as use
+from krypton.app import refunds, subscriptions
+from krypton.domain import money, subscription
 from krypton.domain.errors import DomainError
 from krypton.domain.invoice import InvoiceStatus
+from krypton.domain.refund import RefundStatus
 from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
 from krypton.web.api.common import After, Limit, deps_of, invoice_json, json, owned, page
@@ -47,11 +50,73 @@ def _idempotency_key(request: Request) -> str | None:
 async def create(body: s.InvoiceCreate, request: Request,
                  who: Principal = Depends(require(Scope.INVOICES_WRITE, tier="create"))) -> JSONResponse:
     idempotency_key = _idempotency_key(request)
-    req = use.InvoiceRequest(**body.model_dump())
+    asked = body.model_dump()
+    period = _subscription_period(asked.pop("stars_subscription"), asked.pop("subscription_period"),
+                                  body)
+    req = use.InvoiceRequest(**asked)
     created = await use.create_invoice(
         deps_of(request), who.merchant_id, req, view=lambda inv: invoice_json(request, inv),
         idempotency_key=idempotency_key, merchant=who.merchant)
+    if period is not None:  # a replay keeps the plan its first request kept
+        container = request.app.state.container
+        await subscriptions.ask(deps_of(request), container.stars_books(), created.view["id"],
+                                period)
     return json(created.view, 201)
+
+
+def _subscription_period(flag: bool, period: int | None, body: s.InvoiceCreate) -> int | None:
+    if flag and period is None:
+        period = subscription.PERIOD
+    methods = body.methods if body.methods is not None else ["stars"]
+    return subscription.validate(
+        period, stars=list(methods) == ["stars"], price_currency=body.currency,
+        amount=_whole(body.amount) if period is not None else 0)
+
+
+def _whole(amount: str) -> int:
+    try:
+        return money.parse_units(amount, 0)
+    except DomainError:
+        raise DomainError("A Stars subscription costs a whole number of Stars.",
+                          field="amount") from None
+
+
+@router.post("/{invoice_id}/refund", response_model=s.RefundOut,
+             summary="Refund the invoice's payment",
+             openapi_extra={"parameters": [_IDEMPOTENCY_KEY_DOC]})
+async def refund(invoice_id: str, body: s.RefundCreate, request: Request,
+                 who: Principal = Depends(require(Scope.REFUNDS_WRITE))) -> JSONResponse:
+    """Give the payment back to its payer: Telegram Stars payments only for now (refunds
+    of chain payments come with payouts). 200 with `succeeded` or `failed` (Telegram's
+    reason), 202 with `pending` when Telegram could not be reached (retried)."""
+    container = request.app.state.container
+    deps = deps_of(request)
+    kit = container.refund_kit()
+    req = refunds.RefundRequest(amount=body.amount, reason=body.reason, payment_id=body.payment_id)
+    key = _idempotency_key(request)
+    try:
+        done = await refunds.refund_invoice(deps, kit, who.merchant_id, invoice_id, req,
+                                            idempotency_key=key)
+    except refunds.RailUnavailable as exc:
+        # Recorded, but Telegram's answer is unknown: the worker (or a retry) finishes it.
+        pending = await refunds.list_refunds(deps, kit, who.merchant_id, invoice_id)
+        waiting = [r for r in pending if r.status is RefundStatus.PENDING]
+        if not waiting:
+            raise
+        body_ = s.refund_body(waiting[-1])
+        body_["message"] = exc.message
+        return json(body_, 202)
+    return json(s.refund_body(done))
+
+
+@router.get("/{invoice_id}/refunds", response_model=s.listing(s.RefundOut),
+            summary="Refunds of an invoice, oldest first")
+async def list_refunds(invoice_id: str, request: Request,
+                       who: Principal = Depends(require(Scope.PAYMENTS_READ))) -> JSONResponse:
+    container = request.app.state.container
+    items = await refunds.list_refunds(deps_of(request), container.refund_kit(), who.merchant_id,
+                                       invoice_id)
+    return page([s.refund_body(r) for r in items], False)
 
 
 @router.get("", response_model=s.listing(s.InvoiceOut), summary="List invoices, newest first")

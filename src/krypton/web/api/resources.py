@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from krypton.app.ports import UnitOfWork
 from krypton.domain import events as event_types
 from krypton.domain import ledger
+from krypton.domain.assets import XTR
 from krypton.domain.errors import DomainError
 from krypton.domain.scopes import Scope
 from krypton.web.api import schemas as s
@@ -86,13 +87,21 @@ async def balances(request: Request,
     async with deps_of(request).uow(write=False) as uow:
         available = await uow.ledger.balances(ledger.merchant_account(who.merchant_id, ""))
         pending = await uow.ledger.balances(ledger.clearing(who.merchant_id, ""))
-    per_asset: dict[str, dict[str, int]] = defaultdict(lambda: {"available": 0, "pending": 0})
+        held = await uow.ledger.balances(ledger.merchant_held(who.merchant_id, ""))
+    per_asset: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"available": 0, "pending": 0, "held": 0})
     for (_, asset), amount in available.items():
         per_asset[asset]["available"] = amount
     for (_, asset), amount in pending.items():
-        per_asset[asset]["pending"] = amount
+        per_asset[asset]["pending"] += amount
+    # Settled Stars Telegram still holds: pending to the merchant, withdrawable after the hold.
+    for (_, asset), amount in held.items():
+        per_asset[asset]["pending"] += amount
+        per_asset[asset]["held"] = amount
     return json({"object": "balances", "balances": [
-        {"asset": a, "available": s.fmt(v["available"], a), "pending": s.fmt(v["pending"], a)}
+        {"asset": a, "available": s.fmt(v["available"], a), "pending": s.fmt(v["pending"], a),
+         # Only rails with a hold (Telegram Stars) say how much of `pending` it is.
+         **({"held": s.fmt(v["held"], a)} if a == XTR.code else {})}
         for a, v in sorted(per_asset.items())]})
 
 

@@ -24,6 +24,7 @@ from krypton.domain import fees, money
 from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, Chain, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice, InvoiceException, InvoiceStatus
 from krypton.domain.payment import Payment, PaymentStatus
+from krypton.domain.refund import Refund
 from krypton.domain.settlement import Settlement, SettlementStatus
 from krypton.domain.webhooks import Attempt, Delivery, Endpoint
 from krypton.web.api import bodies, instructions
@@ -123,6 +124,12 @@ class InvoiceCreate(Strict):
         None, max_length=2000, description="Where to send the payer once the invoice is paid.")
     confirmations: Annotated[StrictInt, Field(json_schema_extra={"minimum": 1, "maximum": 100})] \
         | None = Field(None, description="Override the confirmation policy (1-100).")
+    stars_subscription: bool = Field(False, description="A Telegram Stars subscription: the "
+                                     "payer is charged again every 30 days (Stars only, priced "
+                                     "in XTR, at most 10,000 Stars).")
+    subscription_period: StrictInt | None = Field(
+        None, description="Seconds between charges of a Stars subscription: 2592000 (30 days), "
+        "the only period Telegram allows; the same as stars_subscription: true.")
 
     @field_validator("amount", "currency", "methods", "order_id", "description", "redirect_url",
                      mode="before")
@@ -343,7 +350,10 @@ class SettlementOut(BaseModel):
 class BalanceOut(BaseModel):
     asset: AssetCode
     available: str = Field(description="Settled: the merchant's to withdraw.")
-    pending: str = Field(description="Received, not yet settled.")
+    pending: str = Field(description="Received, not yet withdrawable: not yet settled, or "
+                         "held by the rail (Telegram Stars, for its hold period).")
+    held: str | None = Field(None, description="Of `pending`: settled but held by the rail "
+                             "until its hold period passes (Telegram Stars only, XTR).")
 
 
 class BalancesOut(BaseModel):
@@ -454,6 +464,34 @@ settlement_body: Callable[[Settlement], dict[str, Any]] = bodies.builder(
     net_forwarded_amount=lambda s: fmt(s.forwarded, s.asset),
     collector_fee_amount=lambda s: fmt(s.collector_fee, s.asset),
     created_at=lambda s: s.created_at.isoformat())
+
+
+class RefundCreate(Strict):
+    amount: str | None = Field(
+        None, max_length=MAX_AMOUNT_CHARS, description="The whole payment's amount, or leave it "
+        "out: Telegram refunds whole Stars payments only.")
+    reason: Text | None = Field(None, max_length=500, description="Why, for your records.")
+    payment_id: str | None = Field(None, max_length=40, description="Which payment, when the "
+                                   "invoice has several confirmed ones.")
+
+
+class RefundOut(BaseModel):
+    id: str = Field(description="The refund's id (ref_…).")
+    object: Literal["refund"] = Field("refund", description="The kind of object.")
+    invoice_id: str = Field(description="The invoice whose payment is refunded.")
+    payment_id: str = Field(description="The payment given back.")
+    asset: AssetCode
+    amount: str = Field(description="Given back to the payer: the whole payment.")
+    status: str = Field(description="pending (Telegram being asked), succeeded or failed.")
+    reason: str | None = Field(description="Why, as the merchant said.")
+    failure: str | None = Field(description="Why the rail refused it (Telegram's reason).")
+    created_at: Moment
+    completed_at: Moment | None = Field(description="When it succeeded or failed.")
+
+
+refund_body: Callable[[Refund], dict[str, Any]] = bodies.builder(
+    RefundOut, status="status.value", amount=lambda r: fmt(r.amount, r.asset),
+    created_at=lambda r: r.created_at.isoformat(), completed_at=lambda r: _iso(r.completed_at))
 # The event log keeps amounts as integers of smallest units (its exact record, which the read
 # models fold); the API shows them as decimal strings like everywhere else. Each amount field
 # of an event's data, with the field that names its unit (None: always TON).

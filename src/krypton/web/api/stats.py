@@ -50,6 +50,7 @@ class InvoiceCountsOut(BaseModel):
     paid: int = Field(description="Paid and confirmed.")
     expired: int = Field(description="Not paid in time.")
     cancelled: int = Field(description="Cancelled by the merchant.")
+    refunded: int = Field(description="Paid, then refunded to the payer.")
 
 
 # Every status has its field: a new status without one fails here, at import, not in a test.

@@ -56,6 +56,21 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "asset_TON": "TON", "asset_USDT_TON": "USDT", "asset_USDT_TRC20": "USDT", "asset_XTR": "Stars",
         "network_note_usdt_trc20": "Send USDT (TRC-20) on the Tron network only.",
         "network_note_usdt_ton": "Send USDT on the TON network (a jetton transfer) only.",
+        # The Telegram Mini App (/tg/app/{id}).
+        "my_purchases": "My purchases",
+        "no_purchases": "No purchases yet.",
+        "more": "Show more",
+        "not_owner": "Another Telegram account opened this invoice first, so it is in their "
+                     "purchases, not yours. You can still pay it.",
+        "session_failed": "Telegram could not confirm who you are, so your purchases are not "
+                          "shown. Open the app again from the bot; you can still pay.",
+        "outside_telegram": "Open this page from the shop's Telegram bot to see your purchases.",
+        "stars_paid": "Telegram accepted the payment. Confirming…",
+        "stars_failed": "The Stars payment did not go through.",
+        "stars_cancelled": "The Stars payment was cancelled.",
+        "status_pending": "Awaiting payment", "status_confirming": "Confirming", "status_paid": "Paid",
+        "status_expired": "Expired", "status_cancelled": "Cancelled", "status_underpaid": "Partly paid",
+        "status_refunded": "Refunded",
     },
     "ru": {
         "title": "Оплата",
@@ -104,6 +119,21 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "asset_TON": "TON", "asset_USDT_TON": "USDT", "asset_USDT_TRC20": "USDT", "asset_XTR": "Stars",
         "network_note_usdt_trc20": "Отправляйте USDT (TRC-20) только в сети Tron.",
         "network_note_usdt_ton": "Отправляйте USDT только в сети TON (перевод жетона).",
+        # Мини-приложение Telegram (/tg/app/{id}).
+        "my_purchases": "Мои покупки",
+        "no_purchases": "Покупок пока нет.",
+        "more": "Показать ещё",
+        "not_owner": "Этот счёт первым открыл другой аккаунт Telegram, поэтому он в его "
+                     "покупках, а не в ваших. Оплатить его вы всё равно можете.",
+        "session_failed": "Telegram не подтвердил, кто вы, поэтому покупки не показаны. "
+                          "Откройте приложение заново из бота; оплатить можно и так.",
+        "outside_telegram": "Откройте эту страницу из Telegram-бота магазина, чтобы увидеть покупки.",
+        "stars_paid": "Telegram принял платёж. Подтверждаем…",
+        "stars_failed": "Платёж в Stars не прошёл.",
+        "stars_cancelled": "Платёж в Stars отменён.",
+        "status_pending": "Ожидает оплаты", "status_confirming": "Подтверждается", "status_paid": "Оплачен",
+        "status_expired": "Истёк", "status_cancelled": "Отменён", "status_underpaid": "Оплачен частично",
+        "status_refunded": "Возвращён",
     },
 }
 

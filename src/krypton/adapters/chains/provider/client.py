@@ -35,6 +35,7 @@ from typing import Any, Self
 import httpx
 import structlog
 
+from krypton.adapters.chains.provider import metrics
 from krypton.adapters.chains.provider.endpoint import Endpoint
 from krypton.adapters.chains.provider.errors import (
     AllEndpointsUnavailable,
@@ -120,6 +121,7 @@ class ProviderClient:
             )
             for i, ep in enumerate(endpoints)
         ]
+        metrics.CIRCUITS.add(self)
 
     async def get_json(
         self, path: str, *, params: Params | None = None, priority: Priority = Priority.DISCOVERY
@@ -132,6 +134,10 @@ class ProviderClient:
     ) -> Any:
         """POST `json` to base_url/path and return the decoded JSON body."""
         return await self._call("POST", path, params=None, body=json, priority=priority)
+
+    def circuits(self) -> list[tuple[str, CircuitState]]:
+        """Each endpoint's circuit now (for /metrics)."""
+        return [(slot.name, slot.breaker.state) for slot in self._slots]
 
     def stats(self) -> tuple[EndpointStats, ...]:
         """A snapshot per endpoint, in configuration order."""
@@ -222,9 +228,13 @@ class ProviderClient:
             try:
                 result = await self._exchange(slot.endpoint, method, path, params, body)
             except ProviderError as err:
-                self._on_failure(slot, err, self._clock() - started)
+                latency = self._clock() - started
+                metrics.observe(slot.name, err.kind, latency)
+                self._on_failure(slot, err, latency)
                 raise
-            self._on_success(slot, self._clock() - started)
+            latency = self._clock() - started
+            metrics.observe(slot.name, "ok", latency)
+            self._on_success(slot, latency)
             return result
         finally:
             if probe:
