@@ -572,3 +572,11 @@ signer_audit = sa.Table(
     sa.Column("message_hash", sa.String(44), nullable=False),
     sa.Column("signed_at", TS, nullable=False),
 )
+
+# --- payouts (migration 0016) ---
+
+# --- crypto refunds (migration 0017) ---
+
+# --- shop orders (migration 0018) ---
+
+# --- shop buyers (migration 0019) ---
