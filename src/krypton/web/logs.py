@@ -16,9 +16,13 @@ import logging.handlers
 import queue
 import re
 import sys
+import time
 from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import IO, Any
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
@@ -75,8 +79,21 @@ def redact(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
 
 # The pieces every line goes through, structlog's own events and the standard library's
 # (uvicorn) alike; then the exception as plain text, then redaction, then JSON.
+# The id of the request being served (web/telemetry.py sets it): every line written while
+# serving it carries it, and so does an error report (web/sentry.py).
+REQUEST_ID: ContextVar[str | None] = ContextVar("krypton_request_id", default=None)
+
+
+def add_request_id(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
+    add_request_id,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -117,8 +134,41 @@ class Logging:
         if self.stopped:  # at exit, after an earlier stop
             return
         self.stopped = True
+        if _Direct.queue is self.listener.queue:  # not a later configuration's
+            _Direct.queue = None
         self.listener.stop()
         logging.getLogger().removeHandler(self.handler)
+
+
+class _Direct:
+    """Where `line` writes while logging is configured: the queue, the level, the format."""
+
+    queue: queue.SimpleQueue[logging.LogRecord] | None = None
+    level = logging.INFO
+    fmt = "json"
+
+
+def line(logger: str, event: str, fields: dict[str, Any]) -> None:
+    """Write one info line of fields the caller vouches for (no secret, no text from a
+    request), straight onto the writer's queue: the per-request access line. Through the
+    processor chain (contextvars, redaction of every value, the renderer) it cost about
+    140 µs a request, a third of an invoice's; this way about 9 µs."""
+    sink = _Direct.queue
+    if sink is None:  # logging not configured (a library user, a test): the usual way
+        structlog.get_logger(logger).info(event, **fields)
+        return
+    if _Direct.level > logging.INFO:
+        return
+    record = {"event": event, **fields, "level": "info", "logger": logger,
+              "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    if _Direct.fmt == "json":
+        text = orjson.dumps(record).decode()
+    else:
+        pairs = " ".join(f"{k}={v}" for k, v in fields.items())
+        text = f"{record['timestamp']} [info     ] {event:<30} {pairs} logger={logger}"
+    made = logging.LogRecord(logger, logging.INFO, __file__, 0, text, None, None)
+    made.created = time.time()
+    sink.put_nowait(made)
 
 
 def configure(level: str = "info", stream: IO[str] | None = None, fmt: str = "json") -> Logging:
@@ -156,6 +206,7 @@ def configure(level: str = "info", stream: IO[str] | None = None, fmt: str = "js
     for name in QUIET:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     listener.start()
+    _Direct.queue, _Direct.level, _Direct.fmt = lines, numeric, fmt
     running = Logging(listener, handler)
     # The writer thread is a daemon: at exit, write what is still queued (the last words of
     # a server that stops) before it goes.

@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import sentry_sdk
-import structlog
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.types import Event
 
 from krypton.config import Settings
-from krypton.web.logs import redact_value
+from krypton.web.logs import REQUEST_ID, redact_value
 
 # What stays of a request: enough to find the route, nothing the caller sent.
 KEPT_REQUEST_KEYS = ("method",)
@@ -42,7 +41,7 @@ def configure(settings: Settings, *, release: str | None = None, **options: Any)
 
 
 def scrub(event: Event, _hint: dict[str, Any]) -> Event:
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    request_id = REQUEST_ID.get()
     if request_id:
         event.setdefault("tags", {})["request_id"] = request_id
     request = event.get("request")
