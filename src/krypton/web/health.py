@@ -19,6 +19,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from krypton.adapters.db import faults
+from krypton.adapters.signer.client import SignerClient
 from krypton.app import provider_health
 from krypton.bootstrap import Container
 from krypton.web import errors
@@ -144,7 +145,5 @@ def _chain_of(endpoint: str) -> str | None:
 
 
 async def _signer(container: Container) -> Check:
-    from krypton.adapters.signer.client import SignerClient
-
     await SignerClient(container.settings.signer_socket_path, timeout=CHECK_SECONDS).status("health")
     return Check(OK)

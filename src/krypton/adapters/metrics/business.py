@@ -14,6 +14,7 @@ whole cluster, whichever process runs the job, and leaves the money paths untouc
   krypton_fees_booked_total{asset}               platform fee booked, in the asset's base unit
   krypton_fee_mismatches_total{asset}            a fee booked ≠ the fee the rule computes
   krypton_unmatched_transfers_total{reason}
+  krypton_orders_total{status}                   Stars shop orders by the status they moved to
 
 The log lines (logger krypton.money) name what changed with its ids and amounts: payments
 detected, confirmed, failed; invoices paid; settlements; refunds and payouts as they come.
@@ -50,10 +51,12 @@ FEES_BOOKED = Counter("krypton_fees_booked", "Platform fees booked, in the asset
                       ["asset"])
 FEE_MISMATCHES = Counter("krypton_fee_mismatches",
                          "Settlements whose booked fee differs from the fee rule's", ["asset"])
+ORDERS = Counter("krypton_orders", "Stars shop orders by the status they moved to "
+                 "(delivered, failed, refunded: fulfilment's outcomes)", ["status"])
 UNMATCHED = Counter("krypton_unmatched_transfers", "Transfers matched to no invoice, by reason",
                     ["reason"])
 # Money moves: one line each (settlement and the rest of the invoice's life too).
-LOGGED_PREFIXES = ("payment.", "settlement.", "refund.", "payout.", "subscription.")
+LOGGED_PREFIXES = ("payment.", "settlement.", "refund.", "payout.", "subscription.", "order.")
 LOGGED = frozenset({"invoice.paid", "invoice.underpaid", "invoice.refunded", "transfer.unmatched"})
 # What a line carries of an event's data: ids, amounts and states, never a memo or address.
 LOGGED_FIELDS = ("invoice_id", "asset", "amount", "gross", "fee", "net", "status", "chain",
@@ -102,6 +105,8 @@ class BusinessMetrics:
             PAYMENTS.labels(str(data.get("chain")), status).inc()
             if event.type == events.PAYMENT_CONFIRMED:
                 self._confirmation(data)
+        elif kind == "order":
+            ORDERS.labels(status).inc()
         elif event.type == events.SETTLEMENT_CREATED:
             self._settlement(event)
         elif event.type == events.TRANSFER_UNMATCHED:
