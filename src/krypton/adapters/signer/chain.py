@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
+from krypton.adapters.chains.ton import toncenter
 from krypton.adapters.chains.ton.address import TonAddress
+from krypton.adapters.chains.ton.cells import address_cell, cell_to_boc
 
 
 class ChainError(Exception):
@@ -32,6 +34,18 @@ class Landed:
     # (destination raw, value) of each message the action phase sent
     sent: tuple[tuple[str, int], ...]
     action_failed: str | None  # why nothing was sent, or None
+    # the hash of each message sent, in the order of `sent`: its destination's transaction
+    # is found by it (a bounce)
+    out_hashes: tuple[str, ...] = ()
+    total_fees: int = 0  # nanotons the chain charged the wallet for the transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The destination's transaction for a message the wallet sent."""
+
+    tx_hash: str
+    bounced: bool  # the destination refused it and sent the value back
 
 
 class WalletChain:
@@ -68,8 +82,33 @@ class WalletChain:
         failed = None
         if action and not action.get("success", True):
             failed = f"the wallet's action phase failed (result code {action.get('result_code')})"
-        sent = tuple((str(m["destination"]), int(m["value"])) for m in row.get("out_msgs") or [])
-        return Landed(str(row["hash"]), sent, failed)
+        outs = row.get("out_msgs") or []
+        sent = tuple((str(m["destination"]), int(m["value"])) for m in outs)
+        return Landed(str(row["hash"]), sent, failed, tuple(str(m.get("hash") or "") for m in outs),
+                      int(row.get("total_fees") or 0))
+
+    async def delivery(self, message_hash: str) -> Delivery | None:
+        """The destination's transaction for a message the wallet sent, once it is on chain:
+        bounced when it aborted and sent the value back (a bounced message)."""
+        response = await self._request("GET", "/transactionsByMessage",
+                                       params={"msg_hash": message_hash, "direction": "in"})
+        rows = self._json(response).get("transactions") or []
+        if not rows:
+            return None
+        row = rows[0]
+        aborted = bool((row.get("description") or {}).get("aborted"))
+        back = any(m.get("bounced") for m in row.get("out_msgs") or [])
+        return Delivery(str(row["hash"]), aborted and back)
+
+    async def jetton_wallet(self, owner: TonAddress, master: TonAddress) -> TonAddress:
+        """`owner`'s jetton wallet under `master`, asked of the master (get_wallet_address)."""
+        response = await self._request("POST", "/runGetMethod", json={
+            "address": master.raw, "method": "get_wallet_address",
+            "stack": [{"type": "slice", "value": cell_to_boc(address_cell(owner))}]})
+        try:
+            return toncenter.parse_wallet_address(self._json(response))
+        except toncenter.PayloadError as exc:
+            raise ChainError(f"get_wallet_address: {exc}") from None
 
     async def now(self) -> int:
         """The chain's time: the last masterchain block's gen_utime."""

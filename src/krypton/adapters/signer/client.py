@@ -4,11 +4,14 @@ socket, one frame out, one frame back (protocol in server.py). It holds no key m
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from krypton.adapters.signer.server import frame, read_frame
+from krypton.app.ports import SignerUnavailable as PortUnavailable
+from krypton.app.ports import SignOutcome, SignRequest
 
 
 class SignerUnavailable(Exception):
@@ -67,3 +70,37 @@ class SignerClient:
         if "error" in answer:
             raise SignerUnavailable(f"the signer refused the frame: {answer['error']}")
         return answer
+
+
+class SignerPort:
+    """The use cases' `Signer` port (app/ports.py) over the socket client."""
+
+    def __init__(self, client: SignerClient) -> None:
+        self._client = client
+
+    async def transfer(self, requests: Sequence[SignRequest]) -> list[SignOutcome]:
+        transfers = [Transfer(r.request_id, r.kind, r.asset, r.amount, r.destination,
+                              r.destination_kind, r.ledger_entry_id) for r in requests]
+        try:
+            results = await self._client.transfer(*transfers)
+        except (SignerUnavailable, OSError, TimeoutError) as exc:
+            raise PortUnavailable(str(exc) or type(exc).__name__) from None
+        return [_outcome(r) for r in results]
+
+    async def status(self, request_id: str) -> SignOutcome | None:
+        try:
+            result = await self._client.status(request_id)
+        except SignerUnavailable as exc:
+            if "no such request" in str(exc):
+                return None
+            raise PortUnavailable(str(exc)) from None
+        except (OSError, TimeoutError) as exc:
+            raise PortUnavailable(str(exc) or type(exc).__name__) from None
+        return _outcome(result)
+
+
+def _outcome(result: dict[str, Any]) -> SignOutcome:
+    return SignOutcome(str(result["request_id"]), str(result["status"]), result.get("refusal"),
+                       result.get("reason") or result.get("failure"), result.get("message_hash"),
+                       result.get("tx_hash"), bool(result.get("bounced", False)),
+                       result.get("delivered"), int(result.get("network_fee") or 0))

@@ -188,7 +188,19 @@ class Outbox:
             return None
         return {"transfer_id": row.id, "request_id": row.request_id, "status": row.status,
                 "seqno": int(row.seqno), "message_hash": row.message_hash, "tx_hash": row.tx_hash,
-                "failure": row.failure}
+                "failure": row.failure, "asset": row.asset, "amount": int(row.amount),
+                "destination": row.destination}
+
+    async def batch(self, message_hash: str) -> list[dict[str, Any]]:
+        """The transfers one external carries, in the order they were signed into it (its
+        audit rows' order): the order of the wallet's out messages."""
+        query = (sa.select(_T.request_id, _T.asset, _T.amount, _T.destination)
+                 .join(t.signer_audit, _A.transfer_id == _T.id)
+                 .where(_A.message_hash == message_hash).order_by(_A.id))
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [{"request_id": r.request_id, "asset": r.asset, "amount": int(r.amount),
+                 "destination": r.destination} for r in rows]
 
     async def audit(self, limit: int = 50) -> list[AuditRow]:
         query = sa.select(t.signer_audit).order_by(_A.id.desc()).limit(limit)

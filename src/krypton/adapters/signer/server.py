@@ -42,11 +42,13 @@ import structlog
 
 from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, parse
 from krypton.adapters.chains.ton.comments import build_comment
-from krypton.adapters.signer.chain import ChainError, Refused, WalletChain
+from krypton.adapters.chains.ton.wallet_messages import FORWARD_TON, JETTON_TRANSFER_TON, jetton_transfer
+from krypton.adapters.signer.chain import ChainError, Landed, Refused, WalletChain
 from krypton.adapters.signer.outbox import Outbox, Outgoing, TransferStatus
 from krypton.adapters.signer.wallet import HotWallet, OutMessage
 from krypton.app.ports import Clock
 from krypton.domain import signer_policy as policy_rules
+from krypton.domain.assets import USDT_TON
 from krypton.domain.signer_policy import (
     DestinationKind,
     Facts,
@@ -60,7 +62,10 @@ VALID_FOR_SECONDS = 60
 REQUEST_KEYS = frozenset({"request_id", "kind", "asset", "amount", "destination", "destination_kind",
                           "ledger_entry_id"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
-ASSETS_SENT = frozenset({"TON"})  # jetton transfers from the hot wallet come later
+# TON itself, and jettons by their master: a jetton is sent as a TEP-74 transfer to the hot
+# wallet's OWN jetton wallet (found with the master's get_wallet_address), which moves it.
+JETTON_MASTERS = {USDT_TON.code: USDT_TON.contract or ""}
+ASSETS_SENT = frozenset({"TON", *JETTON_MASTERS})
 log = structlog.get_logger()
 _E = TypeVar("_E", RequestKind, DestinationKind)
 
@@ -142,6 +147,7 @@ class Signer:
         self._clock, self._new_id, self._network = clock, new_id, network
         self._valid_for, self._poll = valid_for, poll_seconds
         self._lock = asyncio.Lock()
+        self._jetton_wallets: dict[str, TonAddress] = {}  # asset -> the hot wallet's jetton wallet
         self._queue: list[_Queued] = []
         self._wakeup = asyncio.Event()
         # A test hook: runs after an external is recorded and before it is broadcast.
@@ -212,8 +218,9 @@ class Signer:
         try:
             seqno = await self._chain.seqno(self.wallet.address)
             now = self._clock.now()
+            messages = [await self._message(q.request) for q in batch]
             signed = self.wallet.sign(seqno or 0, int(now.timestamp()) + self._valid_for,
-                                      [self._message(q.request) for q in batch], deploy=seqno is None)
+                                      messages, deploy=seqno is None)
             items = [(self._new_id("stx"), q.request) for q in batch]
             await self._outbox.record(items, seqno=signed.seqno, message_hash=signed.hash, boc=signed.boc,
                                       valid_until=signed.valid_until, now=now)
@@ -245,14 +252,35 @@ class Signer:
             log.warning("signer_external_refused", message_hash=message_hash, error=str(exc))
         await self._outbox.mark_broadcast(message_hash, self._clock.now())
 
-    def _message(self, request: TransferRequest) -> OutMessage:
+    async def _message(self, request: TransferRequest) -> OutMessage:
         destination: TonAddress = parse(request.destination,
                                         network="mainnet" if self._network == "mainnet" else "testnet")
+        comment = f"{request.kind.value} {request.request_id}"
+        if request.asset in JETTON_MASTERS:
+            # To our own jetton wallet, bounceable (a refusal, too few jettons, comes back);
+            # the recipient's notification carries the comment; the TON left over returns.
+            body = jetton_transfer(request.amount, destination, self.wallet.address, comment,
+                                   forward_ton_amount=FORWARD_TON)
+            return OutMessage(await self._jetton_wallet(request.asset), JETTON_TRANSFER_TON, body,
+                              bounce=True)
         # Bounceable only to contracts (EQ…); a wallet (UQ…, raw) gets a non-bounceable message,
         # which an uninitialised wallet still receives.
         bounce = request.destination.startswith(("EQ", "kQ"))
-        comment = f"{request.kind.value} {request.request_id}"
         return OutMessage(destination, request.amount, build_comment(comment), bounce=bounce)
+
+    async def _jetton_wallet(self, asset: str) -> TonAddress:
+        found = self._jetton_wallets.get(asset)
+        if found is None:
+            master = parse(JETTON_MASTERS[asset], network="mainnet")
+            found = await self._chain.jetton_wallet(self.wallet.address, master)
+            self._jetton_wallets[asset] = found
+        return found
+
+    async def _out_target(self, asset: str, destination: str, amount: int) -> tuple[str, int]:
+        """(raw destination, value) of the wallet's out message that carries a transfer."""
+        if asset in JETTON_MASTERS:
+            return (await self._jetton_wallet(asset)).raw, JETTON_TRANSFER_TON
+        return parse(destination, network="testnet").raw, amount
 
     # -- recovery -------------------------------------------------------------------------
 
@@ -270,9 +298,10 @@ class Signer:
         if landed is not None:
             remaining = list(landed.sent)
             for transfer in outgoing.transfers:
-                raw = parse(transfer.request.destination, network="testnet").raw
+                request = transfer.request
+                raw, value = await self._out_target(request.asset, request.destination, request.amount)
                 match = next((m for m in remaining if parse(m[0], network="testnet").raw == raw
-                              and m[1] == transfer.request.amount), None)
+                              and m[1] == value), None)
                 if landed.action_failed is None and match is not None:
                     remaining.remove(match)
                     await self._outbox.settle(transfer.id, TransferStatus.CONFIRMED, now,
@@ -294,7 +323,7 @@ class Signer:
         the wallet's current seqno, recorded before the broadcast."""
         seqno = await self._chain.seqno(self.wallet.address)
         now = self._clock.now()
-        messages = [self._message(t.request) for t in outgoing.transfers]
+        messages = [await self._message(t.request) for t in outgoing.transfers]
         signed = self.wallet.sign(seqno or 0, int(now.timestamp()) + self._valid_for, messages,
                                   deploy=seqno is None)
         await self._outbox.resign(outgoing.message_hash, outgoing.transfers, seqno=signed.seqno,
@@ -302,6 +331,39 @@ class Signer:
                                   attempt=outgoing.attempt + 1, now=now)
         log.info("signer_resigned", old=outgoing.message_hash, message_hash=signed.hash, seqno=signed.seqno)
         await self._broadcast(signed.hash, signed.boc)
+
+    async def _delivery(self, transfer: dict[str, Any]) -> dict[str, Any]:
+        """For a confirmed transfer: whether its destination took it (`delivered`: True,
+        False when it bounced back, None while its transaction is not on chain yet) and its
+        share of the wallet transaction's fee (`network_fee`, the remainder on the first)."""
+        landed = await self._chain.find(transfer["message_hash"])
+        if landed is None:
+            return {"delivered": None}
+        index = await self._out_index(landed, transfer)
+        if index is None or index >= len(landed.out_hashes):
+            return {"delivered": None}
+        count = max(len(landed.sent), 1)
+        fee = landed.total_fees // count + (landed.total_fees % count if index == 0 else 0)
+        delivery = await self._chain.delivery(landed.out_hashes[index])
+        if delivery is None:
+            return {"delivered": None, "network_fee": fee}
+        return {"delivered": not delivery.bounced, "bounced": delivery.bounced,
+                "network_fee": fee, "delivery_tx_hash": delivery.tx_hash}
+
+    async def _out_index(self, landed: Landed, transfer: dict[str, Any]) -> int | None:
+        """Which of the wallet's out messages carried the transfer: the external's transfers
+        take the matching messages in the order they were signed (several jetton transfers
+        all go to our one jetton wallet with the same value, so order tells them apart)."""
+        free = [(parse(d, network="testnet").raw, v, i) for i, (d, v) in enumerate(landed.sent)]
+        for sibling in await self._outbox.batch(transfer["message_hash"]):
+            target = await self._out_target(sibling["asset"], sibling["destination"], sibling["amount"])
+            match = next((m for m in free if (m[0], m[1]) == target), None)
+            if match is None:
+                continue
+            free.remove(match)
+            if sibling["request_id"] == transfer["request_id"]:
+                return match[2]
+        return None
 
     # -- the socket -----------------------------------------------------------------------
 
@@ -311,7 +373,14 @@ class Signer:
                              "\"request_id\": ...}"}
         if frame["type"] == "status":
             found = await self._outbox.transfer(str(frame.get("request_id")))
-            return {"results": [found]} if found else {"error": "no such request"}
+            if found is None:
+                return {"error": "no such request"}
+            if found["status"] == TransferStatus.CONFIRMED.value:
+                try:
+                    found.update(await self._delivery(found))
+                except ChainError as exc:  # the status stands; the delivery is asked again
+                    log.warning("signer_delivery_unknown", error=str(exc))
+            return {"results": [found]}
         raw = frame.get("requests")
         if set(frame) != {"type", "requests"} or not isinstance(raw, list) or not raw:
             return {"error": "a transfer frame is {\"type\": \"transfer\", \"requests\": [one or more]}"}
