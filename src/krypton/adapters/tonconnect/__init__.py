@@ -1,0 +1,1 @@
+"""TON Connect: checking what a connected wallet proves (ton_proof)."""
