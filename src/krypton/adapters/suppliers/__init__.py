@@ -1,0 +1,1 @@
+"""The Stars shop's suppliers (app/ports.StarsSupplier): Fragment, Telegram Premium gifts."""
