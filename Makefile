@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV = $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: demo serve test test-python test-contracts lint bench install assets system-deps clean
+.PHONY: demo serve test test-python test-contracts lint bench install assets system-deps clean soak
 
 # The Python environment, from the lock file (uv installs itself first if missing).
 install: .venv/.synced
@@ -44,12 +44,20 @@ test-contracts:
 
 test: lint test-python test-contracts
 
+# The simulator's long run: SOAK_SEEDS worlds per database from SOAK_FIRST (tests/simulation).
+SOAK_SEEDS ?= 5000
+SOAK_FIRST ?= 1000
+soak: install system-deps
+	$(PY) -m pytest tests/simulation/test_simulation.py -q -p no:logging \
+		--sim-seeds $(SOAK_SEEDS) --sim-first-seed $(SOAK_FIRST)
+
 bench: install system-deps
 	$(PY) -m bench
 	$(PY) -m bench.matching
 	$(PY) -m bench.e2e
 	$(PY) -m bench.webhooks
 	$(PY) -m bench.scale
+	$(PY) -m bench.shop
 
 clean:
 	rm -rf .venv .tools data contracts/node_modules web-assets/node_modules

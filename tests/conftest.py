@@ -29,6 +29,17 @@ DATABASES = os.environ.get("KRYPTON_TEST_DATABASES", "sqlite,postgresql").split(
 _names = itertools.count()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # The deterministic simulator (tests/simulation): replay one seed, or run more of them.
+    parser.addoption("--sim-seed", type=int, default=None,
+                     help="replay this simulation seed exactly (tests/simulation)")
+    parser.addoption("--sim-seeds", type=int, default=None,
+                     help="how many simulation seeds to run per database (default 200 on "
+                          "SQLite, 50 on PostgreSQL)")
+    parser.addoption("--sim-first-seed", type=int, default=0,
+                     help="the first simulation seed of the run (a soak starts elsewhere)")
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     with running(PostgresServer(tmp_path_factory.mktemp("pg")), "PostgreSQL") as server:

@@ -9,6 +9,7 @@ client and parser code as on mainnet runs against it.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import structlog
+from pytoniq_core.boc.cell import Cell
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -36,10 +38,13 @@ from krypton.adapters.chains.tron.reader import ScanPolicy, TronReader
 from krypton.adapters.chains.tron.transfer import MAINNET_USDT, NILE_USDT
 from krypton.adapters.db import migrate
 from krypton.adapters.db.backup import Store as BackupStore
+from krypton.adapters.db.crypto_refunds import chain_refund_book
 from krypton.adapters.db.database import Database, UowFactory
 from krypton.adapters.db.leases import AdvisoryLeases, LocalLeases
 from krypton.adapters.db.merchant_bot import bot_repo
 from krypton.adapters.db.miniapp import SqlMiniAppBindings
+from krypton.adapters.db.orders import order_book
+from krypton.adapters.db.payouts import payout_book, sweep_book
 from krypton.adapters.db.stars_money import SqlStarsPlanLinks, stars_book
 from krypton.adapters.events.nats import NatsSink
 from krypton.adapters.metrics import consumers
@@ -51,25 +56,43 @@ from krypton.adapters.rates.live import LiveRates
 from krypton.adapters.rates.static import StaticRates
 from krypton.adapters.secrets.envelope import KeyRing, keyring_from
 from krypton.adapters.signer.chain import WalletChain
+from krypton.adapters.signer.client import SignerClient, SignerPort
 from krypton.adapters.signer.outbox import AuditRow, Outbox
+from krypton.adapters.signer.refunds import SignerRefunds
+from krypton.adapters.signer.server import ASSETS_SENT as SIGNER_ASSETS
 from krypton.adapters.signer.server import Signer
 from krypton.adapters.signer.wallet import HotWallet
+from krypton.adapters.suppliers.fragment import FragmentSupplier
+from krypton.adapters.suppliers.senders import TonSenders
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.adapters.telegram.bot_api import BotApi
 from krypton.adapters.telegram.merchant_api import MerchantBotApi
 from krypton.adapters.telegram.updates import Poller, UpdateHandler, WebhookRegistration
+from krypton.adapters.tonconnect.keys import chain_public_key
 from krypton.adapters.webhooks import ssrf
 from krypton.adapters.webhooks.sender import WebhookSender
 from krypton.app import devnet_genesis, merchant_bot, stars
 from krypton.app import webhooks as webhook_use
 from krypton.app.deps import Deps
-from krypton.app.ports import ChainReader, Clock, Leases, ProviderSnapshot, RateSource
-from krypton.app.refunds import RefundKit
+from krypton.app.fee_sweeps import SweepKit
+from krypton.app.payouts import Batching, PayoutKit
+from krypton.app.ports import (
+    ChainReader,
+    Clock,
+    CollectorPlan,
+    Leases,
+    ProviderSnapshot,
+    RateSource,
+    StarsSupplier,
+)
+from krypton.app.refunds import ChainRail, RefundKit
+from krypton.app.shop import ShopKit
 from krypton.app.stars_book import StarsBooks
 from krypton.config import Settings
 from krypton.devnet.common import DevnetError, InvalidInput
 from krypton.devnet.control_api import send_payment, stars_routes
 from krypton.devnet.devnet import Devnet
+from krypton.devnet.fragment_api import FakeFragment
 from krypton.devnet.http import create_devnet_app
 from krypton.devnet.rates_api import FakeRates, create_rates_app, with_rates
 from krypton.devnet.requests import refused
@@ -83,6 +106,7 @@ DEVNET_BASE = "http://devnet"
 # The devnet's fake Bot API's token: public, it reaches no real bot.
 DEVNET_BOT_TOKEN = "7000000001:KRYPTON-devnet-bot-token-0000000000"
 DEVNET_SIGNER_NANOTONS = 100_000 * 10**9  # the hot wallet's genesis balance on the devnet
+DEVNET_SIGNER_USDT = 100_000 * 10**6  # and its USDT on TON
 log = structlog.get_logger()
 
 
@@ -166,6 +190,9 @@ class Container:
     _stars_bot: BotApi | None = None
     _leases: AdvisoryLeases | LocalLeases | None = None
     _merchant_bot: merchant_bot.Kit | None = None
+    # The devnet's fake Fragment (served at /devnet/fragment) for the Stars shop.
+    fragment_fake: FakeFragment | None = None
+    _shop: ShopKit | None = None
 
     def secret_keys(self) -> tuple[KeyRing, str]:
         """The keys that seal secrets at rest, and where they came from (never the keys)."""
@@ -306,6 +333,16 @@ class Container:
     async def payer_jetton_wallet(self, owner: TonAddress) -> TonAddress:
         """The payer's own USDT jetton wallet (the master's get_wallet_address), through the
         provider layer: what a TON Connect jetton transfer is sent to (checkout)."""
+        client = self._payer_ton_client()
+        master = parse(USDT_TON.contract or "", network="mainnet")
+        return await client.jetton_wallet(owner, master)
+
+    async def wallet_public_key(self, wallet: TonAddress) -> bytes | None:
+        """A wallet's get_public_key through the same client: the Stars shop's ton_proof
+        sign-in, for a wallet whose state_init does not show its key."""
+        return await chain_public_key(self._payer_ton_client(), wallet)
+
+    def _payer_ton_client(self) -> TonCenterClient:
         if self._wallet_client is None:
             if self.devnet is not None:
                 http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_devnet_app(self.devnet)),
@@ -318,8 +355,7 @@ class Container:
                                       max_attempts=2)
             self._wallet_client = TonCenterClient(provider)
             self._closers.extend([provider.aclose, http.aclose])
-        master = parse(USDT_TON.contract or "", network="mainnet")
-        return await self._wallet_client.jetton_wallet(owner, master)
+        return self._wallet_client
 
     def devnet_app(self, server: Any | None = None) -> Any | None:
         """The devnet's provider and control APIs, for the server to mount at /devnet (with the
@@ -330,6 +366,8 @@ class Container:
         app: Any = create_devnet_app(self.devnet)
         if self.rates_fake is not None:
             app = with_rates(app, self.rates_fake)
+        if self.fragment_fake is not None:
+            app = Starlette(routes=[Mount("/fragment", app=self.fragment_fake.app()), Mount("", app=app)])
         fake = self.telegram_fake
         if fake is None:
             return app
@@ -419,7 +457,15 @@ class Container:
 
     def refund_kit(self) -> RefundKit:
         bot = self.stars_bot()
-        return RefundKit(stars_book, bot, bot)
+        return RefundKit(stars_book, bot, bot, self.chain_refunds())
+
+    def chain_refunds(self) -> ChainRail:
+        """Chain refunds through the signer's socket; claim links signed with a key derived
+        from the secret keys (every process sharing them accepts the same links)."""
+        ring, _ = self.secret_keys()
+        client = SignerClient(self.settings.signer_socket_path)
+        return ChainRail(chain_refund_book, SignerRefunds(client), ring.derive(b"refund-claim"),
+                         self.settings.public_url, SIGNER_ASSETS)
 
     def stars_hold(self) -> timedelta:
         return timedelta(days=self.settings.stars_hold_days)
@@ -453,6 +499,45 @@ class Container:
         signer = Signer(wallet, WalletChain(http, base, api_key=key), Outbox(self.db, wallet.address.raw),
                         policy, self.deps.clock, self.deps.ids.new, network=settings.network)
         return signer, http.aclose
+
+    def signer_port(self) -> SignerPort | None:
+        """The signer as payouts and fee sweeps ask it, over its socket: where
+        KRYPTON_SIGNER_SOCKET is set (the operator runs `krypton signer run` there), or on
+        devnet (its default socket in data_dir). None elsewhere: no hot wallet is configured,
+        so nothing is sent (payout requests are refused rather than left waiting)."""
+        settings = self.settings
+        if settings.signer_socket is None and settings.network != "devnet":
+            return None
+        return SignerPort(SignerClient(settings.signer_socket_path))
+
+    def payout_kit(self) -> PayoutKit:
+        return PayoutKit(payout_book, self.signer_port())
+
+    def payout_batching(self) -> Batching:
+        """Every payout_batch_seconds, or as soon as a batch fills the wallet's external."""
+        settings = self.settings
+        size = settings.payout_batch_size or (255 if settings.signer_wallet_version == "v5r1" else 4)
+        return Batching(settings.payout_batch_seconds, size)
+
+    def sweep_kit(self) -> SweepKit:
+        settings = self.settings
+        return SweepKit(sweep_book, self.signer_port(), dict(settings.fee_sweep_thresholds),
+                        settings.treasury_address)
+
+    def shop(self) -> ShopKit | None:
+        """The Stars shop (app/shop.py): its suppliers through the provider layer, the signer,
+        the paying wallets' lookup; None where it is off (KRYPTON_SHOP_ENABLED, default: on
+        devnet or with a signer address). On devnet Fragment is the fake at /devnet/fragment
+        and the shop's fee collector is deployed into the simulator on first use."""
+        settings = self.settings
+        enabled = settings.shop_enabled
+        if enabled is None:
+            enabled = settings.network == "devnet" or settings.signer_address is not None
+        if not enabled:
+            return None
+        if self._shop is None:
+            self._shop = build_shop(self)
+        return self._shop
 
     async def signer_audit(self, limit: int) -> list[AuditRow]:
         """The signer's most recent signatures (`krypton signer audit`; no key needed)."""
@@ -504,6 +589,54 @@ class UrlCheck:
             raise DomainError(sentence, field="url", code="unsafe_url") from None
 
 
+def build_shop(container: Container) -> ShopKit:
+    """The shop's kit (Container.shop), its HTTP clients closed with the container."""
+    settings, devnet = container.settings, container.devnet
+    if devnet is not None:
+        fake = container.fragment_fake or FakeFragment(devnet)
+        container.fragment_fake = fake
+        local = Starlette(routes=[Mount("/fragment", app=fake.app()),
+                                  Mount("", app=create_devnet_app(devnet))])
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=local), base_url=DEVNET_BASE)
+        fragment = [Endpoint("devnet-fragment", f"{DEVNET_BASE}/fragment",
+                             rate_per_second=settings.shop_fragment_rate_per_second, burst=1)]
+        ton = [Endpoint("devnet-toncenter", f"{DEVNET_BASE}/toncenter/api/v3", rate_per_second=1000,
+                        burst=100)]
+        api_hash = "devnet"
+    else:
+        http = httpx.AsyncClient()
+        cookie = settings.shop_fragment_cookie
+        fragment = [Endpoint("fragment", settings.shop_fragment_url,
+                             headers={"Cookie": cookie.get_secret_value()} if cookie else {},
+                             rate_per_second=settings.shop_fragment_rate_per_second, burst=1)]
+        ton = ton_endpoints(settings)
+        api_hash = settings.shop_fragment_hash.get_secret_value() if settings.shop_fragment_hash else ""
+    timeout = settings.provider_timeout_seconds
+    fragment_provider = ProviderClient(fragment, http=http, timeout=timeout, max_attempts=3)
+    ton_provider = ProviderClient(ton, http=http, timeout=timeout, max_attempts=2)
+    container._closers.extend([fragment_provider.aclose, ton_provider.aclose, http.aclose])
+    suppliers: list[StarsSupplier] = []
+    if "fragment" in settings.shop_suppliers:
+        suppliers.append(FragmentSupplier(fragment_provider, api_hash))
+    deploy = None
+    if devnet is not None:
+        async def deploy(plan: CollectorPlan) -> None:
+            address = parse(plan.address, network="testnet")
+            if devnet.ton.collector(address) is None:
+                devnet.ton.deploy_collector(Cell.one_from_boc(base64.b64decode(plan.state_init)),
+                                            plan.deploy_amount)
+                devnet.produce("ton")
+    return ShopKit(
+        suppliers, order_book, container.signer_port() if settings.signer_address else None,
+        settings.signer_address, senders=TonSenders(ton_provider, settings.network),
+        fee_bps=settings.shop_fee_bps, quote_ttl=timedelta(seconds=settings.shop_quote_ttl_seconds),
+        deadline=timedelta(seconds=settings.shop_deadline_seconds),
+        network_fee=settings.shop_network_fee, minimum=settings.shop_min_stars,
+        maximum=settings.shop_max_stars,
+        collector_chain=TonCenterCollectors(TonCenterClient(ton_provider)), deploy=deploy,
+        order_url=lambda order_id: f"{settings.public_url.rstrip('/')}/stars/orders/{order_id}")
+
+
 def _endpoints(name: str, urls: list[str], key_header: str, key: str | None,
                throttle_statuses: frozenset[int] = frozenset({429})) -> list[Endpoint]:
     headers = {key_header: key} if key else {}
@@ -552,7 +685,11 @@ async def build(settings: Settings, *, clock: Clock | None = None,
         devnet = Devnet(deps.clock.now, nonce=secrets.token_hex(8) if devnet_nonce is None else devnet_nonce)
     container = Container(settings, db, deps, devnet, tron, fake, rates_close)
     if devnet is not None and settings.signer_address:
-        devnet.ton.fund(parse(settings.signer_address, network="testnet"), DEVNET_SIGNER_NANOTONS)
+        hot = parse(settings.signer_address, network="testnet")
+        devnet.ton.fund(hot, DEVNET_SIGNER_NANOTONS)
+        devnet.ton.fund_jetton(hot, DEVNET_SIGNER_USDT)  # USDT_TON payouts on the devnet
+    if devnet is not None:
+        container.fragment_fake = FakeFragment(devnet)  # the Stars shop's supplier, /devnet/fragment
     if devnet is not None and settings.telegram_bot_token is None:
         container.telegram_fake = FakeBotApi(DEVNET_BOT_TOKEN, now=deps.clock.now)
     if settings.nats_url:

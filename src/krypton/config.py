@@ -194,8 +194,50 @@ class Settings(BaseSettings):
         None, description="The hot wallet's address as `krypton signer init` printed it (public): "
         "on devnet the simulator funds it at start-up.")
     signer_limits: dict[str, dict[str, int]] = Field(
-        {"TON": {"per_transfer": 1_000 * 10**9, "per_day": 10_000 * 10**9}},
+        {"TON": {"per_transfer": 1_000 * 10**9, "per_day": 10_000 * 10**9},
+         "USDT_TON": {"per_transfer": 10_000 * 10**6, "per_day": 100_000 * 10**6}},
         description="Per asset, the signer's per_transfer and per_day limits in smallest units (JSON).")
+    # Payouts and fee sweeps (app/payouts.py, app/fee_sweeps.py), sent through the signer.
+    payout_batch_seconds: float = Field(
+        30.0, gt=0, description="Payouts waiting are sent at least this often (seconds), in one "
+        "signer call; sooner when payout_batch_size are waiting.")
+    payout_batch_size: int | None = Field(
+        None, ge=1, le=255, description="Payouts per batch; default: the wallet's limit of messages "
+        "in one external (255 for v5r1, 4 for v4r2).")
+    fee_sweep_thresholds: dict[str, int] = Field(
+        {"USDT_TON": 100 * 10**6, "XTR": 10_000}, description="Per asset, the platform fees (in "
+        "smallest units) at which fees:<asset> is swept to the owner (JSON): USDT on TON to "
+        "treasury_address through the signer, Stars to the owner's ledger account.")
+    treasury_address: str | None = Field(
+        None, description="The platform owner's wallet (TON address) fee sweeps are paid to; "
+        "unset: on-chain sweeps wait.")
+    # The Stars shop (app/shop.py, app/fulfilment.py): a merchant of the platform's own whose
+    # fee collector forwards the cost to the signer's hot wallet and keeps the fee.
+    shop_enabled: bool | None = Field(
+        None, description="Run the Stars shop; default: on devnet, or where signer_address is set.")
+    shop_fee_bps: int = Field(
+        100, ge=0, le=2_000,
+        description="The shop's fee in basis points of the total (kept by the collector).")
+    shop_suppliers: list[Literal["fragment"]] = Field(
+        ["fragment"], description="Stars suppliers, asked in parallel for quotes (fragment; "
+        "Telegram Premium gifts are not built yet).")
+    shop_fragment_url: str = Field(
+        "https://fragment.com", description="Fragment's base URL (on devnet: the fake at /devnet/fragment).")
+    shop_fragment_hash: SecretStr | None = Field(
+        None, description="Fragment's API hash of the shop's session (?hash=).")
+    shop_fragment_cookie: SecretStr | None = Field(
+        None, description="Fragment's session cookie (stel_ssid=…; stel_token=…). Never a wallet seed.")
+    shop_fragment_rate_per_second: float = Field(
+        5.0, gt=0, description="Requests a second the shop allows itself at Fragment.")
+    shop_quote_ttl_seconds: int = Field(
+        300, ge=60, le=3_600, description="How long a shop quote's price holds: the order's invoice "
+        "expires with it (the supplier's price may move after).")
+    shop_deadline_seconds: int = Field(
+        900, ge=30, description="A paid order not delivered within this is refunded.")
+    shop_network_fee: int = Field(
+        10_000_000, ge=0, description="Nanoton kept from a refund for the network fee of sending it.")
+    shop_min_stars: int = Field(50, ge=1, description="Fewest Stars an order may buy (Fragment: 50).")
+    shop_max_stars: int = Field(1_000_000, ge=1, description="Most Stars an order may buy.")
 
     @field_validator("rate_limit_invoice_create", "rate_limit_reads", "rate_limit_public",
                      "rate_limit_global")

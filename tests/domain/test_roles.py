@@ -33,6 +33,7 @@ EXPECTED: dict[str, set[Role]] = {
     "events:read": {OW, D, V},
     "webhooks:write": {OW, D},
     "refunds:write": {OW},  # moves money back out: owners only
+    "payouts:write": {OW},  # sends the balance out to an address: owners only
     "apikeys:manage": {OW, D},
     "users:manage": {OW},
     "settings:manage": {OW},

@@ -101,12 +101,16 @@ async def test_a_refund_the_balance_cannot_cover_is_409(
     assert "cannot cover" in error["message"]
 
 
-async def test_a_chain_payment_is_not_refunded_yet(
+async def test_a_chain_refund_needs_the_balance(
         api: httpx.AsyncClient, merchant: merchants.IssuedKey, paid: Paid) -> None:
+    """The merchant holds 9.9 TON of the 10 TON paid (the platform kept its fee): refunding the
+    whole payment is refused, saying how much more is needed, and nothing changes."""
     response = await api.post(f"{API}/invoices/{paid.invoice_id}/refund", json={},
                               headers=auth(merchant))
-    error = error_of(response, 409, "refund_unsupported")
-    assert "Refunds of TON payments come with payouts" in error["message"]
+    error = error_of(response, 409, "insufficient_balance")
+    assert "10 TON: 0.1 TON more is needed" in error["message"]
+    listed = await api.get(f"{API}/invoices/{paid.invoice_id}/refunds", headers=auth(merchant))
+    assert listed.json()["data"] == []
 
 
 async def test_another_merchants_invoice_is_404(

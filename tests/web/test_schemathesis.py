@@ -121,6 +121,11 @@ OPERATIONS = [
     ("GET", "/users"), ("POST", "/users"), ("PATCH", "/users/{user_id}"),
     ("POST", "/invoices/{invoice_id}/refund"), ("GET", "/invoices/{invoice_id}/refunds"),
     ("POST", "/merchant/telegram/link-code"),
+    ("POST", "/payouts"), ("GET", "/payouts"), ("GET", "/payouts/{payout_id}"),
+    ("GET", "/shop/limits"), ("GET", "/shop/quote"), ("GET", "/shop/recipients/{username}"),
+    ("POST", "/shop/orders"), ("GET", "/shop/orders/{order_id}"), ("GET", "/shop/me"),
+    ("GET", "/shop/me/orders"), ("GET", "/shop/auth/ton-proof/payload"),
+    ("POST", "/shop/auth/ton-proof"), ("POST", "/shop/auth/telegram"), ("POST", "/shop/auth/logout"),
 ]
 
 

@@ -16,7 +16,7 @@ from krypton.domain.errors import DomainError
 from krypton.domain.roles import Permission
 from krypton.domain.scopes import Scope
 from krypton.web import sessions
-from krypton.web.api import operator, public, resources
+from krypton.web.api import operator, public, resources, shop
 from krypton.web.app import create_app
 from krypton.web.auth import api_routes, check_routes, permissions_of, require, scopes_of
 from krypton.web.principal import Principal
@@ -52,6 +52,10 @@ ENDPOINTS = [
     Endpoint(Scope.BALANCES_READ, "GET", "/stats"),
     Endpoint(Scope.EVENTS_READ, "GET", "/invoices/{invoice_id}/events"),
     Endpoint(Scope.INVOICES_READ, "GET", "/merchant"),
+    # 422: the body this test sends is no payout request; a payout missing is 404.
+    Endpoint(Scope.PAYOUTS_WRITE, "POST", "/payouts", 422),
+    Endpoint(Scope.BALANCES_READ, "GET", "/payouts"),
+    Endpoint(Scope.BALANCES_READ, "GET", "/payouts/{payout_id}", 404),
 ]
 # Only a dashboard session whose role has the permission may manage API keys
 # (tests/web/test_api_keys_api.py exercises them).
@@ -82,7 +86,8 @@ async def test_endpoint_needs_exactly_its_scope(api: httpx.AsyncClient, containe
                                                 paid: Paid, endpoint: Endpoint) -> None:
     pending = await create_invoice(api, merchant)
     url = API + endpoint.path.format(invoice_id=paid.invoice_id, pending_id=pending["id"],
-                                     payment_id=paid.payment_id, settlement_id=paid.settlement_id)
+                                     payment_id=paid.payment_id, settlement_id=paid.settlement_id,
+                                     payout_id="po_missing")
     body = {"amount": "1", "currency": "TON"} if endpoint.method == "POST" else None
 
     for scope in SCOPES:
@@ -138,7 +143,7 @@ def _scopes_by_route(app: FastAPI) -> dict[tuple[str, str], list[Scope]]:
 
 async def test_every_route_of_the_app_checks_its_scope_or_is_public(container: Container) -> None:
     app = create_app(container, run_workers=False)  # runs the check: it would raise
-    keyless = {r.path for router in (public.router, operator.router, sessions.router)
+    keyless = {r.path for router in (public.router, operator.router, sessions.router, shop.router)
                for r in api_routes(router.routes)}
     guarded = {key: scopes for key, scopes in _scopes_by_route(app).items()
                if key[1] not in keyless and key not in SESSION_ROUTES}
@@ -148,7 +153,12 @@ async def test_every_route_of_the_app_checks_its_scope_or_is_public(container: C
     assert keyless == {"/public/invoice/{invoice_id}", "/public/invoice/{invoice_id}/qr/{method}.svg",
                        "/operator/unmatched", "/operator/merchants", "/operator/merchants/{merchant_id}",
                        "/operator/fees", "/operator/health", "/operator/webhook-failures",
-                       "/session", "/session/refresh"}
+                       "/session", "/session/refresh",
+                       # The Stars shop's buyers: no key; their own orders need a buyer session.
+                       "/shop/limits", "/shop/quote", "/shop/recipients/{username}", "/shop/orders",
+                       "/shop/orders/{order_id}", "/shop/me", "/shop/me/orders",
+                       "/shop/auth/ton-proof/payload", "/shop/auth/ton-proof", "/shop/auth/telegram",
+                       "/shop/auth/logout"}
     # Dashboard-only routes check a permission instead of a scope (never an API key's).
     assert {key: _permissions_by_route(app)[key] for key in SESSION_ROUTES} == SESSION_ROUTES
 
@@ -250,7 +260,8 @@ def test_require_marks_the_dependency_with_its_scope() -> None:
 
 def test_the_scopes_are_the_enum_in_its_order() -> None:
     assert merchants.SCOPES == ("invoices:read", "invoices:write", "payments:read", "settlements:read",
-                                "balances:read", "events:read", "webhooks:write", "refunds:write")
+                                "balances:read", "events:read", "webhooks:write", "refunds:write",
+                                "payouts:write")
     assert tuple(Scope) == merchants.SCOPES and all(type(s) is str for s in merchants.SCOPES)
 
 
@@ -261,7 +272,7 @@ def test_unknown_or_no_scopes_are_refused_with_the_choice(given: list[str]) -> N
     unknown = [s for s in given if s != "invoices:read"]
     assert str(raised.value) == (f"Unknown or missing scopes {unknown}; choose from invoices:read, "
                                  "invoices:write, payments:read, settlements:read, balances:read, "
-                                 "events:read, webhooks:write, refunds:write.")
+                                 "events:read, webhooks:write, refunds:write, payouts:write.")
     assert raised.value.field == "scopes"
 
 

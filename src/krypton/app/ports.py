@@ -604,3 +604,123 @@ class Leases(Protocol):
 
 class IdempotencyClash(Exception):
     """Another request already holds this Idempotency-Key."""
+
+
+class SignerUnavailable(Exception):
+    """The hot-wallet signer could not be asked (socket down, an error frame): nothing is
+    known of the request; ask again, the signer refuses a request id it already signed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignRequest:
+    """One transfer asked of the signer (domain/signer_policy.TransferRequest's fields)."""
+
+    request_id: str
+    kind: str  # payout | refund | supplier_payment | fee_sweep
+    asset: str
+    amount: int
+    destination: str
+    destination_kind: str  # merchant_wallet | payer_wallet | supplier | treasury
+    ledger_entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignOutcome:
+    """What the signer says of a request: recorded or broadcast (signed, on its way),
+    confirmed or failed (the wallet's transaction), or refused (never signed)."""
+
+    request_id: str
+    status: str
+    refusal: str | None = None
+    reason: str | None = None
+    message_hash: str | None = None
+    tx_hash: str | None = None
+    bounced: bool = False  # the destination sent it back (a failed payout)
+    # For a confirmed one: whether the destination's transaction took it (None: not seen yet)
+    delivered: bool | None = None
+    network_fee: int = 0  # its share of the nanotons the chain charged the hot wallet
+
+
+class Signer(Protocol):
+    """The hot-wallet signer (`krypton signer run`) seen from the use cases."""
+
+    async def transfer(self, requests: Sequence[SignRequest]) -> list[SignOutcome]:
+        """One outcome per request, in order; SignerUnavailable if it cannot be asked."""
+
+    async def status(self, request_id: str) -> SignOutcome | None:
+        """The request as the signer recorded it; None if it never signed it."""
+
+
+# --- the Stars shop's suppliers (app/fulfilment.py) ---
+
+class SupplierError(Exception):
+    """A supplier call failed. `retryable`: worth asking again (timeout, 5xx, rate limit);
+    otherwise the supplier cannot do it (unknown username, price changed, out of balance)."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str = "supplier_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierQuote:
+    supplier: str
+    quantity: int
+    asset: str  # what the supplier is paid in ("TON"; "XTR" for the bot's Stars balance)
+    cost: int  # smallest units of `asset`
+    cost_ton: int  # the same in nanoton: what the payer is charged for it
+    ref: str | None = None  # the supplier's price reference, if it has one
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierRecipient:
+    username: str
+    name: str
+    photo_url: str | None
+    ref: str | None = None  # the supplier's id for this recipient
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierPayment:
+    """A transfer the supplier asks for: the hot wallet pays it through the signer."""
+
+    address: str
+    amount: int  # nanoton
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierOrder:
+    """A supplier's purchase for one order. status: pending_payment (pay `payment`) |
+    processing | delivered | failed (with `failure`) | unknown (the supplier never saw it)."""
+
+    order_id: str
+    status: str
+    ref: str | None = None
+    payment: SupplierPayment | None = None
+    failure: str | None = None
+
+
+class StarsSupplier(Protocol):
+    """One way to deliver Stars (or Premium) to a username. The order id is the supplier's
+    idempotency key: purchase twice with one id and the supplier answers the first purchase."""
+
+    name: str
+
+    async def quote(self, quantity: int) -> SupplierQuote: ...
+    async def lookup(self, username: str) -> SupplierRecipient: ...
+    async def purchase(self, order_id: str, recipient: str, quantity: int,
+                       quote: SupplierQuote) -> SupplierOrder: ...
+    async def status(self, order_id: str, ref: str | None = None) -> SupplierOrder:
+        """What the supplier knows of the order (`ref`: its purchase id, once known)."""
+    async def balance(self) -> int | None:
+        """What the supplier can still spend for us (its asset's units); None: unlimited."""
+
+
+class PaymentSender(Protocol):
+    """Where a chain payment came from: the shop's refunds go back there."""
+
+    async def sender_of(self, payment: Payment) -> str | None:
+        """The paying wallet's raw address, None if the chain does not say (yet)."""

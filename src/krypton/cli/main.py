@@ -10,6 +10,7 @@ from krypton.cli import (
     contract,
     devnet,
     doctor,
+    fees,
     keys,
     merchant,
     operations,
@@ -40,3 +41,4 @@ app.add_typer(user.app, name="user")
 app.add_typer(signer.app, name="signer")
 app.add_typer(backup.app, name="backup")
 app.command()(backup.restore)
+app.command()(fees.fees)

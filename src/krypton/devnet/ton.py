@@ -37,6 +37,7 @@ from pytoniq_core.boc.cell import Cell
 from krypton.adapters.chains.ton import fee_collector
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.jetton import MAX_AMOUNT, build_notification
+from krypton.adapters.chains.ton.wallet_messages import JettonTransfer, parse_jetton_transfer
 from krypton.devnet import ton_bodies as bodies
 from krypton.devnet import ton_collector as collector_logic
 from krypton.devnet import ton_wallet as wallet_logic
@@ -68,6 +69,9 @@ MAX_COMMENT_BYTES = 4096
 FIRST_LT = 1_000_000
 # TON an owner attaches to an owner op (the contract's gas table uses 0.05 TON); it comes back.
 OWNER_OP_VALUE = 50_000_000
+# The exit code a jetton wallet refuses a transfer with (not its owner, too few jettons):
+# the reference jetton wallet's "not enough balance"/"unauthorised" throws are in this range.
+_JETTON_REFUSED = 706
 ZERO_HASH = base64.b64encode(bytes(32)).decode("ascii")
 
 
@@ -405,6 +409,13 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
         self._execute(source, excess, (), credit=JETTON_GAS)
         return received
 
+    def fund_jetton(self, owner: TonAddress, amount: int, master: TonAddress = USDT_MASTER) -> None:
+        """Give `owner` jettons (deploying its jetton wallet), as a faucet would: the hot
+        wallet's USDT on the devnet."""
+        check_amount(amount, maximum=MAX_AMOUNT)
+        self._jettons[(master, owner)] = self.jetton_balance(owner, master) + amount
+        self._deploy_wallet(master, owner)
+
     def produce_block(self) -> MasterchainBlock:
         """The next masterchain block: every pending transaction becomes final in it."""
         included, self._pending = self._pending, []
@@ -441,11 +452,54 @@ class TonChain(SimulatedChain[TonAddress, MasterchainBlock]):
         return out
 
     def _deliver(self, message: TonMessage) -> TonTransaction:
-        """The destination's transaction for a message: a collector runs its contract, any other
+        """The destination's transaction for a message: a collector runs its contract, a jetton
+        wallet a transfer its owner's wallet contract sent (the signer's hot wallet), any other
         account is simply credited."""
         if message.destination in self._collectors:
             return self._run_collector(message.destination, message)
+        if message.destination in self._wallets and bodies.opcode(message.body) == bodies.OP_TRANSFER:
+            return self._run_jetton_wallet(message)
         return self._execute(message.destination, message, (), credit=message.value or 0)
+
+    def _run_jetton_wallet(self, message: TonMessage) -> TonTransaction:
+        """A TEP-74 transfer sent to a jetton wallet by a wallet contract (the hot wallet's
+        payouts): checked as the jetton wallet's code checks it (sender is the owner, balance
+        covers the amount, the attached TON covers forward_ton_amount), else refused (bounced
+        back to the owner); then the same messages pay_jetton shows."""
+        account = message.destination
+        master, owner = self._wallets[account]
+        try:
+            transfer: JettonTransfer | None = parse_jetton_transfer(message.body)
+        except Exception:  # a malformed body: the contract throws
+            transfer = None
+        value = message.value or 0
+        if (transfer is None or transfer.destination is None or message.source != owner
+                or self.jetton_balance(owner, master) < transfer.amount
+                or value < transfer.forward_ton_amount):
+            return self._refuse(account, message, exit_code=_JETTON_REFUSED)
+        to_owner, response = transfer.destination, transfer.response_destination or owner
+        target_wallet = jetton_wallet_address(to_owner, master)
+        handover = bodies.internal_transfer(transfer.query_id, transfer.amount, owner, response,
+                                            transfer.forward_ton_amount, transfer.forward_payload)
+        internal = self._message(account, target_wallet, value, handover, bounce=True)
+        sent = self._record(account, self._next_lt(), message, (internal,), credit=value, delta=0,
+                            exit_code=0)
+        self._jettons[(master, owner)] -= transfer.amount
+        lt = self._next_lt()
+        forward = transfer.forward_ton_amount
+        notification = None if forward == 0 else self._message(
+            target_wallet, to_owner, forward, bounce=False,
+            body=build_notification(transfer.query_id, transfer.amount, owner, transfer.comment))
+        excess = self._message(target_wallet, response, value - forward,
+                               bodies.excesses(transfer.query_id), bounce=False)
+        self._deploy_wallet(master, to_owner)
+        self._record(target_wallet, lt, internal, (excess,) if notification is None else
+                     (notification, excess), credit=value, delta=0)
+        self._jettons[(master, to_owner)] = self.jetton_balance(to_owner, master) + transfer.amount
+        if notification is not None:
+            self._deliver(notification)
+        self._execute(response, excess, (), credit=value - forward)
+        return sent
 
     def _run_collector(self, account: TonAddress, message: TonMessage) -> TonTransaction:
         """The collector's transaction for an incoming internal message, then the transactions

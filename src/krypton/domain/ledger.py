@@ -13,6 +13,10 @@ Accounts:
   fees:<asset>                        platform fees held by Krypton
   collector_fees:<merchant_id>:<asset>  platform fees kept by the merchant's fee-collector
                                       contract (flushed from there to the platform's wallet)
+  refund_pending:<merchant_id>:<asset>  chain refunds taken from the merchant, not yet sent
+  network_fees:<asset>                kept from chain refunds to pay the hot wallet's gas
+  payouts_pending:<merchant_id>:<asset>  asked for as payouts, not yet handed to the signer
+  owner:<asset>                       platform fees swept to the owner off chain (Stars)
 """
 
 from __future__ import annotations
@@ -128,6 +132,112 @@ def refunded(refund_id: str, merchant_id: str, asset: str, from_held: int,
     if from_available:
         postings.append(Posting(merchant_account(merchant_id, asset), asset, -from_available))
     return JournalEntry("refunded", refund_id, tuple(postings))
+
+
+# --- chain refunds (app/refunds.py): merchant available -> refund pending -> external.
+def refund_pending(merchant_id: str, asset: str) -> str:
+    return f"refund_pending:{merchant_id}:{asset}"
+
+
+def network_fees(asset: str) -> str:
+    """Kept from refunds to pay the chain for the hot wallet's transfers."""
+    return f"network_fees:{asset}"
+
+
+def refund_reserved(refund_id: str, merchant_id: str, asset: str, amount: int) -> JournalEntry:
+    """A chain refund takes its amount from the merchant's available balance when it is
+    created, so concurrent refunds and payouts cannot spend the same money."""
+    return JournalEntry("refund_reserved", refund_id, (
+        Posting(merchant_account(merchant_id, asset), asset, -amount),
+        Posting(refund_pending(merchant_id, asset), asset, amount)))
+
+
+REFUND_SENT_KIND = "refund"  # the signer checks an entry of its request's kind
+
+
+def refund_sent(refund_id: str, merchant_id: str, asset: str, amount: int, fee: int) -> JournalEntry:
+    """What the signer checks before signing: `amount - fee` out to `external:<asset>`, the
+    fee kept to pay the network."""
+    return JournalEntry(REFUND_SENT_KIND, refund_id, (
+        Posting(refund_pending(merchant_id, asset), asset, -amount),
+        Posting(external(asset), asset, amount - fee),
+        Posting(network_fees(asset), asset, fee)))
+
+
+def refund_reversed(refund_id: str, merchant_id: str, asset: str, amount: int, fee: int, *,
+                    sent: bool) -> JournalEntry:
+    """A chain refund that failed (refused, not sent, bounced, claim expired): its amount back
+    to the merchant, from pending or, once booked as sent, from external and the fee."""
+    postings = [Posting(merchant_account(merchant_id, asset), asset, amount)]
+    if sent:
+        postings += [Posting(external(asset), asset, -(amount - fee)),
+                     Posting(network_fees(asset), asset, -fee)]
+    else:
+        postings.append(Posting(refund_pending(merchant_id, asset), asset, -amount))
+    return JournalEntry("refund_reversed", refund_id, tuple(postings))
+
+
+def payouts_pending(merchant_id: str, asset: str) -> str:
+    return f"payouts_pending:{merchant_id}:{asset}"
+
+
+def owner(asset: str) -> str:
+    return f"owner:{asset}"
+
+
+# The journal kind of the entry a payout's signer request names: the signer checks that the
+# entry's kind is the request's kind ("payout") and that it sends exactly the amount out.
+PAYOUT = "payout"
+FEE_SWEEP = "fee_sweep"
+
+
+def payout_requested(payout_id: str, merchant_id: str, asset: str, amount: int) -> JournalEntry:
+    """Available -> payouts pending: booked with the request, so that no later request can
+    spend the same money (the balance check and this entry share one locked transaction)."""
+    return JournalEntry("payout_requested", payout_id, (
+        Posting(merchant_account(merchant_id, asset), asset, -amount),
+        Posting(payouts_pending(merchant_id, asset), asset, amount)))
+
+
+def payout_sent(payout_id: str, merchant_id: str, asset: str, amount: int) -> JournalEntry:
+    """Payouts pending -> the chain: the entry the signer checks before signing."""
+    return JournalEntry(PAYOUT, payout_id, (
+        Posting(payouts_pending(merchant_id, asset), asset, -amount),
+        Posting(external(asset), asset, amount)))
+
+
+def payout_failed(payout_id: str, merchant_id: str, asset: str, amount: int, *,
+                  sent: bool) -> JournalEntry:
+    """The payout did not reach its destination (refused, not sent, bounced): its amount goes
+    back to the available balance, from wherever it stood (`sent`: already booked out)."""
+    source = external(asset) if sent else payouts_pending(merchant_id, asset)
+    return JournalEntry("payout_failed", payout_id, (
+        Posting(source, asset, -amount),
+        Posting(merchant_account(merchant_id, asset), asset, amount)))
+
+
+def payout_network_fee(payout_id: str, fee: int) -> JournalEntry:
+    """The TON the chain charged for sending a payout, paid by the platform from its fees
+    (the hot wallet pays it): a merchant receives exactly what it asked for and its balance
+    is debited exactly that, known before the fee is (TON's fee is known after the fact)."""
+    return JournalEntry("payout_network_fee", payout_id, (
+        Posting(fees("TON"), "TON", -fee),
+        Posting(external("TON"), "TON", fee)))
+
+
+def fee_sweep(sweep_id: str, asset: str, amount: int, *, on_chain: bool) -> JournalEntry:
+    """Platform fees leave the ledger for the owner: on chain to the treasury address through
+    the signer (the entry the signer checks), or, for Telegram Stars, which no chain carries,
+    to the owner's account in the ledger only."""
+    to = external(asset) if on_chain else owner(asset)
+    return JournalEntry(FEE_SWEEP, sweep_id, (
+        Posting(fees(asset), asset, -amount), Posting(to, asset, amount)))
+
+
+def fee_sweep_failed(sweep_id: str, asset: str, amount: int) -> JournalEntry:
+    """A sweep the signer refused or the chain did not carry: the fees are back."""
+    return JournalEntry("fee_sweep_failed", sweep_id, (
+        Posting(external(asset), asset, -amount), Posting(fees(asset), asset, amount)))
 
 
 def balances(postings: Iterable[Posting]) -> dict[tuple[str, str], int]:

@@ -14,3 +14,4 @@ class Scope(StrEnum):
     EVENTS_READ = "events:read"
     WEBHOOKS_WRITE = "webhooks:write"
     REFUNDS_WRITE = "refunds:write"
+    PAYOUTS_WRITE = "payouts:write"

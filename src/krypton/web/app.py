@@ -19,15 +19,25 @@ from krypton.web.api import (
     operator,
     public,
     resources,
+    shop,
     telegram_links,
     webhooks,
 )
 from krypton.web.api import merchant as merchant_api
+from krypton.web.api import payouts as payouts_api
 from krypton.web.api import stats as stats_api
 from krypton.web.api import users as users_api
 from krypton.web.api.schemas import WebhookObjects
-from krypton.web.pages import checkout, dashboard, dashboard_merchant, dashboard_operator, dashboard_users
+from krypton.web.pages import (
+    checkout,
+    dashboard,
+    dashboard_merchant,
+    dashboard_operator,
+    dashboard_users,
+    refund_claim,
+)
 from krypton.web.pages import miniapp as miniapp_page
+from krypton.web.pages import stars_shop as stars_shop_page
 from krypton.web.ratelimit import Limiter
 from krypton.web.request_body import GuardedBody
 from krypton.web.security import SecurityHeaders
@@ -85,14 +95,17 @@ def create_app(container: Container, *, run_workers: bool = True,
     # The merchant API: every route needs an API key with a scope (`auth.require`), which
     # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
     # and the operator's (own token) are the exceptions, named as such.
-    keyless = (public.router, operator.router, sessions.router)
+    # The Stars shop's buyers: no key; their own orders need a buyer session (web/api/shop.py).
+    keyless = (public.router, operator.router, sessions.router, shop.router)
     for router in (invoices.router, resources.router, webhooks.router, stats_api.router,
                    merchant_api.router, api_keys.router, users_api.router,
-                   telegram_links.router, *keyless):
+                   telegram_links.router, payouts_api.router, *keyless):
         app.include_router(router, prefix=API_PREFIX)
     auth.check_routes(app, public=keyless, prefix=API_PREFIX)
     app.include_router(checkout.router)  # pages for payers: no key, limited per client IP
+    app.include_router(refund_claim.router)  # a payer's refund claim link: the token is its proof
     app.include_router(miniapp_page.router)  # the Telegram Mini App: initData is its proof
+    app.include_router(stars_shop_page.router)  # the Stars shop (/stars, /tg/stars)
     app.include_router(dashboard.router)  # pages for merchants' users and the operator
     app.include_router(dashboard_merchant.router)  # the merchant's pages and charts
     app.include_router(dashboard_operator.router)  # API keys and the operator's pages

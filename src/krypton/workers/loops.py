@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sentry_sdk
 import structlog
@@ -17,8 +17,11 @@ import structlog
 from krypton.app import (
     backups,
     export,
+    fee_sweeps,
+    fulfilment,
     invoices,
     merchant_bot,
+    payouts,
     provider_health,
     refunds,
     relay,
@@ -60,6 +63,16 @@ METRICS_BATCH = 500
 METRICS_REST_SECONDS = 1.0
 CONSUMER_LAG_SECONDS = 5.0
 HEAD_LAG_SECONDS = 15.0
+# Payouts: waiting ones are looked at every second (sent when a batch fills or the batch
+# interval passed); sent ones asked of the signer every few seconds; fee thresholds each minute.
+PAYOUT_CHECK_SECONDS = 1.0
+PAYOUT_TRACK_SECONDS = 5.0
+FEE_SWEEP_SECONDS = 60.0
+# Chain refunds: the signer's status asked every few seconds (a TON transfer is final in a
+# few seconds), expired claim links failed on the same round.
+CHAIN_REFUNDS_SECONDS = 5.0
+# The Stars shop: paid orders are picked up within a second (the payer waits for the Stars).
+SHOP_SECONDS = 1.0
 # How often the backup job looks whether a backup is due (they are KRYPTON_BACKUP_INTERVAL
 # apart, judged by the newest backup's own time, so a restart does not reset the clock).
 BACKUP_CHECK_SECONDS = 60.0
@@ -109,7 +122,10 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
         *exporting,
         *telegram_jobs(container),
         *stars_jobs(container),
+        *chain_refund_jobs(container),
         *backup_jobs(container),
+        *payout_jobs(container),
+        *shop_jobs(container),
         Job("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
         # Small batches: on SQLite a batch runs without yielding the event loop. Under a
         # steady load a partial batch means it caught up: rest rather than poll again.
@@ -168,6 +184,51 @@ def stars_jobs(container: Container) -> list[Job]:
             Job("stars-refunds", lambda: refunds.resolve_pending(deps, kit), STARS_REFUNDS_SECONDS,
                 full=50),
             Job("stars-reconcile", reconcile, STARS_RECONCILE_SECONDS)]
+
+
+def payout_jobs(container: Container) -> list[Job]:
+    """Payouts to the signer in batches, their tracking, and the fee sweeps, each under its
+    lease. Only where a signer is reachable (KRYPTON_SIGNER_SOCKET, or devnet's default
+    socket): elsewhere nothing could be sent, and Stars sweeps, which need no signer, still
+    run."""
+    deps = container.deps
+    sweeps = container.sweep_kit()
+    kit = container.payout_kit()
+    sweep = Job("fee-sweeps", lambda: fee_sweeps.sweep_due(deps, sweeps), FEE_SWEEP_SECONDS)
+    if kit.signer is None:
+        return [sweep]
+    batching = container.payout_batching()
+    last_sent: list[datetime] = []
+
+    async def dispatch() -> int:
+        # Sent when a batch is full, or payout_batch_seconds after the previous one.
+        sent = await payouts.dispatch_due(deps, kit, batching, last_sent[0] if last_sent else None)
+        if sent:
+            last_sent[:] = [deps.clock.now()]
+        return 0  # always rest a little: the batch interval is the pace
+
+    return [sweep,
+            Job("payouts", dispatch, PAYOUT_CHECK_SECONDS),
+            Job("payout-tracking", lambda: payouts.track(deps, kit), PAYOUT_TRACK_SECONDS)]
+
+
+def shop_jobs(container: Container) -> list[Job]:
+    """The Stars shop's orchestrator (app/fulfilment.py) under its lease, where the shop is on:
+    paid invoices make orders paid, then suppliers are paid and followed until delivered."""
+    kit = container.shop()
+    if kit is None:
+        return []
+    deps = container.deps
+    return [Job("shop", lambda: fulfilment.run_round(deps, kit), SHOP_SECONDS)]
+
+
+def chain_refund_jobs(container: Container) -> list[Job]:
+    """Pending chain refunds moved on under their lease: expired claims failed, claimed ones
+    sent through the signer, sent ones settled from the signer's status."""
+    deps = container.deps
+    kit = container.refund_kit()
+    return [Job("chain-refunds", lambda: refunds.resolve_chain(deps, kit), CHAIN_REFUNDS_SECONDS,
+                full=50)]
 
 
 def backup_jobs(container: Container) -> list[Job]:

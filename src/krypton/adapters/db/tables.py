@@ -575,8 +575,109 @@ signer_audit = sa.Table(
 
 # --- payouts (migration 0016) ---
 
+# Merchants' withdrawals (adapters/db/payouts.py; states in domain/payout.py). The amount's
+# ledger entries carry the payout's id as their reference.
+payouts = sa.Table(
+    "payouts", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("destination", sa.String(100), nullable=False),
+    sa.Column("description", sa.String(200)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message_hash", sa.String(44)),
+    sa.Column("tx_hash", sa.String(44)),
+    sa.Column("network_fee", Money, nullable=False, server_default="0"),
+    sa.Column("failure", sa.String(500)),
+    # The request's Idempotency-Key and body hash: a retry answers with its payout.
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("request_hash", sa.String(64)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.UniqueConstraint("merchant_id", "idempotency_key", name="uq_payouts_merchant_id"),
+    sa.Index("ix_payouts_merchant_id_created_at", "merchant_id", "created_at"),
+    sa.Index("ix_payouts_status_created_at", "status", "created_at"),
+)
+
+# The platform's fee sweeps (app/fee_sweeps.py): fees:<asset> to the treasury address
+# through the signer, or, for Stars, to owner:XTR in the ledger (destination null).
+fee_sweeps = sa.Table(
+    "fee_sweeps", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("destination", sa.String(100)),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("failure", sa.String(500)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
 # --- crypto refunds (migration 0017) ---
+
+# What a chain refund adds to its `refunds` row (app/refunds.py): where it goes (the
+# payment's source, or the address the payer gave through the claim link), the network fee
+# kept from it, the claim link's nonce and expiry (spent once: claimed_at), and the ledger
+# entry and signer request that send it.
+crypto_refunds = sa.Table(
+    "crypto_refunds", metadata,
+    sa.Column("refund_id", sa.ForeignKey("refunds.id"), primary_key=True),
+    sa.Column("target", sa.String(8), nullable=False),  # source | claim
+    sa.Column("destination", sa.String(100)),  # raw address; None until the payer claims
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("claim_nonce", sa.String(64)),
+    sa.Column("claim_expires_at", TS),
+    sa.Column("claimed_at", TS),
+    sa.Column("ledger_entry_id", sa.BigInteger),  # the `refund` entry the signer checks
+    sa.Column("signer_request_id", sa.String(100), unique=True),
+    sa.Column("updated_at", TS, nullable=False),
+)
 
 # --- shop orders (migration 0018) ---
 
+# The Stars shop's orders (adapters/db/orders.py). An order's checkout invoice belongs to the
+# shop merchant; status follows domain/order.py. `supplier_request` is set, in the same
+# transaction as the supplier-payment ledger entry, BEFORE the signer is asked: from then on
+# the order is committed to that supplier and never pays another (never twice).
+shop_orders = sa.Table(
+    "shop_orders", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("buyer", sa.String(100), index=True),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("invoice_id", sa.String(40), unique=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("cost", Money, nullable=False),
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("supplier", sa.String(32), nullable=False),  # the quote's, then the one paid
+    sa.Column("supplier_ref", sa.String(100)),  # the supplier's id of the purchase
+    sa.Column("supplier_request", sa.String(100)),  # the signer request paying the supplier
+    sa.Column("supplier_amount", Money),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("payer_address", sa.String(100)),  # the paying transfer's sender: refunds go there
+    sa.Column("refund_amount", Money),
+    sa.Column("refund_request", sa.String(100)),
+    sa.Column("refund_tx", sa.String(100)),
+    sa.Column("failure", sa.String(500)),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("paid_at", TS),
+    sa.Column("deadline_at", TS),  # paid_at + the fulfilment deadline: refunded after it
+    sa.Column("next_attempt_at", TS, index=True),
+    sa.Column("delivered_at", TS),
+)
+
+
 # --- shop buyers (migration 0019) ---
+
+# ton_proof payloads already used to sign in (adapters/tonconnect/payloads.py): a payload is
+# good for one sign-in. Rows past `expires_at` prove nothing anyway and may be pruned.
+shop_proof_payloads = sa.Table(
+    "shop_proof_payloads", metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("expires_at", TS, nullable=False, index=True),
+)

@@ -86,13 +86,16 @@ def _whole(amount: str) -> int:
              openapi_extra={"parameters": [_IDEMPOTENCY_KEY_DOC]})
 async def refund(invoice_id: str, body: s.RefundCreate, request: Request,
                  who: Principal = Depends(require(Scope.REFUNDS_WRITE))) -> JSONResponse:
-    """Give the payment back to its payer: Telegram Stars payments only for now (refunds
-    of chain payments come with payouts). 200 with `succeeded` or `failed` (Telegram's
-    reason), 202 with `pending` when Telegram could not be reached (retried)."""
+    """Give the payment back to its payer. Stars: 200 with `succeeded` or `failed`
+    (Telegram's reason), 202 with `pending` when Telegram could not be reached (retried).
+    TON: 201 with the refund, `pending` until the signer's transfer is final; to the
+    payment's source address (`to: source`) or, by default, to the address the payer gives
+    at `claim_url`. USDT on Tron cannot be refunded (no Tron signer): 409."""
     container = request.app.state.container
     deps = deps_of(request)
     kit = container.refund_kit()
-    req = refunds.RefundRequest(amount=body.amount, reason=body.reason, payment_id=body.payment_id)
+    req = refunds.RefundRequest(amount=body.amount, reason=body.reason, payment_id=body.payment_id,
+                                to=body.to)
     key = _idempotency_key(request)
     try:
         done = await refunds.refund_invoice(deps, kit, who.merchant_id, invoice_id, req,
@@ -103,10 +106,11 @@ async def refund(invoice_id: str, body: s.RefundCreate, request: Request,
         waiting = [r for r in pending if r.status is RefundStatus.PENDING]
         if not waiting:
             raise
-        body_ = s.refund_body(waiting[-1])
+        body_ = s.refund_body(waiting[-1], claim_url=await refunds.link(deps, kit, waiting[-1]))
         body_["message"] = exc.message
         return json(body_, 202)
-    return json(s.refund_body(done))
+    return json(s.refund_body(done, claim_url=await refunds.link(deps, kit, done)),
+                200 if done.to is None else 201)
 
 
 @router.get("/{invoice_id}/refunds", response_model=s.listing(s.RefundOut),
@@ -116,7 +120,10 @@ async def list_refunds(invoice_id: str, request: Request,
     container = request.app.state.container
     items = await refunds.list_refunds(deps_of(request), container.refund_kit(), who.merchant_id,
                                        invoice_id)
-    return page([s.refund_body(r) for r in items], False)
+    deps = deps_of(request)
+    kit = container.refund_kit()
+    return page([s.refund_body(r, claim_url=await refunds.link(deps, kit, r)) for r in items],
+                False)
 
 
 @router.get("", response_model=s.listing(s.InvoiceOut), summary="List invoices, newest first")

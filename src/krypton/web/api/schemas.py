@@ -24,7 +24,6 @@ from krypton.domain import fees, money
 from krypton.domain.assets import ASSETS, METHODS, PRICING_DECIMALS, Chain, asset
 from krypton.domain.invoice import MAX_EXPIRY, MIN_EXPIRY, Invoice, InvoiceException, InvoiceStatus
 from krypton.domain.payment import Payment, PaymentStatus
-from krypton.domain.refund import Refund
 from krypton.domain.settlement import Settlement, SettlementStatus
 from krypton.domain.webhooks import Attempt, Delivery, Endpoint
 from krypton.web.api import bodies, instructions
@@ -468,8 +467,13 @@ settlement_body: Callable[[Settlement], dict[str, Any]] = bodies.builder(
 
 class RefundCreate(Strict):
     amount: str | None = Field(
-        None, max_length=MAX_AMOUNT_CHARS, description="The whole payment's amount, or leave it "
-        "out: Telegram refunds whole Stars payments only.")
+        None, max_length=MAX_AMOUNT_CHARS, description="Stars: the whole payment's amount, or "
+        "leave it out (Telegram refunds whole payments only). TON: left out, the rest of the "
+        "payment; \"overpaid\", the overpaid surplus; or an amount up to what is left of the "
+        "payment. The network fee is kept from it.")
+    to: Literal["source", "claim"] | None = Field(
+        None, description="Chain refunds: \"source\", the address the payment came from; "
+        "\"claim\" (the default), a link (claim_url) where the payer gives an address.")
     reason: Text | None = Field(None, max_length=500, description="Why, for your records.")
     payment_id: str | None = Field(None, max_length=40, description="Which payment, when the "
                                    "invoice has several confirmed ones.")
@@ -487,10 +491,21 @@ class RefundOut(BaseModel):
     failure: str | None = Field(description="Why the rail refused it (Telegram's reason).")
     created_at: Moment
     completed_at: Moment | None = Field(description="When it succeeded or failed.")
+    to: str | None = Field(description="Chain refunds: source or claim.")
+    destination: str | None = Field(description="Chain refunds: the payer's address, once known.")
+    network_fee: str | None = Field(description="Chain refunds: kept from amount for the network.")
+    net_amount: str | None = Field(description="Chain refunds: what the payer receives.")
+    claim_url: str | None = Field(None, description="Chain refunds to a claim: the payer's link "
+                                  "(signed, single use, expiring); send it to the payer only.")
+    claim_expires_at: Moment | None = Field(description="Until when the claim link works.")
 
 
-refund_body: Callable[[Refund], dict[str, Any]] = bodies.builder(
+refund_body: Callable[..., dict[str, Any]] = bodies.builder(
     RefundOut, status="status.value", amount=lambda r: fmt(r.amount, r.asset),
+    to=lambda r: r.to.value if r.to else None, destination="destination",
+    network_fee=lambda r: fmt(r.fee, r.asset) if r.to else None,
+    net_amount=lambda r: fmt(r.amount - r.fee, r.asset) if r.to else None,
+    claim_url=bodies.GIVEN, claim_expires_at=lambda r: _iso(r.claim_expires_at),
     created_at=lambda r: r.created_at.isoformat(), completed_at=lambda r: _iso(r.completed_at))
 # The event log keeps amounts as integers of smallest units (its exact record, which the read
 # models fold); the API shows them as decimal strings like everywhere else. Each amount field
