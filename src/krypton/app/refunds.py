@@ -525,21 +525,34 @@ async def _succeed(uow: UnitOfWork, book: StarsBook, invoice: Invoice, refund: R
     await uow.ledger.post(ledger.refunded(refund.id, refund.merchant_id, refund.asset,
                                           from_held, from_available), now)
     if payment.status is PaymentStatus.CONFIRMED:
-        payment.move(PaymentStatus.REFUNDED)
-        await uow.payments.save(payment)
-        for _, to in payment.changes:
-            await uow.events.append(events.Event(
-                events.payment_status_event(to.value), payment.merchant_id, payment.id, {
-                    "invoice_id": payment.invoice_id, "asset": payment.asset,
-                    "amount": str(payment.amount), "status": to.value,
-                    "chain": payment.chain.value, "tx_id": payment.tx_id}), now)
-        payment.changes.clear()
+        await _refunded(uow, invoice, payment, now)
+    else:
+        await _invoice_refunded(uow, invoice, payment, now)
+    await uow.events.append(_event(events.REFUND_SUCCEEDED, refund), now)
+
+
+async def _refunded(uow: UnitOfWork, invoice: Invoice, payment: Payment, now: datetime) -> None:
+    """The payment is all given back: it moves to refunded (with its event), and the invoice
+    too once no other confirmed payment is left in it."""
+    payment.move(PaymentStatus.REFUNDED)
+    await uow.payments.save(payment)
+    for _, to in payment.changes:
+        await uow.events.append(events.Event(
+            events.payment_status_event(to.value), payment.merchant_id, payment.id, {
+                "invoice_id": payment.invoice_id, "asset": payment.asset,
+                "amount": str(payment.amount), "status": to.value,
+                "chain": payment.chain.value, "tx_id": payment.tx_id}), now)
+    payment.changes.clear()
+    await _invoice_refunded(uow, invoice, payment, now)
+
+
+async def _invoice_refunded(uow: UnitOfWork, invoice: Invoice, payment: Payment,
+                            now: datetime) -> None:
     others = [p for p in await uow.payments.for_invoice(invoice.id)
               if p.id != payment.id and p.status is PaymentStatus.CONFIRMED and not p.dust]
     if invoice.status is InvoiceStatus.PAID and not others:
         invoice.move(InvoiceStatus.REFUNDED)
         await save_invoice(uow, invoice, now)
-    await uow.events.append(_event(events.REFUND_SUCCEEDED, refund), now)
 
 
 def _event(type_: str, refund: Refund) -> events.Event:
@@ -681,20 +694,7 @@ async def _payment_refunded(uow: UnitOfWork, book: StarsBook, invoice: Invoice,
                  if r.payment_id == payment.id and r.status is RefundStatus.SUCCEEDED]
     if sum(succeeded) < payment.amount:
         return
-    payment.move(PaymentStatus.REFUNDED)
-    await uow.payments.save(payment)
-    for _, to in payment.changes:
-        await uow.events.append(events.Event(
-            events.payment_status_event(to.value), payment.merchant_id, payment.id, {
-                "invoice_id": payment.invoice_id, "asset": payment.asset,
-                "amount": str(payment.amount), "status": to.value,
-                "chain": payment.chain.value, "tx_id": payment.tx_id}), now)
-    payment.changes.clear()
-    others = [p for p in await uow.payments.for_invoice(invoice.id)
-              if p.id != payment.id and p.status is PaymentStatus.CONFIRMED and not p.dust]
-    if invoice.status is InvoiceStatus.PAID and not others:
-        invoice.move(InvoiceStatus.REFUNDED)
-        await save_invoice(uow, invoice, now)
+    await _refunded(uow, invoice, payment, now)
 
 
 def _chain_event(type_: str, refund: Refund) -> events.Event:

@@ -160,7 +160,7 @@ def refund_amount(total: int, network_fee: int) -> int:
 
 
 def refunded(order_id: str, asset: str, amount: int) -> ledger.JournalEntry:
-    """The hot wallet gives the payer back `amount` (its float pays what the fee collector
+    """The hot wallet gives the payer back `amount` (its own reserve pays what the fee collector
     keeps: the fee is the platform's, returned because it did not deliver)."""
     return ledger.JournalEntry(REFUND, order_id, (
         ledger.Posting(hot_wallet(asset), asset, -amount),
