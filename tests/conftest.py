@@ -22,6 +22,9 @@ from krypton.config import Settings
 from tests.support.clock import ManualClock
 from tests.support.servers import NatsServer, PostgresServer, RedisServer, running
 
+# Fixtures of the fake Bot API (`fake`, `fake_url`, `bot`): a module overrides them by name.
+pytest_plugins = ("tests.support.fake_bot",)
+
 # No scheduled backups in the servers tests start (they would each back up at once): the
 # backup tests ask for them.
 os.environ.setdefault("KRYPTON_BACKUP_INTERVAL", "0")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,7 +27,17 @@ from starlette.routing import Mount
 
 from krypton.adapters.auth.passwords import Argon2Hasher
 from krypton.adapters.auth.tokens import JwtTokens
+from krypton.adapters.chains.heads import ton_head, tron_head
 from krypton.adapters.chains.provider import Endpoint, EndpointStats, ProviderClient
+from krypton.adapters.chains.quorum import (
+    Agreement,
+    QuorumTonReader,
+    QuorumTronReader,
+    StoredPositions,
+    TonQuorum,
+    tron_quorum,
+)
+from krypton.adapters.chains.quorum import Policy as QuorumPolicy
 from krypton.adapters.chains.rails import ChainRails, ton_network
 from krypton.adapters.chains.ton.address import TonAddress, parse
 from krypton.adapters.chains.ton.client import TonCenterClient
@@ -45,6 +56,7 @@ from krypton.adapters.db.merchant_bot import bot_repo
 from krypton.adapters.db.miniapp import SqlMiniAppBindings
 from krypton.adapters.db.orders import order_book
 from krypton.adapters.db.payouts import payout_book, sweep_book
+from krypton.adapters.db.retention import pruner
 from krypton.adapters.db.stars_money import SqlStarsPlanLinks, stars_book
 from krypton.adapters.events.nats import NatsSink
 from krypton.adapters.metrics import consumers
@@ -63,16 +75,23 @@ from krypton.adapters.signer.server import ASSETS_SENT as SIGNER_ASSETS
 from krypton.adapters.signer.server import Signer
 from krypton.adapters.signer.wallet import HotWallet
 from krypton.adapters.suppliers.fragment import FragmentSupplier
+from krypton.adapters.suppliers.premium_gift import (
+    StoredTelegramUsers,
+    TelegramPremiumGift,
+    platform_stars,
+)
 from krypton.adapters.suppliers.senders import TonSenders
 from krypton.adapters.system import RandomIds, SystemClock
 from krypton.adapters.telegram.bot_api import BotApi
 from krypton.adapters.telegram.merchant_api import MerchantBotApi
-from krypton.adapters.telegram.updates import Poller, UpdateHandler, WebhookRegistration
+from krypton.adapters.telegram.updates import Met, Poller, UpdateHandler, WebhookRegistration
 from krypton.adapters.tonconnect.keys import chain_public_key
 from krypton.adapters.webhooks import ssrf
 from krypton.adapters.webhooks.sender import WebhookSender
-from krypton.app import devnet_genesis, merchant_bot, stars
+from krypton.app import devnet_genesis, merchant_bot, retention, stars
+from krypton.app import shop as shop_use
 from krypton.app import webhooks as webhook_use
+from krypton.app.chain_time import ChainHead
 from krypton.app.deps import Deps
 from krypton.app.fee_sweeps import SweepKit
 from krypton.app.payouts import Batching, PayoutKit
@@ -84,6 +103,7 @@ from krypton.app.ports import (
     ProviderSnapshot,
     RateSource,
     StarsSupplier,
+    UnitOfWork,
 )
 from krypton.app.refunds import ChainRail, RefundKit
 from krypton.app.shop import ShopKit
@@ -115,18 +135,26 @@ class ChainAdapters:
     """What the chain workers read: the platform's readers, a factory for the readers of
     merchants' own TON accounts, and the fee-collector contracts' reader."""
 
-    ton: TonReader | None
-    tron: TronReader | None
+    ton: TonReader | QuorumTonReader | None
+    tron: TronReader | QuorumTronReader | None
     collectors: TonCenterCollectors
     _ton_client: TonCenterClient
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Several providers of a chain (KRYPTON_*_PROVIDERS): merchants' readers, and the other
+    # providers and the agreement for the operator's page and /healthz.
+    _ton_quorum: TonQuorum | None = None
+    _quorum_providers: list[ProviderClient] = field(default_factory=list)
+    _books: list[Agreement] = field(default_factory=list)
 
-    async def heads(self) -> dict[str, int]:
-        """Each watched chain's newest block now (TON: masterchain seqno), for the watcher's
-        lag; a chain whose providers do not answer is left out."""
-        heads: dict[str, int] = {}
-        calls = (("ton", self._ton_client.masterchain_seqno if self.ton is not None else None),
-                 ("tron", self.tron.client.head if self.tron is not None else None))
+    async def heads(self) -> dict[str, ChainHead]:
+        """Each watched chain's newest block now (TON: masterchain seqno) and its time, for the
+        watcher's lag and the clock skew; a chain whose providers do not answer is left out."""
+        heads: dict[str, ChainHead] = {}
+        # Under a quorum, the head the healthy providers agree on, not the first one's word.
+        ton = self._ton_quorum.head if self._ton_quorum is not None else partial(ton_head, self._ton_client)
+        tron = (None if self.tron is None else self.tron.head if isinstance(self.tron, QuorumTronReader)
+                else partial(tron_head, self.tron.client))
+        calls = (("ton", ton if self.ton is not None else None), ("tron", tron))
         for chain, head in calls:
             if head is None:
                 continue
@@ -140,6 +168,9 @@ class ChainAdapters:
         """A reader for a merchant's TON wallet or fee-collector contract (raw address)."""
         # No jettons at a collector: it cannot pass them on (the deploy docs say so).
         masters = {} if fee_collector or self.ton is None else self.ton.masters
+        if self._ton_quorum is not None:
+            return self._ton_quorum.reader(parse(raw, network="testnet"), masters,
+                                           fee_collector=fee_collector)
         return TonReader(self._ton_client, parse(raw, network="testnet"), masters,
                          fee_collector=fee_collector)
 
@@ -148,10 +179,12 @@ class ChainAdapters:
         readers, merchants' accounts and collectors share them), for the operator's page.
         The Tron provider only while a Tron reader uses it: idle, it would only show zeros.
         (The rate sources' providers belong to the container, not to the chain adapters.)"""
-        providers = [self._ton_client.provider]
+        providers = [self._ton_client.provider, *self._quorum_providers]
         if self.tron is not None:
             providers.append(self.tron.client.provider)
-        return [_snapshot(stats) for provider in providers for stats in provider.stats()]
+        unique = {id(p): p for p in providers}.values()  # a quorum's primary is one of them
+        return ([_snapshot(stats) for provider in unique for stats in provider.stats()]
+                + [book.snapshot() for book in self._books])
 
     async def aclose(self) -> None:
         for close in self._closers:
@@ -252,14 +285,21 @@ class Container:
             tron_points = [Endpoint("devnet-trongrid", f"{base}/trongrid",
                                     rate_per_second=1000, burst=100)]
         else:
-            http = httpx.AsyncClient()
+            http, base = httpx.AsyncClient(), ""
             ton_points = ton_endpoints(settings)
             # TronGrid answers an exceeded quota with 429 or 403.
             tron_points = _endpoints("trongrid", settings.trongrid_urls, "TRON-PRO-API-KEY",
                                      settings.trongrid_api_key, frozenset({429, 403}))
         timeout = settings.provider_timeout_seconds
-        ton_provider = ProviderClient(ton_points, http=http, timeout=timeout)
-        tron_provider = ProviderClient(tron_points, http=http, timeout=timeout)
+        # Several independent providers: the first stands where the single one did.
+        ton_named = {name: ProviderClient(points, http=http, timeout=timeout)
+                     for name, points in _provider_points(settings, "ton", base).items()}
+        tron_named = {name: ProviderClient(points, http=http, timeout=timeout)
+                      for name, points in _provider_points(settings, "tron", base).items()}
+        ton_provider = (next(iter(ton_named.values())) if ton_named
+                        else ProviderClient(ton_points, http=http, timeout=timeout))
+        tron_provider = (next(iter(tron_named.values())) if tron_named
+                         else ProviderClient(tron_points, http=http, timeout=timeout))
         ton_client = TonCenterClient(ton_provider)
         ton = tron = None
         if settings.ton_receiving_address:
@@ -273,8 +313,36 @@ class Container:
                               ScanPolicy(lookback=timedelta(seconds=settings.tron_scan_lookback_seconds),
                                          overlap=timedelta(seconds=settings.tron_scan_overlap_seconds),
                                          sweep_every=timedelta(seconds=settings.tron_sweep_seconds)))
-        return ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
-                             [ton_provider.aclose, tron_provider.aclose, http.aclose])
+        adapters = ChainAdapters(ton, tron, TonCenterCollectors(ton_client), ton_client,
+                                 [ton_provider.aclose, tron_provider.aclose, http.aclose])
+        self._chain_quorums(adapters, ton_named, tron_named)
+        return adapters
+
+    def _chain_quorums(self, adapters: ChainAdapters, ton_named: dict[str, ProviderClient],
+                       tron_named: dict[str, ProviderClient]) -> None:
+        """Readers under a quorum where a chain has several providers (adapters/chains/quorum.py)."""
+        settings, clock = self.settings, self.deps.clock
+        extra = [*list(ton_named.values())[1:], *list(tron_named.values())[1:]]
+        adapters._quorum_providers = extra
+        adapters._closers[:0] = [p.aclose for p in extra]
+        # Audit positions survive a restart (a cursor of their own beside each reader's).
+        positions = StoredPositions(self.deps.uow)
+        for chain, named, quorum in (("ton", ton_named, settings.ton_quorum),
+                                     ("tron", tron_named, settings.tron_quorum)):
+            if len(named) > 1 and quorum * 2 <= len(named):  # `krypton doctor` flags it too
+                log.warning("provider_quorum_not_a_majority", chain=chain, quorum=quorum,
+                            providers=len(named), risk="a lying primary wins while its honest peers are down")
+        if len(ton_named) > 1 and isinstance(adapters.ton, TonReader):
+            adapters._ton_quorum = TonQuorum({n: TonCenterClient(p) for n, p in ton_named.items()},
+                                             QuorumPolicy(quorum=settings.ton_quorum), clock, positions)
+            adapters._books.append(adapters._ton_quorum.book)
+            adapters.ton = adapters._ton_quorum.reader(adapters.ton.account, adapters.ton.masters)
+        if len(tron_named) > 1 and isinstance(adapters.tron, TronReader):
+            one = adapters.tron
+            adapters.tron = tron_quorum(
+                {n: TronReader(TronGridClient(p, one.client.usdt, one.client.network), clock, one.policy)
+                 for n, p in tron_named.items()}, QuorumPolicy(quorum=settings.tron_quorum), clock, positions)
+            adapters._books.append(adapters.tron.book)
 
     def backups(self) -> BackupStore:
         """Backups of this database into KRYPTON_BACKUP_DIR, each with the key file beside it
@@ -283,6 +351,11 @@ class Container:
         from_env = configured is not None and bool(configured.get_secret_value().strip())
         key = None if from_env else self.settings.data_dir / "secret.key"
         return BackupStore(self.db, self.settings.backups_path, key)
+
+    def retention(self) -> tuple[Callable[[UnitOfWork], retention.Pruner], retention.Policy] | None:
+        """What the retention job prunes with, and how long things are kept; None: keep all."""
+        days = self.settings.retention_days
+        return (pruner, retention.Policy(timedelta(days=days))) if days else None
 
     def leases(self) -> Leases:
         """Who runs the background jobs: PostgreSQL advisory locks, so one process in the
@@ -429,11 +502,18 @@ class Container:
         if kit is None or bot is None or not isinstance(kit.messenger, MerchantBotApi):
             return None
         if self.settings.telegram_mode == "polling":
-            return Poller(self.deps, kit.messenger, UpdateHandler(self.deps, bot, kit))
+            return Poller(self.deps, kit.messenger, UpdateHandler(self.deps, bot, kit, self.telegram_met()))
         if self.settings.telegram_bot_token is None:
             return None
         return WebhookRegistration(kit.messenger, self.telegram_webhook_url(),
                                    self.telegram_webhook_secret())
+
+    def telegram_met(self) -> Met | None:
+        """Where the bot's updates tell who it met: the shop, for Premium gifts (None: off)."""
+        kit = self.shop()
+        if kit is None or kit.users is None:
+            return None
+        return partial(shop_use.remember_user, self.deps, kit)
 
     def telegram_webhook_url(self) -> str:
         return self.settings.public_url.rstrip("/") + "/telegram/webhook"
@@ -618,6 +698,11 @@ def build_shop(container: Container) -> ShopKit:
     suppliers: list[StarsSupplier] = []
     if "fragment" in settings.shop_suppliers:
         suppliers.append(FragmentSupplier(fragment_provider, api_hash))
+    users = StoredTelegramUsers(container.deps.uow)
+    bot = container.stars_bot()
+    if "telegram_premium_gift" in settings.shop_suppliers and bot is not None:
+        suppliers.append(TelegramPremiumGift(bot, container.deps.rates, users,
+                                             spendable=platform_stars(container.deps)))
     deploy = None
     if devnet is not None:
         async def deploy(plan: CollectorPlan) -> None:
@@ -628,7 +713,7 @@ def build_shop(container: Container) -> ShopKit:
                 devnet.produce("ton")
     return ShopKit(
         suppliers, order_book, container.signer_port() if settings.signer_address else None,
-        settings.signer_address, senders=TonSenders(ton_provider, settings.network),
+        settings.signer_address, senders=TonSenders(ton_provider, settings.network), users=users,
         fee_bps=settings.shop_fee_bps, quote_ttl=timedelta(seconds=settings.shop_quote_ttl_seconds),
         deadline=timedelta(seconds=settings.shop_deadline_seconds),
         network_fee=settings.shop_network_fee, minimum=settings.shop_min_stars,
@@ -644,6 +729,24 @@ def _endpoints(name: str, urls: list[str], key_header: str, key: str | None,
     rate = 10.0 if key else 1.0
     return [Endpoint(f"{name}-{i}", url, headers=headers, rate_per_second=rate,
                      throttle_statuses=throttle_statuses) for i, url in enumerate(urls)]
+
+
+def _provider_points(settings: Settings, chain: str, devnet_base: str) -> dict[str, list[Endpoint]]:
+    """KRYPTON_TON_PROVIDERS / _TRON_PROVIDERS: each provider's endpoints, by name. On devnet
+    each name is a provider of the devnet's chain (X-Devnet-Provider: its name)."""
+    api, path, header = (("toncenter", "/toncenter/api/v3", "X-API-Key") if chain == "ton"
+                         else ("trongrid", "/trongrid", "TRON-PRO-API-KEY"))
+    throttles = frozenset({429}) if chain == "ton" else frozenset({429, 403})
+    points: dict[str, list[Endpoint]] = {}
+    for provider in getattr(settings, f"{chain}_providers"):
+        if settings.network == "devnet":
+            points[provider.name] = [Endpoint(f"devnet-{api}-{provider.name}", f"{devnet_base}{path}",
+                                              headers={"X-Devnet-Provider": provider.name},
+                                              rate_per_second=1000, burst=100)]
+        else:
+            points[provider.name] = _endpoints(f"{api}-{provider.name}", provider.urls, header,
+                                               provider.api_key, throttles)
+    return points
 
 
 def ton_endpoints(settings: Settings) -> list[Endpoint]:

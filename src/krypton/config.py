@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import limits
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from krypton.adapters.chains.tron.derivation import DepositAddresses, InvalidExtendedKey
@@ -22,6 +22,24 @@ from krypton.domain.invoice import validate_expiry
 DEVNET_TON_ADDRESS = "0:" + "d3" * 32
 DEVNET_TRON_XPUB = ("xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7"
                     "dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd")
+
+
+class ChainProvider(BaseModel):
+    """One independent chain provider: its own failover URLs and key (KRYPTON_*_PROVIDERS)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Lower-case letters, "
+                      "digits, - and _: its label in metrics and logs.")
+    urls: list[str] = Field([], description="Base URLs, tried in order of health (not on devnet).")
+    api_key: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL with a host.")
+        return value
 
 
 class Settings(BaseSettings):
@@ -63,6 +81,19 @@ class Settings(BaseSettings):
         ["https://api.trongrid.io"], description="TronGrid / node HTTP base URLs (JSON list). "
         "Ignored on devnet.")
     trongrid_api_key: str | None = Field(None, description="TronGrid key (TRON-PRO-API-KEY).")
+    ton_providers: list[ChainProvider] = Field(
+        [], description="Independent TON Center v3 providers, each its own failover URLs (JSON list "
+        "of {name, urls, api_key}); empty: the one provider of toncenter_urls. On devnet the URLs "
+        "are ignored: each name is a provider of the devnet's chain.")
+    tron_providers: list[ChainProvider] = Field(
+        [], description="Independent TronGrid / node providers (JSON list of {name, urls, api_key}); "
+        "empty: the one provider of trongrid_urls.")
+    ton_quorum: int = Field(
+        1, ge=1, description="How many healthy TON providers must report a transfer the same "
+        "before it is final (1 to the number of ton_providers).")
+    tron_quorum: int = Field(
+        1, ge=1, description="How many healthy Tron providers must report a transfer the same "
+        "before it is final (1 to the number of tron_providers).")
     tron_scan_lookback_seconds: int = Field(
         3600, ge=60, description="Above 20 open deposit addresses Tron is read by one scan of "
         "USDT's events: how far back a scan may start (the first one at the latest).")
@@ -74,6 +105,10 @@ class Settings(BaseSettings):
         "also polled on its own this often (the safety net).")
     provider_timeout_seconds: float = Field(10.0, description="Timeout of each chain provider call.")
     watch_interval_seconds: float = Field(2.0, description="Pause between chain polls when idle.")
+    clock_skew_limit_seconds: float = Field(
+        60.0, gt=0, description="A server clock further than this from a chain's newest block "
+        "time (either way) is logged as a warning, once per episode; the skew is always on "
+        "/metrics (krypton_clock_skew_seconds).")
     role: Literal["all", "api"] = Field(
         "all", description="What `krypton serve` runs: all (the API and the background jobs, "
         "the embedded default) or api (the API only, beside `krypton worker` processes; "
@@ -156,6 +191,10 @@ class Settings(BaseSettings):
         None, gt=0, description="The id of a bot whose Mini App opens Krypton's checkout "
         "without Krypton holding its token (the digits before ':' in its token): its initData "
         "is then checked with Telegram's Ed25519 signature (third-party validation).")
+    telegram_miniapp_link: str | None = Field(
+        None, description="The Mini App's link (https://t.me/<bot>/<app>): a TON wallet opened "
+        "from Krypton's pages inside Telegram sends the payer back there (TON Connect's "
+        "twaReturnUrl); unset: the wallet's own default.")
     miniapp_auth_max_age_seconds: int = Field(
         3600, ge=60, le=86400, description="How old a Mini App's initData (auth_date) may be "
         "when it starts a session: short, as initData proves who a user is to anyone who gets "
@@ -168,6 +207,10 @@ class Settings(BaseSettings):
     backup_dir: Path | None = Field(
         None, description="Folder for backups (`krypton backup`, the scheduled ones); default: "
         "backups/ in data_dir. Put it on another disk, and copy it off the machine.")
+    retention_days: int = Field(
+        90, ge=0, description="Finished webhook deliveries (with their attempts), bot "
+        "notifications and idempotency keys older than this many days are deleted by a "
+        "background job (money, the ledger and the event log never are); 0: keep them all.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error.")
     log_format: Literal["json", "console"] = Field(
@@ -218,9 +261,11 @@ class Settings(BaseSettings):
     shop_fee_bps: int = Field(
         100, ge=0, le=2_000,
         description="The shop's fee in basis points of the total (kept by the collector).")
-    shop_suppliers: list[Literal["fragment"]] = Field(
-        ["fragment"], description="Stars suppliers, asked in parallel for quotes (fragment; "
-        "Telegram Premium gifts are not built yet).")
+    shop_suppliers: list[Literal["fragment", "telegram_premium_gift"]] = Field(
+        ["fragment", "telegram_premium_gift"], description="The shop's suppliers, asked in "
+        "parallel for quotes, the cheapest available used, the others in turn on failure: "
+        "fragment (Stars and Premium, paid in TON by the signer), telegram_premium_gift "
+        "(Premium only, paid from the bot's own Stars; needs the Bot API).")
     shop_fragment_url: str = Field(
         "https://fragment.com", description="Fragment's base URL (on devnet: the fake at /devnet/fragment).")
     shop_fragment_hash: SecretStr | None = Field(
@@ -270,6 +315,17 @@ class Settings(BaseSettings):
             parts = urlsplit(url)
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError(f"{info.field_name}: {url!r} is not an http(s) URL with a host.")
+        return value
+
+    @field_validator("telegram_miniapp_link")
+    @classmethod
+    def _miniapp_link(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or parts.hostname != "t.me" or len(parts.path.strip("/")) < 2:
+            raise ValueError("telegram_miniapp_link must be the Mini App's https://t.me/<bot>/<app> "
+                             "link (or https://t.me/<bot>).")
         return value
 
     @field_validator("rates_max_age_seconds")
@@ -347,6 +403,23 @@ class Settings(BaseSettings):
             raise ValueError("must be 1 to 256 characters, each a letter, digit, _ or - "
                              "(Telegram's rule for a webhook secret token).")
         return value
+
+    @model_validator(mode="after")
+    def _quorums(self) -> Settings:
+        for chain in ("ton", "tron"):
+            providers: list[ChainProvider] = getattr(self, f"{chain}_providers")
+            quorum: int = getattr(self, f"{chain}_quorum")
+            names = [p.name for p in providers]
+            bare = [p.name for p in providers if not p.urls]
+            if bare and self.network != "devnet":
+                raise ValueError(f"KRYPTON_{chain.upper()}_PROVIDERS: provider {bare[0]!r} needs urls.")
+            if len(set(names)) != len(names):
+                raise ValueError(f"KRYPTON_{chain.upper()}_PROVIDERS: each provider needs its own name.")
+            if quorum > max(1, len(providers)):
+                raise ValueError(f"KRYPTON_{chain.upper()}_QUORUM is {quorum} but only "
+                                 f"{max(1, len(providers))} {chain} provider(s) are configured: the "
+                                 f"quorum must be from 1 to the number of KRYPTON_{chain.upper()}_PROVIDERS.")
+        return self
 
     @model_validator(mode="after")
     def _telegram_secret_with_token(self) -> Settings:

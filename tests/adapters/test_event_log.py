@@ -111,3 +111,46 @@ async def test_projection_position_moves_with_its_effect(container: Container) -
     async with deps.uow(write=False) as uow:
         position = await uow.events.consumer_position(relay.PROJECTIONS)
     assert position[1] > 0
+
+
+async def test_a_window_gives_every_type_and_only_the_wanted_events_in_full(
+        container: Container) -> None:
+    now = container.deps.clock.now()
+    async with container.deps.uow() as uow:
+        for n in range(7):
+            kind = "test.wanted" if n % 3 == 0 else "test.counted"
+            await uow.events.append(Event(kind, "mer_a" if n else "mer_b", f"subject-{n}", {"n": n}), now)
+        await uow.commit()
+
+    def wanted(kind: str, merchant: str | None) -> bool:
+        return kind == "test.wanted" and merchant == "mer_a"
+    async with container.deps.uow(write=False) as uow:
+        first = await uow.events.window((0, 0), 5, wanted)
+        assert first.end is not None
+        rest = await uow.events.window(first.end, 5, wanted)
+        assert rest.end is not None
+        done = await uow.events.window(rest.end, 5, lambda kind, merchant: True)
+    assert first.types == ["test.wanted", "test.counted", "test.counted", "test.wanted", "test.counted"]
+    # Not 0 (another merchant's) nor 6 (past the window's end).
+    assert [e.data["n"] for e in first.events] == [3]
+    assert rest.types == ["test.counted", "test.wanted"] and [e.data["n"] for e in rest.events] == [6]
+    assert (done.end, done.types, done.events) == (None, (), ())
+
+
+@postgresql_only
+async def test_a_window_waits_behind_a_transaction_still_open(container: Container) -> None:
+    now = container.deps.clock.now()
+    slow = container.deps.uow()
+    await slow.__aenter__()
+    await slow.events.append(_event(1), now)
+    await slow.events.flush()
+    async with container.deps.uow() as fast:
+        await fast.events.append(_event(2), now)
+        await fast.commit()
+    async with container.deps.uow(write=False) as uow:
+        assert (await uow.events.window((0, 0), 10, lambda kind, merchant: True)).end is None
+    await slow.commit()
+    await slow.__aexit__(None, None, None)
+    async with container.deps.uow(write=False) as uow:
+        window = await uow.events.window((0, 0), 10, lambda kind, merchant: True)
+    assert sorted(e.data["n"] for e in window.events) == [1, 2] and len(window.types) == 2

@@ -4,7 +4,6 @@ client talking to the devnet's fake Bot API over HTTP. On both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,29 +19,10 @@ from krypton.bootstrap import Container
 from krypton.devnet.telegram_api import BOT_USERNAME, FakeBotApi
 from krypton.domain import merchant_bot as rules
 from tests.support.clock import ManualClock
-from tests.web.live_server import LiveServer
 
-TOKEN = "123456789:AAE-merchant-bot-token-value_0123456"
+BOT_TOKEN = "123456789:AAE-merchant-bot-token-value_0123456"
 PUBLIC = "https://pay.example.com"
 CHAT = 555_001
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> FakeBotApi:
-    return FakeBotApi(TOKEN, now=clock.now)
-
-
-@pytest.fixture
-def fake_url(fake: FakeBotApi) -> Iterator[str]:
-    with LiveServer(fake.app()) as server:
-        yield server.url
-
-
-@pytest.fixture
-async def bot(fake_url: str) -> AsyncIterator[BotApi]:
-    client = BotApi(TOKEN, fake_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture
@@ -383,19 +363,19 @@ async def test_a_message_is_given_up_after_the_schedule(
 # --- the token stays out of errors and logs -------------------------------------------------
 
 async def test_the_token_is_in_no_error_or_log_line(container: Container) -> None:
-    dead = BotApi(TOKEN, "http://127.0.0.1:9")  # nothing listens: every call fails
+    dead = BotApi(BOT_TOKEN, "http://127.0.0.1:9")  # nothing listens: every call fails
     kit = Kit(bot_repo, MerchantBotApi(dead), PUBLIC)
     try:
         with pytest.raises(merchant_bot.SendFailed) as failed:
             await kit.messenger.send_message(CHAT, "hi")
-        assert TOKEN not in str(failed.value)
+        assert BOT_TOKEN not in str(failed.value)
         with capture_logs() as logs:
             update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/help",
                                                   "chat": {"id": CHAT, "type": "private"}}}
             await UpdateHandler(container.deps, dead, kit).handle(update)
         assert [entry["event"] for entry in logs] == ["telegram_reply_failed"]
-        assert TOKEN not in repr(logs)
-        assert dead.scrub(f"GET /bot{TOKEN}/sendMessage") == "GET /bot<token>/sendMessage"
+        assert BOT_TOKEN not in repr(logs)
+        assert dead.scrub(f"GET /bot{BOT_TOKEN}/sendMessage") == "GET /bot<token>/sendMessage"
     finally:
         await dead.close()
 

@@ -3,7 +3,6 @@ talking to the devnet's fake Bot API over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -15,27 +14,8 @@ from krypton.bootstrap import Container
 from krypton.devnet.telegram_api import FakeBotApi
 from krypton.domain.errors import Conflict
 from tests.support.clock import ManualClock
-from tests.web.live_server import LiveServer
 
-TOKEN = "123456789:AAE-devnet-secret-token-value_0123456"
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> FakeBotApi:
-    return FakeBotApi(TOKEN, now=clock.now)
-
-
-@pytest.fixture
-def fake_url(fake: FakeBotApi) -> Iterator[str]:
-    with LiveServer(fake.app()) as server:
-        yield server.url
-
-
-@pytest.fixture
-async def bot(fake_url: str) -> AsyncIterator[BotApi]:
-    client = BotApi(TOKEN, fake_url)
-    yield client
-    await client.close()
+BOT_TOKEN = "123456789:AAE-devnet-secret-token-value_0123456"
 
 
 @pytest.fixture
@@ -205,7 +185,7 @@ async def test_a_late_delivered_payment_made_in_time_is_not_late(
 
 
 async def test_bot_api_errors_never_show_the_token(fake_url: str) -> None:
-    wrong = BotApi(TOKEN.replace("AAE", "BBB"), fake_url)  # the fake answers 401
+    wrong = BotApi(BOT_TOKEN.replace("AAE", "BBB"), fake_url)  # the fake answers 401
     try:
         with pytest.raises(BotApiError) as refused:
             await wrong.create_invoice_link(title="t", description="d", payload="p", amount=1)
@@ -214,13 +194,13 @@ async def test_bot_api_errors_never_show_the_token(fake_url: str) -> None:
     assert "Unauthorized" in str(refused.value)
     assert "BBB" not in str(refused.value)
 
-    unreachable = BotApi(TOKEN, "http://127.0.0.1:9")  # nothing listens on the discard port
+    unreachable = BotApi(BOT_TOKEN, "http://127.0.0.1:9")  # nothing listens on the discard port
     try:
         with pytest.raises(BotApiError) as failed:
             await unreachable.answer_pre_checkout("q", True)
     finally:
         await unreachable.close()
-    assert TOKEN not in str(failed.value) and TOKEN.split(":")[1] not in str(failed.value)
+    assert BOT_TOKEN not in str(failed.value) and BOT_TOKEN.split(":")[1] not in str(failed.value)
 
 
 async def test_the_fake_refuses_what_telegram_refuses(bot: BotApi, fake: FakeBotApi) -> None:

@@ -3,7 +3,6 @@ subscriptions, with aiogram's real client talking to the devnet's fake Bot API o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from krypton.domain.errors import Conflict, DomainError
 from krypton.domain.refund import RefundStatus
 from krypton.web.api.schemas import WebhookObjects
 from tests.support.clock import ManualClock
-from tests.web.live_server import LiveServer
 
-TOKEN = "123456789:AAE-devnet-secret-token-value_0123456"
+BOT_TOKEN = "123456789:AAE-devnet-secret-token-value_0123456"
 HOLD = timedelta(days=21)
 OBJECTS = WebhookObjects("http://127.0.0.1:8000", testnet=False)
 
@@ -34,24 +32,6 @@ OBJECTS = WebhookObjects("http://127.0.0.1:8000", testnet=False)
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, database_url=db_url, webhooks_allow_loopback=True)
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> FakeBotApi:
-    return FakeBotApi(TOKEN, now=clock.now)
-
-
-@pytest.fixture
-def fake_url(fake: FakeBotApi) -> Iterator[str]:
-    with LiveServer(fake.app()) as server:
-        yield server.url
-
-
-@pytest.fixture
-async def bot(fake_url: str) -> AsyncIterator[BotApi]:
-    client = BotApi(TOKEN, fake_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -197,3 +198,26 @@ async def test_serve_prints_the_first_deposit_address_at_start_up(data_dir: Path
 def test_doctor_has_help() -> None:
     result = runner.invoke(app, ["doctor", "--help"])
     assert result.exit_code == 0 and "configuration" in result.output
+
+
+def test_doctor_lists_independent_providers_and_says_whether_their_quorum_is_a_majority(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRYPTON_NETWORK", "mainnet")
+    monkeypatch.setenv("KRYPTON_TRON_XPUB", account_xpub(1))
+    monkeypatch.setenv("KRYPTON_TRON_PROVIDERS", json.dumps([
+        {"name": "trongrid", "urls": ["https://api.trongrid.io"], "api_key": "tg-secret-key"},
+        {"name": "own-node", "urls": ["https://tron.example.net/node"]},
+        {"name": "backup", "urls": ["https://tron-backup.example.org"]}]))
+    monkeypatch.setenv("KRYPTON_TRON_QUORUM", "2")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    checks = lines(result.output)
+    assert checks["provider TronGrid trongrid"].startswith("ok api.trongrid.io, with an API key")
+    assert checks["provider TronGrid own-node"].startswith("ok tron.example.net, without an API key")
+    assert checks["quorum TronGrid"] == "ok 2 of 3 providers must agree before a transfer is final"
+    assert "tg-secret-key" not in result.output
+
+    monkeypatch.setenv("KRYPTON_TRON_QUORUM", "1")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert lines(result.output)["quorum TronGrid"].startswith("problem 1 of 3 providers")

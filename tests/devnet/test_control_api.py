@@ -61,6 +61,18 @@ async def test_timeout_hangs_then_gives_up(client: httpx.AsyncClient, sleep: Fak
     assert sleep.calls == [3600.0]
 
 
+async def test_a_lie_is_aimed_at_one_named_provider_through_the_api(client: httpx.AsyncClient,
+                                                                     devnet: Devnet) -> None:
+    await fault(client, provider="trongrid", kind="lie", lie="amount", delta=5, name="backup", count=2)
+    state = (await client.get("/control/state")).json()
+    assert state["faults"]["trongrid/backup"] == [
+        {"kind": "lie", "status": None, "retry_after": None, "latency_ms": None, "lie": "amount",
+         "delta": 5, "remaining": 2}]
+    assert devnet.faults.lie("trongrid", "primary") is None  # only the named one lies
+    lies = [devnet.faults.lie("trongrid", "backup") for _ in range(3)]
+    assert [f.lie if f else None for f in lies] == ["amount", "amount", None]
+
+
 async def test_control_endpoints_never_suffer_faults_and_can_be_cleared(client: httpx.AsyncClient) -> None:
     await fault(client, provider="toncenter", kind="status", status=500, count=10)
     await fault(client, provider="trongrid", kind="status", status=500, count=10)
@@ -132,6 +144,10 @@ BAD_REQUESTS: list[tuple[str, object, int, str | None]] = [
     ("/control/faults", {"provider": "toncenter", "kind": "latency"}, 422, "latency_ms"),
     ("/control/faults", {"provider": "toncenter", "kind": "latency", "latency_ms": 10**6}, 422, "latency_ms"),
     ("/control/faults", {"provider": "toncenter", "kind": "timeout", "count": 0}, 422, "count"),
+    ("/control/faults", {"provider": "toncenter", "kind": "lie", "lie": "everything"}, 422, "lie"),
+    ("/control/faults", {"provider": "toncenter", "kind": "lie", "lie": "amount", "delta": 0}, 422, "delta"),
+    ("/control/faults", {"provider": "toncenter", "kind": "status", "status": 500, "name": "b"}, 422,
+     "name"),
     ("/control/faults", {"provider": "trongrid", "kind": "status", "status": 429, "retry_after": -1}, 422,
      "retry_after"),
 ]

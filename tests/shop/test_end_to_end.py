@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from krypton.adapters.chains.ton.address import parse
+from krypton.adapters.chains.ton.comments import text_comment
 from krypton.adapters.signer.chain import WalletChain
 from krypton.adapters.signer.outbox import Outbox
 from krypton.adapters.signer.server import Signer, parse_request
@@ -149,6 +150,9 @@ async def test_buy_50_stars_paid_through_the_fee_collector(e2e: EndToEnd) -> Non
     assert done.status is OrderStatus.DELIVERED, done.failure
     assert e2e.fragment.delivered == [("durov", done.supplier_ref, 50)]
     assert devnet.ton.balance(FRAGMENT_WALLET) - WALLET_FLOAT == cost  # Fragment was paid once, exactly
+    # The signer wrote the payload Fragment asked for: Fragment credits by its "Ref#…".
+    [paid] = [tx for tx in devnet.ton.transactions(FRAGMENT_WALLET) if tx.in_msg.source == e2e.wallet.address]
+    assert text_comment(paid.in_msg.body) == f"50 Telegram Stars for @durov\n\nRef#{order.id}"
     # The fee stays in the contract: get_stats and the ledger's collector_fees agree.
     report = await collectors.report(rig.deps, rig.kit.collector_chain, rig.kit.merchant_id or "")  # type: ignore[arg-type]
     assert report.ledger_fees == order.fee

@@ -99,9 +99,13 @@ async def test_delivered_once_the_chain_shows_the_payment(fragment: FragmentSupp
     assert bought.payment is not None
     assert (await fragment.status("ord_2")).status == "pending_payment"
     fake.devnet.ton.pay_ton("alice", FRAGMENT_WALLET, bought.payment.amount - 1,
-                            comment="supplier_payment ord_2")  # a nanoton short: not enough
+                            comment=bought.payment.comment)  # a nanoton short: not enough
     assert (await fragment.status("ord_2")).status == "pending_payment"
-    fake.devnet.ton.pay_ton("alice", FRAGMENT_WALLET, bought.payment.amount, comment="supplier_payment ord_2")
+    # The order id alone is not the Ref Fragment gave, nor is a longer Ref that starts with it.
+    for other in ("supplier_payment ord_2", "Ref#ord_20"):
+        fake.devnet.ton.pay_ton("alice", FRAGMENT_WALLET, bought.payment.amount, comment=other)
+    assert (await fragment.status("ord_2")).status == "pending_payment"
+    fake.devnet.ton.pay_ton("alice", FRAGMENT_WALLET, bought.payment.amount, comment=bought.payment.comment)
     assert (await fragment.status("ord_2", bought.ref)).status == "delivered"
     assert fake.delivered == [("durov", bought.ref, 100)]
 
@@ -127,10 +131,10 @@ async def test_faults_are_retryable_or_not(fragment: FragmentSupplier, fake: Fak
 async def test_the_rate_limit_answers_429(fake: FakeFragment) -> None:
     fake.rate_per_second = 2
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app()), base_url=BASE) as http:
-        statuses = [(await http.get("/api", params={"hash": "h", "method": "updateStarsPrices",
-                                                    "quantity": "50"})).status_code for _ in range(3)]
+        statuses = [(await http.post("/api", params={"hash": "h"}, data={
+            "method": "updateStarsPrices", "quantity": "50"})).status_code for _ in range(3)]
         assert statuses == [200, 200, 429] and fake.throttled == 1
-        limited = await http.get("/api", params={"method": "updateStarsPrices"})
+        limited = await http.post("/api", data={"method": "updateStarsPrices"})
         assert limited.status_code == 429  # still within the same second
         fault = await http.post("/control/fault", json={"kind": "meteor"})
         assert fault.status_code == 422 and "kind must be one of" in fault.json()["error"]["message"]

@@ -3,13 +3,18 @@ and the real database (both engines): delivered, fallback, refunds, never paying
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
+import pytest
+
 from krypton.adapters.chains.ton.address import parse
+from krypton.adapters.db import tables as t
 from krypton.app import fulfilment, shop
 from krypton.app.ports import SupplierError
 from krypton.devnet.ton import payer_address
 from krypton.domain.order import OrderStatus, forwarded, hot_wallet
+from krypton.domain.payment import Payment
 from tests.shop.conftest import CHEAP
 from tests.shop.support import FakeSigner, FakeSupplier, ShopRig
 from tests.support.clock import ManualClock
@@ -173,3 +178,38 @@ async def test_a_self_paying_supplier_needs_no_signer(rig: ShopRig, signer: Fake
 def test_refund_destination_is_the_paying_wallet() -> None:
     assert parse(ALICE.raw, network="testnet") == ALICE
     assert timedelta(minutes=15).total_seconds() == 900
+
+
+class _Senders:
+    """The chain asked where a payment came from (the shop's refund): counted; `allowed`
+    False makes asking an error (the payment knows its sender)."""
+
+    def __init__(self, allowed: bool) -> None:
+        self.allowed, self.asked = allowed, 0
+
+    async def sender_of(self, payment: Payment) -> str | None:
+        assert self.allowed, f"asked the chain for the sender of {payment.id}"
+        self.asked += 1
+        return ALICE.raw
+
+
+@pytest.mark.parametrize("stored", [True, False])
+async def test_a_refund_goes_to_the_stored_sender_and_asks_the_chain_only_for_older_payments(
+        rig: ShopRig, cheap: FakeSupplier, dear: FakeSupplier, signer: FakeSigner,
+        clock: ManualClock, stored: bool) -> None:
+    senders = _Senders(allowed=not stored)
+    rig.kit = dataclasses.replace(rig.kit, senders=senders)
+    order = await _paid_order(rig)
+    if not stored:  # as migration 0020 left the payments stored before it
+        async with rig.container.db.writer.connect() as conn:
+            await conn.begin()
+            await conn.execute(t.payments.update().values(sender=None))
+            await conn.commit()
+    cheap.down = dear.down = True
+    await rig.run()
+    clock.advance(seconds=rig.kit.deadline.total_seconds() + 1)
+    await rig.run()
+    assert (await rig.order(order.id)).status is OrderStatus.REFUNDED
+    (refund,) = signer.sent
+    assert (refund.kind, refund.destination) == ("refund", ALICE.raw)
+    assert senders.asked == (0 if stored else 1)

@@ -20,6 +20,7 @@ from krypton.app import relay
 from krypton.domain import events
 from krypton.domain.payment import PaymentStatus
 from tests.app.test_state_machine import Dump, PaymentMachine
+from tests.simulation.clocks import check_no_flips
 
 if TYPE_CHECKING:
     from tests.simulation.world import World
@@ -54,6 +55,8 @@ async def check_step(world: World) -> Dump:
         check_transfers(world, d)
     with invariant("webhooks"):
         await check_webhooks(world)
+    with invariant("clock"):  # no decision flips after a jump, nothing expires early
+        check_no_flips(world, d)
     return d
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from krypton.adapters.db import read_models, repositories
 from krypton.adapters.db.connection import write
-from krypton.app import ingest
+from krypton.app import chain_time, ingest
 from krypton.domain import ledger
 from krypton.domain import webhooks as wh
 from krypton.domain.invoice import Invoice
@@ -121,6 +121,11 @@ def payment_amount_lies(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ingest, "_first_sighting", lying)
 
 
+def expiry_by_the_server_clock_alone(mp: pytest.MonkeyPatch) -> None:
+    """Expiry ignores the chains' time: a server clock ahead of a chain expires early."""
+    mp.setattr(chain_time, "expiry_now", lambda now, times, chains: now)
+
+
 # bug -> (how to inject it, the invariant that must catch it, what its message says)
 BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str, str]] = {
     # ledger balances per asset: every entry balances, every asset sums to zero
@@ -142,6 +147,9 @@ BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str, str]] = {
     "webhook_id_changes_between_attempts": (webhook_id_unstable, "webhooks", r"got a webhook-id"),
     # read models equal a rebuild
     "projection_skips_an_event": (projection_skips_small_batches, "read models", r"rebuild"),
+    # nothing expires before its expires_at by chain time (issue 19 §2)
+    "expiry_by_the_server_clock_alone": (expiry_by_the_server_clock_alone, "clock",
+                                         r"expired at chain time .* before its expires_at"),
 }
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -27,7 +27,7 @@ from krypton.adapters.chains.ton.address import parse
 from krypton.app import invoices, merchants, relay, webhooks
 from krypton.app.deps import Deps
 from krypton.bootstrap import ChainAdapters, Container, build
-from krypton.config import Settings
+from krypton.config import ChainProvider, Settings
 from krypton.devnet.devnet import Devnet
 from krypton.devnet.faults import Fault
 from krypton.devnet.tron import COUNTERFEIT_CONTRACT, Result
@@ -35,6 +35,7 @@ from krypton.domain.errors import DomainError
 from krypton.domain.invoice import Invoice
 from krypton.web.api.schemas import WebhookObjects
 from krypton.workers.watch import ChainWatch
+from tests.simulation.clocks import ServerClock, jump_back, sample_heads
 from tests.support.clock import ManualClock
 
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -45,7 +46,12 @@ WEIGHTS: dict[str, int] = {
     "create_invoice": 12, "cancel_invoice": 3, "pay": 18, "produce": 12, "watch": 14,
     "provider_fault": 5, "tron_lag": 2, "reorg": 3, "advance": 8, "jump": 2, "expire": 4,
     "relay": 6, "deliver": 7, "receiver_mood": 4, "projections": 3, "crash": 4, "restart": 1,
+    "provider_lie": 3, "jump_back": 2,
 }
+# Half the worlds read each chain through three providers under a quorum of two, one of
+# which lies now and then (the provider_lie step; adapters/chains/quorum.py).
+PROVIDER_NAMES = ("alpha", "beta", "gamma")
+LIES = ("amount", "amount", "omit", "stale_head")
 PAY_KINDS = ("exact", "exact", "partial", "over", "twice", "wrong_asset", "no_memo",
              "counterfeit", "bounce", "reverted", "late")
 
@@ -210,6 +216,7 @@ class World:
         self.url, self._drop = new_database(self.tmp)
         self.clock = ManualClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
         self.monotonic = SimMonotonic(self.clock)
+        self.server = ServerClock(self.clock)  # the chains' clock (above) plus a jump or none
         self.ids = SeededIds(seed)
         self.receiver = Receiver()
         self.merchant_ids: list[str] = []
@@ -226,6 +233,9 @@ class World:
         self.deps: Deps | None = None
         self.uows: CrashingUows | None = None
         self.kit: webhooks.Kit | None = None
+        chosen = random.Random(f"providers/{seed}")
+        self.providers = PROVIDER_NAMES if chosen.random() < 0.5 else ()
+        self.liar = chosen.choice(PROVIDER_NAMES)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -246,8 +256,11 @@ class World:
 
     async def boot(self) -> None:
         """Start (or restart) the process on the same database and the same chains."""
+        providers = [ChainProvider(name=name) for name in self.providers]
+        quorum = 2 if providers else 1
         settings = Settings(data_dir=self.tmp, database_url=self.url, api_key_cache_seconds=0,
-                            provider_timeout_seconds=5.0)
+                            provider_timeout_seconds=5.0, ton_providers=providers,
+                            tron_providers=providers, ton_quorum=quorum, tron_quorum=quorum)
         container = await build(settings, clock=self.clock, devnet_nonce=f"sim{self.seed}")
         if self.devnet is None:
             self.devnet = container.devnet
@@ -255,7 +268,7 @@ class World:
             container.devnet = self.devnet  # a restart: the chains go on
         self.uows = CrashingUows(container.deps.uow)
         container.deps = self.deps = dataclasses.replace(container.deps, ids=self.ids,
-                                                         uow=cast(Any, self.uows))
+                                                         uow=cast(Any, self.uows), clock=self.server)
         self._container = container
         await container.start_devnet()
         client = functools.partial(ProviderClient, clock=self.monotonic,
@@ -408,9 +421,11 @@ class World:
 
     async def _watch_round(self) -> str:
         try:
-            return f"moved {await self.watch.poll()}"
+            moved = await self.watch.poll()
         except ProviderError as exc:  # an outage longer than the retries: the loop tries again
             return f"provider error {type(exc).__name__}"
+        await sample_heads(self)
+        return f"moved {moved}"
 
     async def _watch(self, rng: random.Random) -> str:
         return await self._watch_round()
@@ -425,6 +440,18 @@ class World:
         count = rng.choice([1, 2, 3, 6, 12])
         self.devnet.faults.inject(provider, fault, count)
         return f"{provider} {fault.kind} {fault.status or fault.latency_ms} x{count}"
+
+    async def _provider_lie(self, rng: random.Random) -> str:
+        """One of three providers lies for a while; the quorum of the other two holds."""
+        assert self.devnet is not None
+        if not self.providers:
+            return "one provider: nobody to outvote a liar"
+        api = rng.choice(["toncenter", "trongrid"])
+        lie = rng.choice(LIES)
+        delta = {"amount": rng.choice([1, 10**6, 5 * 10**9]), "stale_head": rng.choice([1, 5, 30])}.get(lie)
+        count = rng.choice([1, 3, 10, 40])
+        self.devnet.faults.inject(api, Fault("lie", lie=lie, delta=delta), count, name=self.liar)  # type: ignore[arg-type]
+        return f"{self.liar} at {api} lies: {lie} {delta or ''} x{count}"
 
     async def _tron_lag(self, rng: random.Random) -> str:
         assert self.devnet is not None
@@ -460,6 +487,9 @@ class World:
 
     async def _jump(self, rng: random.Random) -> str:
         return f"jumped to {self.clock.advance(minutes=rng.choice([10, 30, 90, 600])).isoformat()}"
+
+    async def _jump_back(self, rng: random.Random) -> str:
+        return jump_back(self.server, rng)
 
     async def _expire(self, rng: random.Random) -> str:
         return f"expired {await invoices.expire_due(self.d)}"
@@ -512,6 +542,7 @@ class World:
         assert self.devnet is not None
         self.devnet.faults.clear()
         self.devnet.tron.index_lag_ms = 0
+        self.server.offset = timedelta(0)  # NTP put it right
         self.receiver.moods = {u: m for u, m in self.receiver.moods.items() if m == "gone"}
         self.clock.advance(seconds=60)
         for chain in ("ton", "tron"):
@@ -519,6 +550,7 @@ class World:
         for _ in range(3):
             self.clock.advance(seconds=10)
             await self.watch.poll()
+            await sample_heads(self)
         await invoices.expire_due(self.d)
         await relay.catch_up(self.d)
         await self.drain_webhooks()

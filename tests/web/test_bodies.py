@@ -94,7 +94,8 @@ def test_a_mapping_key_is_one_name() -> None:
 def test_payments_and_unmatched_transfers_share_one_declaration_of_a_transfer() -> None:
     run = list(s.TransferOut.model_fields)
     assert run == ["id", "chain", "tx_id", "index", "asset", "amount", "destination", "memo"]
-    assert list(s.PaymentOut.model_fields) == ["id", "object", "invoice_id", "status", *run[1:], "block",
+    assert list(s.PaymentOut.model_fields) == ["id", "object", "invoice_id", "status", *run[1:], "sender",
+                                               "block",
                                                "confirmations", "required_confirmations", "dust",
                                                "detected_at", "confirmed_at", "version"]
     assert list(s.UnmatchedOut.model_fields) == [*run, "reason", "invoice_id", "observed_at"]

@@ -4,6 +4,12 @@ layer)."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, cast
+
 import httpx
 import pytest
 
@@ -12,8 +18,11 @@ from krypton.adapters.chains.ton.cells import cell_from_boc
 from krypton.adapters.chains.ton.comments import text_comment
 from krypton.adapters.chains.ton.wallet_messages import JETTON_TRANSFER_TON, parse_jetton_transfer
 from krypton.app.merchants import IssuedKey
+from krypton.bootstrap import Container
+from krypton.config import Settings
 from krypton.domain.assets import USDT_TON
 from krypton.web.api.instructions import _friendly
+from krypton.web.pages import checkout
 from tests.web.helpers import create_invoice, error_of
 
 PAYER = "0:" + "a1" * 32
@@ -63,3 +72,31 @@ async def test_what_a_wallet_cannot_pay_is_a_sentence(api: httpx.AsyncClient, me
     error = error_of(await api.get(f"/pay/{invoice['id']}/ton-connect", params=params), 422,
                      "invalid_request")
     assert error["field"] == field
+
+
+def _wallet_options(page: str) -> dict[str, object]:
+    found = re.search(r'<script type="application/json" id="wallet-config">(.*?)</script>', page)
+    assert found is not None, "the page has no TON Connect options"
+    parsed: dict[str, object] = json.loads(html.unescape(found.group(1)))
+    return parsed
+
+
+@pytest.mark.parametrize("link", [None, "https://t.me/KryptonPayBot/pay"])
+async def test_inside_telegram_a_wallet_returns_to_the_mini_app_when_its_link_is_set(
+        api: httpx.AsyncClient, merchant: IssuedKey, container: Container,
+        monkeypatch: pytest.MonkeyPatch, link: str | None) -> None:
+    # The wallet library is served off the devnet: a testnet server with it installed.
+    monkeypatch.setattr(checkout, "TONCONNECT", Path(__file__))
+    settings = container.settings.model_copy(update={"network": "testnet", "telegram_miniapp_link": link})
+    invoice = await create_invoice(api, merchant, amount="1", currency="TON")
+    app = cast(Any, api._transport).app  # the ASGI app the client talks to
+    monkeypatch.setattr(app.state, "settings", settings)
+    options = _wallet_options((await api.get(f"/pay/{invoice['id']}")).text)
+    assert options["manifestUrl"] == f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json"
+    assert options.get("actionsConfiguration") == ({"twaReturnUrl": link} if link else None)
+
+
+@pytest.mark.parametrize("link", ["http://t.me/bot/app", "https://evil.example/bot", "https://t.me/"])
+def test_a_mini_app_link_must_be_a_telegram_link(link: str) -> None:
+    with pytest.raises(ValueError, match="telegram_miniapp_link"):
+        Settings(telegram_miniapp_link=link)

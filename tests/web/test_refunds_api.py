@@ -3,8 +3,6 @@ subscriptions asked for at invoice creation, over the API with the fake Bot API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 
@@ -14,31 +12,14 @@ from krypton.app import subscriptions as subs
 from krypton.bootstrap import Container
 from krypton.devnet.telegram_api import FakeBotApi
 from tests.conftest import auth
-from tests.support.clock import ManualClock
 from tests.web.conftest import Paid
 from tests.web.helpers import API, create_invoice, error_of
-from tests.web.live_server import LiveServer
-
-TOKEN = "123456789:AAE-devnet-secret-token-value_0123456"
 
 
 @pytest.fixture
-def fake(clock: ManualClock) -> FakeBotApi:
-    return FakeBotApi(TOKEN, now=clock.now)
-
-
-@pytest.fixture
-def fake_url(fake: FakeBotApi) -> Iterator[str]:
-    with LiveServer(fake.app()) as server:
-        yield server.url
-
-
-@pytest.fixture
-async def bot(container: Container, fake_url: str) -> AsyncIterator[BotApi]:
-    client = BotApi(TOKEN, fake_url)
-    container._stars_bot = client  # the server's Stars bot talks to this test's fake
-    yield client
-    await client.close()
+def bot(container: Container, bot: BotApi) -> BotApi:
+    container._stars_bot = bot  # the server's Stars bot talks to this test's fake
+    return bot
 
 
 async def pay_stars(container: Container, bot: BotApi, fake: FakeBotApi, invoice_id: str) -> str:

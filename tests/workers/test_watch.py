@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -478,6 +479,29 @@ async def test_tron_account_sweep_finds_what_the_scan_never_lists(
     await rig.watchers.poll()
     assert (await rig.state(missed))[2] == 0
     assert await rig.payments(missed) == ["confirming"]
+
+
+async def test_the_scan_taking_over_does_not_poll_again_what_was_just_polled(
+        rig: Rig, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Addresses polled one by one in the last round are not all polled again when the 21st
+    makes the scan take over: the sweep's ten minutes count from that last round."""
+    await tron_invoices(rig, 20)
+    await rig.watchers.poll()  # 20: each polled on its own
+    reader = tron_reader(rig)
+    polled: list[str] = []
+    incoming = reader.client.incoming
+
+    async def counted(address: str, *args: Any, **kwargs: Any) -> Any:
+        polled.append(address)
+        return await incoming(address, *args, **kwargs)
+    monkeypatch.setattr(reader.client, "incoming", counted)
+    await tron_invoices(rig, 1)
+    clock.advance(minutes=9)
+    await rig.watchers.poll()  # 21: the scan takes over, no address is polled
+    assert reader.scanning and polled == []
+    clock.advance(minutes=1)
+    await rig.watchers.poll()  # ten minutes since every address was polled: the sweep
+    assert len(set(polled)) == 21
 
 
 @pytest.mark.parametrize(("offset", "exception"), [(-1, None), (0, "paid_late"), (1, "paid_late")])

@@ -21,9 +21,10 @@ and refunds the payer (to the paying wallet, less the network fee) through the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from krypton.app.deps import Deps
 from krypton.app.ports import (
@@ -39,16 +40,18 @@ from krypton.app.ports import (
 )
 from krypton.app.shop import ShopKit, best_quotes, order_event, record, shop_merchant
 from krypton.domain import events, ledger, money
-from krypton.domain.assets import TON
+from krypton.domain.assets import TON, XTR
 from krypton.domain.invoice import InvoiceStatus
 from krypton.domain.order import (
     REFUND,
     SUPPLIER_PAYMENT,
     Order,
     OrderStatus,
+    describe,
     received,
     refund_amount,
     refunded,
+    stars_spent,
     supplier_paid,
     supplier_void,
 )
@@ -63,7 +66,17 @@ REPLAYED = "replayed_request"  # the signer's refusal of a request id it signed 
 PAID_EVENT = events.invoice_status_event(InvoiceStatus.PAID.value)
 CLOSED_EVENTS = frozenset({events.invoice_status_event(InvoiceStatus.EXPIRED.value),
                            events.invoice_status_event(InvoiceStatus.CANCELLED.value)})
+# The signer's states of a payment signed and not yet in a block (SignOutcome.status).
+_ON_ITS_WAY = frozenset({"recorded", "broadcast"})
 PARALLEL = 64  # orders advanced at once: each waits on suppliers and the signer, not the CPU
+# The pool looks for new events and due orders this often when nothing wakes it sooner (an
+# order finishing wakes it at once); a step lasts SLICE_SECONDS, the lease asked in between.
+POLL_SECONDS = 0.25
+CONSUME_BATCH = 100  # events the pool's consumer reads at a time
+# How soon the signer is asked again about a payment not yet in a block: it costs nothing at
+# the supplier (one local call), and the supplier is asked only once it is in a block.
+SIGNER_FOLLOW = timedelta(milliseconds=500)
+SLICE_SECONDS = 1.0
 
 
 def _ton(units: int) -> str:
@@ -72,9 +85,18 @@ def _ton(units: int) -> str:
 
 # --- the event-log consumer ---------------------------------------------------------------
 
-async def consume(deps: Deps, kit: ShopKit, batch: int = 500) -> int:
-    """Apply the next batch of events to the shop's orders; returns how many were read."""
+async def consume(deps: Deps, kit: ShopKit, batch: int = 500, *, peek: bool = False) -> int:
+    """Apply the next batch of events to the shop's orders; returns how many were read.
+    `peek`: look read-only first (the consumer's position must exist: a first consume made
+    it), so that finding nothing new takes no write transaction (on SQLite, the write lock):
+    the pool looks several times a second and mostly finds nothing."""
     merchant_id = await shop_merchant(deps, kit)
+    if peek:
+        async with deps.uow(write=False) as uow:
+            position = await uow.events.consumer_position(CONSUMER)
+            if not await uow.events.read(position, 1, merchant_id=merchant_id,
+                                         types=(PAID_EVENT, *CLOSED_EVENTS)):
+                return 0
     now = deps.clock.now()
     async with deps.uow() as uow:
         position = await uow.events.consumer_position(CONSUMER)
@@ -150,6 +172,140 @@ async def run_round(deps: Deps, kit: ShopKit) -> int:
     return read + await fulfil_due(deps, kit)
 
 
+class Pool:
+    """The worker's "shop" job as a continuous pool: up to `parallel` orders advanced at once,
+    the next due order started as soon as one's `advance` returns, and newly due orders (made
+    paid by the event consumer, or their `next_attempt_at` reached) started without waiting
+    for the others, unlike rounds, which waited for their slowest order.
+
+    The worker's job runner calls `step` while this process holds the shop's lease (each
+    step runs for at most `slice_seconds`, so the lease is asked again that often) and
+    `stop` when the lease is lost or the worker stops: the orders in flight are then
+    cancelled. Cancelling one is a crash mid-advance, which `advance` is built for (every
+    step is idempotent and its state is in the database); another process may hold the lease
+    next, so nothing of this process may go on advancing. An order is never advanced twice
+    at once here (the in-flight set), and one order's exception stops no other: that order
+    rests `error_rest` before it is tried again.
+    """
+
+    def __init__(self, deps: Deps, kit: ShopKit, *, parallel: int = PARALLEL,
+                 poll_seconds: float = POLL_SECONDS, slice_seconds: float = SLICE_SECONDS,
+                 error_rest: float | None = None) -> None:
+        self.deps, self.kit = deps, kit
+        self.parallel = parallel
+        self.poll_seconds = poll_seconds
+        self.slice_seconds = slice_seconds
+        self.error_rest = kit.retry_after.total_seconds() if error_rest is None else error_rest
+        self._flying: dict[str, asyncio.Task[None]] = {}
+        self._resting: dict[str, float] = {}  # order id -> loop time it may start again
+        self._wake = asyncio.Event()
+        self._consumed_at = float("-inf")
+        self._consumed = False  # a first consume made the consumer's position
+        self.started = 0  # orders started since this pool was made (for tests and logs)
+        self.looks = 0  # how often it asked the database for due orders
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        return frozenset(self._flying)
+
+    def poke(self) -> None:
+        """Look for events and due orders now rather than at the next poll."""
+        self._consumed_at = float("-inf")
+        self._wake.set()
+
+    async def step(self) -> int:
+        """Run the pool for one slice; returns how many orders it started (the pool rests on
+        its own: the runner need not rest between steps)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.slice_seconds
+        started = 0
+        while True:
+            self._wake.clear()
+            try:
+                started += await self._fill(loop.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away: the orders in flight go on, look again later
+                log.exception("the shop's pool could not look for due orders")
+                self._consumed_at = loop.time() + self.error_rest - self.poll_seconds
+            left = end - loop.time()
+            if left <= 0:
+                return started
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(left, self._rest_for(loop.time())))
+
+    async def stop(self) -> None:
+        """Cancel the orders in flight and wait for them (the lease is lost or the worker is
+        stopping: another process may take them over)."""
+        tasks = list(self._flying.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._flying.clear()
+
+    def _rest_for(self, now: float) -> float:
+        # Until the next poll of the events and the due orders, or an order's rest ends
+        # (that one matters only with a slot free: else a finishing order wakes the pool).
+        until = self._consumed_at + self.poll_seconds
+        ends = [t for t in self._resting.values() if t > now]
+        if ends and len(self._flying) < self.parallel:
+            until = min(until, min(ends))
+        return max(until - now, 0.001)
+
+    async def _fill(self, now: float) -> int:
+        if now >= self._consumed_at + self.poll_seconds:
+            self._consumed_at = now
+            try:
+                # One batch, then the due orders: in a burst the first orders start while
+                # later events are still read (a full batch means more: read on at once).
+                if await consume(self.deps, self.kit, CONSUME_BATCH, peek=self._consumed) == CONSUME_BATCH:
+                    self.poke()
+                self._consumed = True
+            except Exception:  # the orders already due are still advanced meanwhile
+                log.exception("the shop's event consumer failed")
+                self._consumed_at = now + self.error_rest - self.poll_seconds
+        self._resting = {i: t for i, t in self._resting.items() if t > now}
+        free = self.parallel - len(self._flying)
+        if free <= 0:
+            return 0
+        # The due ones include those in flight or resting (still due in the database): ask
+        # for enough that `free` others are among them. Committed orders come first (due's
+        # order): their delivery is what payers wait for.
+        async with self.deps.uow(write=False) as uow:
+            due = await self.kit.books(uow).due(self.deps.clock.now(),
+                                                free + len(self._flying) + len(self._resting))
+        self.looks += 1
+        fresh = [i for i in due if i not in self._flying and i not in self._resting][:free]
+        for order_id in fresh:
+            self._flying[order_id] = asyncio.create_task(self._advance(order_id),
+                                                         name=f"shop-order-{order_id}")
+        self.started += len(fresh)
+        return len(fresh)
+
+    async def _advance(self, order_id: str) -> None:
+        rest = 0.0
+        try:
+            order = await advance(self.deps, self.kit, order_id)
+            if _still_due(order, self.deps.clock.now()):
+                rest = self.poll_seconds  # nothing moved it on: not again at once
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one order's trouble must not stop the others
+            log.exception("shop order %s failed to advance", order_id)
+            rest = self.error_rest
+        finally:
+            self._flying.pop(order_id, None)
+            self._wake.set()  # a slot is free: the next due order starts now
+        if rest:
+            self._resting[order_id] = asyncio.get_running_loop().time() + rest
+
+
+def _still_due(order: Order, now: datetime) -> bool:
+    return order.status in (OrderStatus.PAID, OrderStatus.FULFILLING, OrderStatus.FAILED) \
+        and (order.next_attempt_at is None or order.next_attempt_at <= now) \
+        and not (order.status is OrderStatus.FAILED and order.refund_tx is not None)
+
+
 async def advance(deps: Deps, kit: ShopKit, order_id: str) -> Order:
     """Take one order as far as it can go now."""
     async with deps.uow(write=False) as uow:
@@ -192,9 +348,14 @@ def _later(deps: Deps, kit: ShopKit, order: Order) -> None:
     order.next_attempt_at = deps.clock.now() + kit.retry_after * min(2 ** min(order.attempts, 4), 12)
 
 
-def _soon(deps: Deps, kit: ShopKit, order: Order) -> None:
+def _soon(deps: Deps, kit: ShopKit, order: Order, after: timedelta | None = None) -> None:
     # A supplier paid or being paid: look again shortly, delivery is what the payer waits for.
-    order.next_attempt_at = deps.clock.now() + kit.follow_after
+    # By default: a payment through the signer is next looked at by asking the signer (it
+    # costs the supplier nothing), so soon; a supplier's own state after `follow_after`.
+    if after is None:
+        after = min(SIGNER_FOLLOW, kit.follow_after) if order.supplier_request == order.id \
+            else kit.follow_after
+    order.next_attempt_at = deps.clock.now() + after
 
 
 def _supplier(kit: ShopKit, name: str) -> StarsSupplier | None:
@@ -214,7 +375,7 @@ async def _fulfil(deps: Deps, kit: ShopKit, order: Order) -> None:
     ceiling = order.cost + order.cost * kit.price_tolerance_bps // 10_000
     reasons: list[str] = []
     dearer = 0
-    for offer in await best_quotes(kit, order.quantity):
+    for offer in await best_quotes(kit, order.quantity, order.product.value):
         supplier = _supplier(kit, offer.supplier)
         if supplier is None:
             continue
@@ -235,7 +396,8 @@ async def _fulfil(deps: Deps, kit: ShopKit, order: Order) -> None:
     order.attempts += 1
     order.failure = "; ".join(reasons)[:500]
     if dearer and dearer == len(reasons):
-        order.fail(f"The price of {order.quantity} Stars rose after the order was made "
+        what = describe(order.product, order.quantity, brand=False)
+        order.fail(f"The price of {what} rose after the order was made "
                    f"({order.failure}): the payment is given back.")
         await _commit(deps, kit, order)
         return
@@ -277,6 +439,8 @@ async def _try(deps: Deps, kit: ShopKit, order: Order, supplier: StarsSupplier,
     order.supplier_amount = payment.amount if payment is not None else None
     order.attempts += 1
     entries = [supplier_paid(order.id, TON.code, payment.amount)] if payment is not None else []
+    if offer.asset == XTR.code and purchase.status == "delivered":
+        entries.append(stars_spent(order.id, offer.cost))  # the bot's own Stars paid the gift
     if purchase.status == "delivered":
         _deliver(deps, order)
     await _commit(deps, kit, order, entries)
@@ -298,7 +462,7 @@ async def _pay(deps: Deps, kit: ShopKit, order: Order, payment: SupplierPayment)
         entry_id = await kit.books(uow).entry_id(SUPPLIER_PAYMENT, order.id)
     assert entry_id is not None and order.supplier_amount is not None
     request = SignRequest(order.id, SUPPLIER_PAYMENT, TON.code, order.supplier_amount,
-                          payment.address, "supplier", entry_id)
+                          payment.address, "supplier", entry_id, comment=payment.comment)
     outcome = await _sign(kit, request)
     if outcome is not None and outcome.status == "refused" and outcome.refusal != REPLAYED:
         # Never signed, never will be: release the commitment's money and give it back.
@@ -335,6 +499,15 @@ async def _follow(deps: Deps, kit: ShopKit, order: Order) -> None:
         _later(deps, kit, order)
         await _commit(deps, kit, order)
         return
+    paid_by_us = order.supplier_request == order.id
+    sent = await _signed(kit, order.id) if paid_by_us else None
+    if sent is not None and sent.status in _ON_ITS_WAY:
+        # Our payment is not in a block yet: the supplier cannot have seen it, and asking
+        # would spend its rate limit (the shop's bottleneck) for nothing. The signer, asked
+        # first, costs nothing at the supplier.
+        _soon(deps, kit, order)
+        await _commit(deps, kit, order)
+        return
     try:
         known: SupplierOrder | None = await supplier.status(order.id, order.supplier_ref)
     except SupplierError:
@@ -343,8 +516,6 @@ async def _follow(deps: Deps, kit: ShopKit, order: Order) -> None:
         _deliver(deps, order)
         await _commit(deps, kit, order)
         return
-    paid_by_us = order.supplier_request == order.id
-    sent = await _signed(kit, order.id) if paid_by_us else None
     if known is not None and known.status == "failed":
         await _supplier_failed(deps, kit, order, known, sent)
         return
@@ -356,7 +527,7 @@ async def _follow(deps: Deps, kit: ShopKit, order: Order) -> None:
         order.fail(f"The payment to {order.supplier} failed on chain ({sent.reason or 'bounced'}).")
         await _commit(deps, kit, order, [supplier_void(order.id, TON.code, order.supplier_amount or 0)])
         return
-    _soon(deps, kit, order)
+    _soon(deps, kit, order, kit.follow_after)  # the supplier was asked: not again at once
     await _commit(deps, kit, order)
 
 
@@ -427,6 +598,9 @@ async def _prepare_refund(deps: Deps, kit: ShopKit, order: Order) -> bool:
         order.next_attempt_at = deps.clock.now() + kit.deadline
         await _commit(deps, kit, order)
         return False
+    # The payer's address stored with the payment; the chain is asked only for a payment
+    # recorded before Krypton kept it.
+    order.payer_address = order.payer_address or confirmed[0].sender
     if order.payer_address is None and kit.senders is not None:
         order.payer_address = await kit.senders.sender_of(confirmed[0])
     if order.payer_address is None:

@@ -9,8 +9,11 @@ invoice's lock found the invoice paid by that very transfer, and filed it as unm
 The lock order is always the transfer key, then the invoice.
 
 Lateness and the monitoring window are judged by when the payer paid: the transfer's block
-time (`ObservedTransfer.sent_at`), not when a watcher first saw it, so a watcher that lags
-never turns an on-time payment late. Without a block time, the moment it is seen counts.
+time as the chain gives it (`sent_time` below), not when a watcher first saw it nor what the
+server clock says, so a watcher that lags never turns an on-time payment late and a server
+clock that jumps (either way) flips no lateness. Without a block time, the moment it is
+seen counts. Expiry is judged by the server clock and the chains' head times together
+(app/chain_time.py), here as in the expiry job.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from krypton.app import chain_time
 from krypton.app.deps import Deps
 from krypton.app.invoices import save_invoice, underpaid_event
 from krypton.app.ports import UnitOfWork
@@ -67,11 +71,11 @@ async def _judge(deps: Deps, uow: UnitOfWork, invoice_id: str | None, transfer: 
     """The invoice a transfer is for, and why it may not be credited to it (None: it may);
     a refused transfer is kept as unmatched."""
     invoice = await uow.invoices.get(invoice_id, for_update=True) if invoice_id else None
-    if invoice is not None and invoice.expire(now):
+    if invoice is not None and invoice.expire(await _expiry_now(uow, invoice, now, transfer)):
         # Due, but the expiry worker (every few seconds) has not got to it. Whether the
         # transfer is late is judged below and in apply() by when it was sent.
         await save_invoice(uow, invoice, now)
-    sent = transfer.sent_at(now)
+    sent = sent_time(transfer, now)
     reason = unmatched_reason if invoice is None else invoice.accepts(transfer.asset, sent)
     if reason is not None:
         await _unmatched(deps, uow, transfer, reason, invoice, now)
@@ -96,13 +100,13 @@ async def _first_sighting(deps: Deps, uow: UnitOfWork, transfer: ObservedTransfe
         amount=transfer.amount, destination=transfer.destination, memo=kept_comment(transfer.memo),
         block=transfer.block, confirmations=0,
         required_confirmations=confirmations.waits_for(asset, usd, override),
-        dust=transfer.amount < asset.dust_min, detected_at=now)
+        dust=transfer.amount < asset.dust_min, detected_at=now, sender=transfer.sender)
     if not payment.dust:
         invoice.asset = invoice.asset or asset.code
     await uow.events.append(_payment_event(payment, events.PAYMENT_DETECTED), now)
     payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     await uow.payments.add(payment)
-    await _after_payment_change(uow, payment, invoice, now, transfer.sent_at(now))
+    await _after_payment_change(uow, payment, invoice, now, sent_time(transfer, now))
     return IngestResult("credited", payment.id)
 
 
@@ -124,10 +128,12 @@ async def _observe(deps: Deps, uow: UnitOfWork, payment: Payment, transfer: Obse
     payment.observe(transfer.confirmations, transfer.block, now, transfer.final)
     if (payment.status, payment.confirmations) == before:
         return IngestResult("unchanged", payment.id)
+    # A payment stored before Krypton kept the payer's address gets it on its next change.
+    payment.sender = payment.sender or transfer.sender
     invoice = invoice or await uow.invoices.get(payment.invoice_id, for_update=True)
     assert invoice is not None
     await uow.payments.save(payment)
-    await _after_payment_change(uow, payment, invoice, now, transfer.sent_at(now))
+    await _after_payment_change(uow, payment, invoice, now, sent_time(transfer, now))
     return IngestResult("updated", payment.id)
 
 
@@ -170,15 +176,21 @@ async def _terminal(deps: Deps, chain: str, tx_id: str, index: int,
         else:
             payment.fail()
         await uow.payments.save(payment)
-        await _after_payment_change(uow, payment, invoice, now)
+        # Losing its payment, a confirming invoice falls back to pending, or to expired once
+        # its chains have passed the expiry: by their time alone (where recorded), so that a
+        # server clock ahead expires nothing early, and one gone back reopens nothing expired.
+        await _after_payment_change(uow, payment, invoice, now,
+                                    judged_at=await _chain_now(uow, invoice, now))
         await uow.commit()
     return IngestResult("updated", payment.id)
 
 
 async def _after_payment_change(uow: UnitOfWork, payment: Payment, invoice: Invoice, now: datetime,
-                                sent_at: datetime | None = None) -> None:
+                                sent_at: datetime | None = None, *,
+                                judged_at: datetime | None = None) -> None:
     """Write the payment's events, post received money, fold it into the invoice, settle.
-    `sent_at`: when the transfer behind the change was sent, if a transfer is behind it."""
+    `sent_at`: when the transfer behind the change was sent, if a transfer is behind it;
+    `judged_at`: the time the invoice's fold judges expiry by (default `now`)."""
     confirmed_now = any(to is PaymentStatus.CONFIRMED for _, to in payment.changes)
     for _, to in payment.changes:
         await uow.events.append(_payment_event(payment, events.payment_status_event(to.value)), now)
@@ -194,7 +206,7 @@ async def _after_payment_change(uow: UnitOfWork, payment: Payment, invoice: Invo
     if all(p.id != payment.id for p in payments):
         payments.append(payment)
     short_before = (invoice.exception, invoice.amount_detected)
-    invoice.apply(payments, now, sent_at)
+    invoice.apply(payments, judged_at or now, sent_at)
     await save_invoice(uow, invoice, now)
     if invoice.exception is InvoiceException.UNDERPAID and \
             (invoice.exception, invoice.amount_detected) != short_before:
@@ -244,12 +256,42 @@ async def _settle(uow: UnitOfWork, invoice: Invoice, payments: list[Payment], no
         "day": now.date().isoformat()}), now)
 
 
+def sent_time(transfer: ObservedTransfer, now: datetime) -> datetime:
+    """When the payer paid, for lateness and the monitoring window: the block's time as the
+    chain gives it, else `now`. Not capped at `now` (unlike `ObservedTransfer.sent_at`): a
+    server clock behind the chain must not make a payment sent after the expiry on time.
+    (A block time ahead of the server's still cannot make a payment late while its invoice
+    is pending: lateness applies only to an invoice already expired, by both clocks.)"""
+    return now if transfer.block_time is None else transfer.block_time
+
+
+async def _expiry_now(uow: UnitOfWork, invoice: Invoice, now: datetime,
+                      transfer: ObservedTransfer | None = None) -> datetime:
+    """The time the invoice's expiry is judged by (app/chain_time.py): `now` while it is not
+    due by the server clock, else held back to its chains' newest head times. A transfer's
+    own block time shows its chain got at least that far."""
+    if invoice.status is not InvoiceStatus.PENDING or now < invoice.expires_at:
+        return now
+    times = await chain_time.latest(uow)
+    if transfer is not None and transfer.block_time is not None:
+        chain = transfer.chain.value
+        times[chain] = max(times.get(chain, transfer.block_time), transfer.block_time)
+    return chain_time.expiry_now(now, times, chain_time.invoice_chains(invoice))
+
+
+async def _chain_now(uow: UnitOfWork, invoice: Invoice, now: datetime) -> datetime:
+    """The oldest recorded head time of the invoice's chains; `now` where none is recorded."""
+    times = await chain_time.latest(uow)
+    known = [times[c] for c in chain_time.invoice_chains(invoice) if c in times]
+    return min(known) if known else now
+
+
 def _payment_event(payment: Payment, type_: str) -> events.Event:
     return events.Event(type_, payment.merchant_id, payment.id, {
         "invoice_id": payment.invoice_id, "asset": payment.asset, "amount": str(payment.amount),
         "status": payment.status.value, "confirmations": payment.confirmations,
         "required_confirmations": payment.required_confirmations, "dust": payment.dust,
-        "chain": payment.chain.value, "tx_id": payment.tx_id,
+        "chain": payment.chain.value, "tx_id": payment.tx_id, "sender": payment.sender,
         "detected_at": payment.detected_at.isoformat(),
         "confirmed_at": payment.confirmed_at.isoformat() if payment.confirmed_at else None})
 

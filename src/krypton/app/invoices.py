@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from krypton.app import chain_time
 from krypton.app.deps import Deps
 from krypton.app.ports import IdempotencyClash, UnitOfWork
 from krypton.domain import collector, events, memo, money, pricing
@@ -238,16 +239,26 @@ async def cancel_invoice(deps: Deps, merchant_id: str, invoice_id: str) -> Invoi
 
 
 async def expire_due(deps: Deps, batch: int = 500) -> int:
-    """Expire pending invoices past their expiry; returns how many were expired."""
+    """Expire pending invoices past their expiry by the server clock and by the head time of
+    every chain they can be paid on (app/chain_time.py says why both); returns how many were
+    expired. A server clock that jumped ahead expires nothing the chains have not reached."""
     now = deps.clock.now()
     async with deps.uow(write=False) as uow:
+        chain_times = await chain_time.latest(uow)
+        # Oldest expiry first: what every clock has passed comes before what waits for a
+        # chain. (While one chain's time is stuck, a batch of its invoices waiting at the
+        # front delays the rest by as long: late, never early.)
         due = await uow.invoices.due_for_expiry(now, batch)
     expired = 0
     for invoice_id in due:
         async with deps.uow() as uow:
             invoice = await uow.invoices.get(invoice_id, for_update=True)
-            if invoice is None or not invoice.expire(now):
+            if invoice is None:
                 continue
+            judged_at = chain_time.expiry_now(now, chain_times, chain_time.invoice_chains(invoice))
+            if not invoice.expire(judged_at):
+                continue
+            # The event carries the server's time, as every event does.
             await save_invoice(uow, invoice, now)
             await uow.commit()
             expired += 1

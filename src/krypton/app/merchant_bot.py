@@ -92,6 +92,8 @@ class BotRepo(Protocol):
     async def link(self, chat: Chat) -> None:
         """Link the chat, replacing the merchant it was linked to, if any."""
     async def unlink(self, chat_id: int) -> bool: ...
+    async def linked_merchants(self) -> set[str]:
+        """Merchants with at least one linked chat."""
     async def chats_of(self, merchant_ids: Sequence[str]) -> list[Chat]: ...
     async def add_messages(self, messages: Sequence[Message]) -> None:
         """Insert, skipping an (event, chat) pair already there."""
@@ -298,9 +300,12 @@ async def relay(deps: Deps, kit: Kit, batch: int = 500) -> int:
     read. A chat gets what happens from its linking on, not the history before it."""
     async with deps.uow() as uow:
         position = await uow.events.consumer_position(RELAY)
-        stored = await uow.events.read(position, batch)
-        relevant = [e for e in stored if e.type in rules.NOTIFIED_EVENTS and e.merchant_id]
         repo = kit.repos(uow)
+        # Only what a linked chat is told is read in full: most of the log is not for chats.
+        linked = await repo.linked_merchants()
+        window = await uow.events.window(
+            position, batch, lambda kind, merchant: kind in rules.NOTIFIED_EVENTS and merchant in linked)
+        relevant = [e for e in window.events if e.merchant_id]
         chats: dict[str, list[Chat]] = defaultdict(list)
         merchant_ids = sorted({e.merchant_id for e in relevant if e.merchant_id})
         for chat in await repo.chats_of(merchant_ids) if merchant_ids else ():
@@ -313,10 +318,10 @@ async def relay(deps: Deps, kit: Kit, batch: int = 500) -> int:
             for event in relevant for chat in chats.get(event.merchant_id or "", ())
             if event.created_at >= chat.linked_at]
         await repo.add_messages(messages)
-        if stored:
-            await uow.events.set_consumer_position(RELAY, (stored[-1].txid, stored[-1].seq))
+        if window.end is not None:
+            await uow.events.set_consumer_position(RELAY, window.end)
         await uow.commit()
-    return len(stored)
+    return len(window.types)
 
 
 # --- notifications: the sender -----------------------------------------------------------

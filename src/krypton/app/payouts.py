@@ -13,6 +13,18 @@
    request ids, and the signer, which never signs a request id twice, says which it holds.
 3. `track`: sent payouts are asked of the signer until final: `confirmed`, or `failed`
    (the wallet did not send it, or the destination bounced it) and credited back.
+4. A bounce can still come after `confirmed` (a USDT payout's second hop, the recipient's
+   jetton wallet, runs later than ours; an indexer may show the destination's transaction
+   before its bounce): a confirmed payout whose message could bounce (`may_bounce`) is
+   watched. Its confirmation sets `bounce_check_at` (due at once); each round asks the
+   signer about the payouts whose check is due, the longest due first (an index, a limit:
+   nothing starves, a backlog drains). An answer with the destination's transaction moves
+   the next check out on a backoff; no answer (signer or chain provider down) retries soon
+   without counting; the first answer BOUNCE_WATCH or more after the confirmation ends the
+   watch, so an outage longer than the window delays its end instead of skipping it (the
+   schedule: domain/payout.py). A bounce fails the payout and credits the amount back
+   (`payout_failed`: external -> available; the network fee stays booked: the chain did
+   charge it), once: under the payout's lock, and the journal's (kind, reference) is unique.
 
 Who pays the network fee: the platform (see domain/ledger.payout_network_fee).
 """
@@ -48,6 +60,17 @@ DESCRIPTION_MAX = 200
 # before it could record the answer.
 REPLAYED = "replayed_request"
 SIGNED = frozenset({"recorded", "broadcast", "confirmed", "failed"})
+# How long after its confirmation a payout that could bounce is watched (domain/payout.py).
+BOUNCE_WATCH = rules.BOUNCE_WATCH
+# How many due bounce checks one tracking round makes: each costs the signer up to three
+# chain provider lookups (a USDT payout's two hops and the wallet's transaction), so at
+# most 30 a round (6 a second at the worker's 5 s), under TON Center's 10 rps for an API key
+# with room for the signer's own seqno/send/find calls. A larger backlog waits its turn in
+# due order (a late check is still a check: the watch ends only on an answer).
+BOUNCE_CHECKS_PER_ROUND = 10
+# Assets sent as a jetton transfer (a bounceable message to our own jetton wallet, then a
+# second hop to the recipient's): they may bounce whatever the destination's form.
+JETTON_ASSETS = frozenset({"USDT_TON"})
 
 
 class PayoutBook(Protocol):
@@ -65,6 +88,8 @@ class PayoutBook(Protocol):
                    starting_after: str | None) -> tuple[list[Payout], bool]: ...
     async def in_status(self, statuses: Sequence[PayoutStatus], limit: int) -> list[Payout]:
         """Oldest first."""
+    async def bounce_checks_due(self, now: datetime, limit: int) -> list[Payout]:
+        """Confirmed payouts with bounce_check_at <= now, the longest due first."""
     async def entry_id(self, kind: str, reference: str) -> int | None:
         """The journal entry's id (what a signer request names)."""
 
@@ -250,19 +275,55 @@ async def _status(signer: SignerPort, request_id: str) -> SignOutcome | None:
 
 # --- tracking --------------------------------------------------------------------------
 
-async def track(deps: Deps, kit: PayoutKit, limit: int = 200) -> int:
+async def track(deps: Deps, kit: PayoutKit, limit: int = 200, *,
+                checks: int = BOUNCE_CHECKS_PER_ROUND) -> int:
     """Ask the signer about sent payouts until each is final (confirmed once the
-    destination's transaction took it, failed if it bounced); how many changed."""
+    destination's transaction took it, failed if it bounced), and about at most `checks`
+    confirmed ones whose bounce check is due (see the module doc, 4); how many changed."""
     if kit.signer is None:
         return 0
     async with deps.uow(write=False) as uow:
-        open_ = await kit.books(uow).in_status([PayoutStatus.SENT], limit)
+        book = kit.books(uow)
+        open_ = await book.in_status([PayoutStatus.SENT], limit)
+        due = await book.bounce_checks_due(deps.clock.now(), checks)
     changed = 0
     for payout in open_:
         outcome = await _status(kit.signer, payout.id)
-        if outcome is not None and await _record(deps, kit, payout.id, outcome):
+        # Nothing new: no write transaction. Something new is applied under the payout's
+        # lock, where it is judged again.
+        if outcome is None or _target(payout, outcome) is None:
+            continue
+        if await _record(deps, kit, payout.id, outcome):
             changed += 1
+    for payout in due:
+        try:
+            outcome = await kit.signer.status(payout.id)
+        except SignerUnavailable:
+            break  # the rest stay due and are asked next round; nothing was learnt
+        if outcome is not None and _target(payout, outcome) is not None:
+            if await _record(deps, kit, payout.id, outcome):  # a bounce: fails it, credits it
+                changed += 1
+        else:
+            # Answered: the signer saw the destination's transaction (it took the payout);
+            # otherwise (the chain provider down, the delivery not on chain yet) ask again soon.
+            answered = outcome is not None and outcome.delivered is not None
+            await _checked(deps, kit, payout, answered)
     return changed
+
+
+async def _checked(deps: Deps, kit: PayoutKit, seen: Payout, answered: bool) -> None:
+    """Schedule a watched payout's next bounce check, under its lock; unless another tracker
+    checked it (or a bounce failed it) since `seen` was read: then its schedule stands."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        book = kit.books(uow)
+        payout = await book.get(seen.id, for_update=True)
+        if (payout is None or payout.status is not PayoutStatus.CONFIRMED
+                or payout.bounce_check_at != seen.bounce_check_at):
+            return
+        payout.bounce_checked(now, answered=answered)
+        await book.save(payout)
+        await uow.commit()
 
 
 async def _record(deps: Deps, kit: PayoutKit, payout_id: str, outcome: SignOutcome) -> bool:
@@ -291,8 +352,18 @@ async def _record(deps: Deps, kit: PayoutKit, payout_id: str, outcome: SignOutco
             await _move(uow, book, payout, PayoutStatus.SENT, now)
         if target is not PayoutStatus.SENT:
             await _move(uow, book, payout, target, now)
+        if target is PayoutStatus.CONFIRMED and may_bounce(payout):
+            payout.watch_bounces(now)  # its first check is due next round; a failure ends it
+            await book.save(payout)
         await uow.commit()
     return True
+
+
+def may_bounce(payout: Payout) -> bool:
+    """Whether the payout's message can come back: a jetton transfer always can; TON goes
+    bounceable only to a contract's bounceable form (EQ…/kQ…, the signer's rule in
+    adapters/signer/server.py), and a non-bounceable message is never sent back."""
+    return payout.asset in JETTON_ASSETS or payout.destination.startswith(("EQ", "kQ"))
 
 
 def _target(payout: Payout, outcome: SignOutcome) -> PayoutStatus | None:

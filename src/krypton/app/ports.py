@@ -290,6 +290,17 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class EventWindow:
+    """The next events of the log, looked at cheaply (EventLog.window): the type of each, in
+    order, and in full only those a consumer asked for. `end` is where the consumer stands
+    once it has handled them (None: nothing new)."""
+
+    end: tuple[int, int] | None
+    types: Sequence[str]
+    events: Sequence[StoredEvent]
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumerLag:
     """How far one reader of the event log is behind (for /metrics)."""
 
@@ -305,6 +316,10 @@ class EventLog(Protocol):
     async def read(self, after: tuple[int, int], limit: int, merchant_id: str | None = None,
                    types: Collection[str] = ()) -> Sequence[StoredEvent]:
         """Events after `after` in commit order; only these `types` when some are given."""
+    async def window(self, after: tuple[int, int], limit: int,
+                     wanted: Callable[[str, str | None], bool]) -> EventWindow:
+        """The next `limit` events' types, and in full those `wanted` (by type and merchant):
+        for consumers that need few of the events they must look at."""
     async def position_of(self, event_id: str,
                           merchant_id: str | None = None) -> tuple[int, int] | None: ...
     async def count(self) -> int: ...
@@ -430,6 +445,8 @@ class WebhookRepo(Protocol):
     async def endpoints_page(self, merchant_id: str, *, limit: int,
                              starting_after: str | None) -> tuple[list[Endpoint], bool]: ...
     async def enabled_endpoints(self, merchant_ids: Collection[str]) -> list[Endpoint]: ...
+    async def subscribed_merchants(self) -> set[str]:
+        """Merchants with at least one enabled endpoint."""
     async def all_endpoints(self) -> list[Endpoint]: ...
     async def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         """Insert, skipping any (event, endpoint) pair already there."""
@@ -622,6 +639,10 @@ class SignRequest:
     destination: str
     destination_kind: str  # merchant_wallet | payer_wallet | supplier | treasury
     ledger_entry_id: int
+    # The message's text comment: a supplier payment's (e.g. Fragment's "…Ref#<id>", by which
+    # the supplier finds it); None: the signer writes "<kind> <request_id>". Other kinds may
+    # not carry one (the signer's policy refuses it).
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,6 +693,7 @@ class SupplierQuote:
     cost: int  # smallest units of `asset`
     cost_ton: int  # the same in nanoton: what the payer is charged for it
     ref: str | None = None  # the supplier's price reference, if it has one
+    product: str = "stars"  # domain/order.Product: "stars" (quantity = Stars) | "premium" (months)
 
 
 @dataclass(frozen=True, slots=True)
@@ -709,14 +731,25 @@ class StarsSupplier(Protocol):
 
     name: str
 
-    async def quote(self, quantity: int) -> SupplierQuote: ...
+    async def quote(self, quantity: int, product: str = "stars") -> SupplierQuote:
+        """The price of `quantity` of `product` now; SupplierError when this supplier cannot
+        sell it (it does not sell the product, or cannot reach or pay for it now)."""
     async def lookup(self, username: str) -> SupplierRecipient: ...
     async def purchase(self, order_id: str, recipient: str, quantity: int,
-                       quote: SupplierQuote) -> SupplierOrder: ...
+                       quote: SupplierQuote) -> SupplierOrder:
+        """Buy `quote.product` (Stars or Premium months) for `recipient`."""
     async def status(self, order_id: str, ref: str | None = None) -> SupplierOrder:
         """What the supplier knows of the order (`ref`: its purchase id, once known)."""
     async def balance(self) -> int | None:
         """What the supplier can still spend for us (its asset's units); None: unlimited."""
+
+
+class TelegramUsers(Protocol):
+    """Telegram usernames the bot has met, with their user ids (table shop_telegram_users): a
+    Premium gift through the Bot API needs the id, and a bot cannot look a username up."""
+
+    async def user_id(self, username: str) -> int | None: ...
+    async def remember(self, username: str, user_id: int, now: datetime) -> None: ...
 
 
 class PaymentSender(Protocol):

@@ -372,8 +372,8 @@ async def _open_chain(deps: Deps, kit: RefundKit, uow: UnitOfWork, invoice: Invo
     rail = _chain_rail(kit, payment)
     book = rail.book(uow)
     source = None
-    if req.to == RefundTarget.SOURCE.value and rail.sources is not None:
-        source = await rail.sources.source_of(payment)
+    if req.to == RefundTarget.SOURCE.value:
+        source = await _source(rail, payment)
     target = _target(req.to, source)
     await book.lock_merchant(payment.merchant_id)
     surplus = req.amount == "overpaid"
@@ -405,6 +405,14 @@ async def _open_chain(deps: Deps, kit: RefundKit, uow: UnitOfWork, invoice: Invo
         deps.ids.random_bytes(16).hex() if claim else None,
         now + CLAIM_VALID_FOR if claim else None, None, None, None, now)
     return _fill(refund, detail), detail
+
+
+async def _source(rail: ChainRail, payment: Payment) -> str | None:
+    """The payer's address: stored with the payment; asked of the chain only for a payment
+    recorded before Krypton kept it (payments.sender is null there)."""
+    if payment.sender:
+        return payment.sender
+    return await rail.sources.source_of(payment) if rail.sources is not None else None
 
 
 def _target(to: str | None, source: str | None) -> RefundTarget:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from krypton.app import collectors, invoices, merchants
+from krypton.app import collectors, invoices
 from krypton.app.deps import Deps
 from krypton.app.ports import (
     CollectorChain,
@@ -30,19 +30,34 @@ from krypton.app.ports import (
     SupplierError,
     SupplierQuote,
     SupplierRecipient,
+    TelegramUsers,
     UnitOfWork,
 )
 from krypton.domain import events, money
 from krypton.domain.assets import TON
 from krypton.domain.collector import CollectorStatus
 from krypton.domain.errors import Conflict, DomainError, NotFound
-from krypton.domain.order import Order, OrderStatus, event_type, totals
+from krypton.domain.merchant import Merchant
+from krypton.domain.order import (
+    PREMIUM_MONTHS,
+    Order,
+    OrderStatus,
+    Product,
+    check_quantity,
+    describe,
+    event_type,
+    parse_product,
+    totals,
+)
 
-__all__ = ["Limits", "Order", "OrderBook", "OrderStatus", "Quote", "Recipient", "ShopKit",
-           "ShopUnavailable", "create_order", "get_order", "limits", "lookup_recipient",
-           "orders_of", "quote"]
+__all__ = ["Limits", "Order", "OrderBook", "OrderStatus", "Product", "Quote", "Recipient", "ShopKit",
+           "ShopUnavailable", "check_quantity", "create_order", "get_order", "limits",
+           "lookup_recipient", "orders_of", "quote", "remember_user"]
 
 MERCHANT_NAME = "Krypton Stars shop"
+# The shop merchant's claim: a platform-wide unique key (idempotency_keys' primary key, under
+# an owner no merchant id can be) naming the one shop merchant.
+SHOP_CLAIM = ("platform", "shop_merchant")
 MAX_PAGE = 100
 # Telegram usernames: 5 to 32 of letters, digits and underscores (4 for some collectible ones).
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
@@ -71,6 +86,7 @@ class Quote:
     asset: str
     supplier: str  # the cheapest available supplier now
     expires_at: datetime
+    product: Product = Product.STARS  # quantity: Stars, or months of Premium
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,7 @@ class Limits:
     minimum: int
     maximum: int
     presets: tuple[int, ...]
+    premium_months: tuple[int, ...] = PREMIUM_MONTHS  # Premium's periods
 
 
 class OrderBook(Protocol):
@@ -104,6 +121,7 @@ class ShopKit:
     signer: Signer | None  # the hot-wallet signer; None: paid orders wait for it
     hot_wallet: str | None  # the signer's address: the shop collector's destination
     senders: PaymentSender | None = None  # where a payment came from: refunds go there
+    users: TelegramUsers | None = None  # usernames the bot met (Premium gifts need the id)
     fee_bps: int = 100
     quote_ttl: timedelta = timedelta(minutes=5)
     deadline: timedelta = timedelta(minutes=15)
@@ -147,19 +165,52 @@ async def shop_merchant(deps: Deps, kit: ShopKit) -> str:
     and activated once the chain shows it."""
     if kit.merchant_id is not None:
         return kit.merchant_id
-    async with kit._merchant_lock:
+    async with kit._merchant_lock:  # one first use at a time in this process
         if kit.merchant_id is None:
-            async with deps.uow(write=False) as uow:
-                found = [m for m in await uow.merchants.list() if m.name == MERCHANT_NAME]
-            if found:
-                merchant_id = found[0].id
-            else:
-                merchant, _ = await merchants.create_merchant(deps, name=MERCHANT_NAME,
-                                                              fee_bps=kit.fee_bps, methods=["ton"])
-                merchant_id = merchant.id
-            await _collector(deps, kit, merchant_id)
+            merchant_id = await _claimed_merchant(deps, kit)
+            try:
+                await _collector(deps, kit, merchant_id)
+            except DomainError:
+                raise
+            except Exception:
+                # Two processes preparing the collector at once: the second's insert clashes
+                # with the first's (a database error); once more, it finds that one and keeps it.
+                await _collector(deps, kit, merchant_id)
             kit.merchant_id = merchant_id
     return kit.merchant_id
+
+
+async def _claimed_merchant(deps: Deps, kit: ShopKit) -> str:
+    """Find or create the shop's merchant, claimed under one platform-wide unique key in
+    the same transaction: of two processes (API and worker) creating it at once, one
+    commits and the other's insert of the claim clashes, rolling its merchant back; it then
+    reads the winner's claim."""
+    for _ in range(3):
+        try:
+            async with deps.uow() as uow:  # write: on SQLite the write lock is taken up front
+                claimed = await uow.idempotency.get(*SHOP_CLAIM)
+                if claimed is not None:
+                    return str(claimed[1]["merchant_id"])
+                now = deps.clock.now()
+                # A shop made before the claim existed is found by name (the oldest) and claimed.
+                found = [m for m in await uow.merchants.list() if m.name == MERCHANT_NAME]
+                merchant = found[0] if found else await _new_merchant(deps, kit, uow, now)
+                await uow.idempotency.save(*SHOP_CLAIM, "", {"merchant_id": merchant.id}, now)
+                await uow.commit()
+                return merchant.id
+        except IdempotencyClash:
+            continue  # another process claimed it first: read its claim
+    raise Conflict("The Stars shop's merchant is being created by another process; retry shortly.")
+
+
+async def _new_merchant(deps: Deps, kit: ShopKit, uow: UnitOfWork, now: datetime) -> Merchant:
+    # No API key: the shop is the platform's own merchant, driven from inside (app/shop.py,
+    # app/fulfilment.py); a key nobody holds would only be something to leak.
+    merchant = Merchant(deps.ids.new("mer"), MERCHANT_NAME, fee_bps=kit.fee_bps, methods=("ton",))
+    await uow.merchants.add(merchant, now)
+    await uow.events.append(events.Event(events.MERCHANT_CREATED, merchant.id, merchant.id, {
+        "name": merchant.name, "fee_bps": merchant.fee_bps}), now)
+    return merchant
 
 
 async def _collector(deps: Deps, kit: ShopKit, merchant_id: str) -> None:
@@ -202,9 +253,20 @@ async def _lookup(kit: ShopKit, name: str) -> SupplierRecipient:
     raise ShopUnavailable("No Stars supplier can be reached right now; try again in a minute.")
 
 
-async def best_quotes(kit: ShopKit, quantity: int) -> list[SupplierQuote]:
-    """Every supplier's quote, asked in parallel, cheapest first; the unavailable left out."""
-    results = await asyncio.gather(*(s.quote(quantity) for s in kit.suppliers), return_exceptions=True)
+async def best_quotes(kit: ShopKit, quantity: int, product: str = Product.STARS.value,
+                      recipient: str | None = None) -> list[SupplierQuote]:
+    """Every supplier's quote, asked in parallel, cheapest first; the unavailable left out
+    (with `recipient`: also those that cannot reach that username, e.g. a Premium gift to a
+    user the bot never met)."""
+    suppliers = list(kit.suppliers)
+    if recipient is not None:
+        found = await asyncio.gather(*(s.lookup(recipient) for s in suppliers), return_exceptions=True)
+        suppliers = [s for s, f in zip(suppliers, found, strict=True) if isinstance(f, SupplierRecipient)]
+    # Stars are asked as before the products existed: a supplier written for Stars only
+    # (quote(quantity)) keeps working.
+    asks = (s.quote(quantity) if product == Product.STARS.value else s.quote(quantity, product)
+            for s in suppliers)
+    results = await asyncio.gather(*asks, return_exceptions=True)
     quotes = [r for r in results if isinstance(r, SupplierQuote)]
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
@@ -212,55 +274,71 @@ async def best_quotes(kit: ShopKit, quantity: int) -> list[SupplierQuote]:
     return sorted(quotes, key=lambda q: (q.cost_ton, q.supplier))
 
 
-async def quote(deps: Deps, kit: ShopKit, quantity: int, asset: str = "TON") -> Quote:
-    """The price of `quantity` Stars now, fee included: what an order made now would cost."""
-    _check_quantity(kit, quantity)
+async def quote(deps: Deps, kit: ShopKit, quantity: int, asset: str = "TON",
+                product: str = Product.STARS.value, recipient: str | None = None) -> Quote:
+    """The price of `quantity` Stars (or months of Premium) now, fee included: what an order
+    made now would cost (for `recipient`: from the suppliers that can reach them)."""
+    kind = parse_product(product)
+    _check_quantity(kit, quantity, kind)
     if asset != TON.code:
         raise DomainError(f"The Stars shop is paid in TON for now, not {asset}.", field="asset")
-    quotes = await best_quotes(kit, quantity)
+    quotes = await best_quotes(kit, quantity, kind.value, recipient)
     if not quotes:
-        raise ShopUnavailable("No Stars supplier can quote right now; try again in a minute.")
+        who = "No Stars supplier" if kind is Product.STARS else \
+            f"No supplier of {describe(kind, quantity)}"
+        raise ShopUnavailable(f"{who} can quote right now; try again in a minute.")
     best = quotes[0]
     total, fee = totals(best.cost_ton, kit.fee_bps)
     return Quote(quantity, best.cost_ton, fee, total, asset, best.supplier,
-                 deps.clock.now() + kit.quote_ttl)
+                 deps.clock.now() + kit.quote_ttl, kind)
 
 
-def _check_quantity(kit: ShopKit, quantity: int) -> None:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) \
-            or not kit.minimum <= quantity <= kit.maximum:
-        raise DomainError(f"Buy between {kit.minimum} and {kit.maximum} Stars, a whole number.",
-                          field="quantity")
+def _check_quantity(kit: ShopKit, quantity: int, product: Product = Product.STARS) -> None:
+    check_quantity(product, quantity, kit.minimum, kit.maximum)
+
+
+async def remember_user(deps: Deps, kit: ShopKit, username: str | None, user_id: int) -> None:
+    """The bot met a Telegram user (a Mini-App sign-in): keep their username's id, which a
+    Premium gift needs. A user without a username, or a shop without the store, is skipped."""
+    if kit.users is None or not username or not _USERNAME.fullmatch(username):
+        return
+    await kit.users.remember(username.lower(), user_id, deps.clock.now())
 
 
 async def create_order(deps: Deps, kit: ShopKit, *, buyer: str | None, recipient: str,
                        quantity: int, asset: str = "TON",
-                       idempotency_key: str | None = None) -> Order:
-    """An order for `quantity` Stars to `recipient`, with its checkout invoice (the payer
-    pays `order.total` on /pay/{order.invoice_id}). The same idempotency key (per buyer)
-    answers with the same order."""
+                       idempotency_key: str | None = None,
+                       product: str = Product.STARS.value) -> Order:
+    """An order for `quantity` Stars (or months of Premium) to `recipient`, with its checkout
+    invoice (the payer pays `order.total` on /pay/{order.invoice_id}). The same idempotency
+    key (per buyer) answers with the same order."""
     if buyer is not None:
         check_buyer(buyer)
+    kind = parse_product(product)
     name = normalise_username(recipient)
-    _check_quantity(kit, quantity)
+    _check_quantity(kit, quantity, kind)
     key = f"{buyer or 'anonymous'}:{idempotency_key}" if idempotency_key else None
-    if key is not None and (same := await _replay(deps, kit, key, name, quantity)) is not None:
+    if key is not None and (same := await _replay(deps, kit, key, name, quantity, kind)) is not None:
         return same
     await _lookup(kit, name)  # an unknown username is refused before anyone pays
-    priced = await quote(deps, kit, quantity, asset)
+    # Priced by the suppliers that can reach this recipient: the order never counts on a
+    # cheaper one that could not deliver to them.
+    priced = await quote(deps, kit, quantity, asset, kind.value, recipient=name)
+    what = describe(kind, quantity)
     merchant_id = await shop_merchant(deps, kit)
     order_id = deps.ids.new("ord")
     request = invoices.InvoiceRequest(
         amount=money.format_units(priced.total, TON.decimals), currency=TON.code, methods=["ton"],
-        order_id=order_id, description=f"{quantity} Telegram Stars for @{name}",
-        metadata={"shop_order": order_id, "recipient": name, "quantity": quantity},
+        order_id=order_id, description=f"{what} for @{name}",
+        metadata={"shop_order": order_id, "recipient": name, "quantity": quantity,
+                  "product": kind.value},
         redirect_url=kit.order_url(order_id) if kit.order_url is not None else None,
         expires_in=max(60, int(kit.quote_ttl.total_seconds())))
     created = await invoices.create_invoice(deps, merchant_id, request, view=lambda i: {"id": i.id})
     now = deps.clock.now()
     order = Order(order_id, buyer, name, quantity, OrderStatus.CREATED, created.view["id"],
                   asset, priced.total, priced.fee, now, cost=priced.cost, supplier=priced.supplier,
-                  idempotency_key=key, updated_at=now)
+                  idempotency_key=key, updated_at=now, product=kind)
     order.to(OrderStatus.AWAITING_PAYMENT)
     order.changes.insert(0, (OrderStatus.CREATED, OrderStatus.CREATED))  # order.created first
     try:
@@ -271,26 +349,28 @@ async def create_order(deps: Deps, kit: ShopKit, *, buyer: str | None, recipient
     except IdempotencyClash:
         # A twin request with the same key won: answer with its order (ours expires unpaid).
         assert key is not None
-        same = await _replay(deps, kit, key, name, quantity)
+        same = await _replay(deps, kit, key, name, quantity, kind)
         if same is None:
             raise Conflict("An order with this Idempotency-Key is being created; retry shortly.") from None
         return same
     return order
 
 
-async def _replay(deps: Deps, kit: ShopKit, key: str, name: str, quantity: int) -> Order | None:
+async def _replay(deps: Deps, kit: ShopKit, key: str, name: str, quantity: int,
+                  product: Product = Product.STARS) -> Order | None:
     async with deps.uow(write=False) as uow:
         same = await kit.books(uow).by_idempotency_key(key)
-    if same is not None and (same.recipient, same.quantity) != (name, quantity):
-        raise Conflict("This Idempotency-Key was used for another order (another recipient or "
-                       "quantity).", field="idempotency_key", code="idempotency_key_reused")
+    if same is not None and (same.recipient, same.quantity, same.product) != (name, quantity, product):
+        raise Conflict("This Idempotency-Key was used for another order (another recipient, "
+                       "product or quantity).", field="idempotency_key", code="idempotency_key_reused")
     return same
 
 
 def order_event(merchant_id: str | None, order: Order, type_: str) -> events.Event:
     return events.Event(type_, merchant_id, order.id, {
         "status": order.status.value, "invoice_id": order.invoice_id, "buyer": order.buyer,
-        "recipient": order.recipient, "quantity": order.quantity, "asset": order.asset,
+        "recipient": order.recipient, "product": order.product.value, "quantity": order.quantity,
+        "asset": order.asset,
         "total": str(order.total), "fee": str(order.fee), "supplier": order.supplier or None,
         "failure": order.failure, "refund_tx": order.refund_tx})
 

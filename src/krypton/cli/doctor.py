@@ -26,7 +26,7 @@ from krypton.adapters.secrets.envelope import ENV_NAME, EnvelopeError, keyring_f
 from krypton.bootstrap import build
 from krypton.cli import support
 from krypton.cli.support import out
-from krypton.config import Settings
+from krypton.config import ChainProvider, Settings
 
 # What the first address is, in the words of a wallet's receive screen.
 FIRST_ADDRESS_PATH = "m/44'/195'/0'/0/0"
@@ -118,9 +118,24 @@ def providers(settings: Settings) -> list[Check]:
         return [Check("providers", True, "the devnet's TON Center and TronGrid, in process")]
     checks = []
     if settings.ton_receiving_address is not None:
-        checks.append(_provider("TON Center", settings.toncenter_urls, settings.toncenter_api_key))
+        checks += _chain("TON Center", settings.toncenter_urls, settings.toncenter_api_key,
+                         settings.ton_providers, settings.ton_quorum)
     if settings.tron_account_xpub is not None:
-        checks.append(_provider("TronGrid", settings.trongrid_urls, settings.trongrid_api_key))
+        checks += _chain("TronGrid", settings.trongrid_urls, settings.trongrid_api_key,
+                         settings.tron_providers, settings.tron_quorum)
+    return checks
+
+
+def _chain(kind: str, urls: Sequence[str], key: str | None, independent: Sequence[ChainProvider],
+           quorum: int) -> list[Check]:
+    """One provider (its failover URLs), or each independent one and the quorum they make."""
+    if not independent:
+        return [_provider(kind, urls, key)]
+    checks = [_provider(f"{kind} {p.name}", p.urls, p.api_key) for p in independent]
+    majority = quorum > len(independent) // 2
+    checks.append(Check(f"quorum {kind}", majority,
+                        f"{quorum} of {len(independent)} providers must agree before a transfer is final"
+                        + ("" if majority else ": not a majority, two versions could each have it")))
     return checks
 
 

@@ -6,8 +6,10 @@ reorganise, inject provider faults and read the state.
     POST   /control/ton/deploy  {state_init: <base64 BOC>, amount?: nanotons, default 60000000}
     POST   /control/blocks  {chain: ton|tron, count?}
     POST   /control/reorg   {n, chain?: tron}
-    POST   /control/faults  {provider: toncenter|trongrid, kind: status|latency|timeout,
-                             status?, retry_after?, latency_ms?, count?}
+    POST   /control/faults  {provider: toncenter|trongrid, kind: status|latency|timeout|lie,
+                             status?, retry_after?, latency_ms?, count?,
+                             lie?: amount|omit|stale_head, delta?, name?}
+                            (a lie may be aimed at one named provider of the chain: `name`)
     DELETE /control/faults?provider=
     GET    /control/state
     POST   /control/stars/pay  {invoice: inv_…, amount?: Stars}  (served beside the fake Bot API)
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,7 +41,7 @@ from krypton.adapters.chains.ton.address import InvalidAddress, TonAddress, pars
 from krypton.adapters.chains.ton.cells import CellFormatError, cell_from_boc
 from krypton.devnet.common import InvalidInput
 from krypton.devnet.devnet import Devnet
-from krypton.devnet.faults import Fault, fault_kind
+from krypton.devnet.faults import Fault, LieKind, fault_kind
 from krypton.devnet.requests import read_object, text
 from krypton.devnet.telegram_api import Deliver, FakeBotApi
 from krypton.devnet.ton import COUNTERFEIT_MASTER, USDT_MASTER
@@ -78,11 +80,12 @@ def routes(devnet: Devnet) -> list[Route]:
 
     async def add_fault(request: Request) -> JSONResponse:
         body = await read_object(request, {"provider", "kind", "status", "retry_after",
-                                           "latency_ms", "count"})
+                                           "latency_ms", "count", "lie", "delta", "name"})
         fault = Fault(fault_kind(text(body, "kind", required=True) or ""), _optional_whole(body, "status"),
-                      _optional_whole(body, "retry_after"), _optional_whole(body, "latency_ms"))
+                      _optional_whole(body, "retry_after"), _optional_whole(body, "latency_ms"),
+                      cast(LieKind | None, text(body, "lie")), _optional_whole(body, "delta"))
         provider = text(body, "provider", required=True) or ""
-        devnet.faults.inject(provider, fault, _whole(body, "count", default=1))
+        devnet.faults.inject(provider, fault, _whole(body, "count", default=1), name=text(body, "name"))
         return JSONResponse({"faults": devnet.faults.armed()}, status_code=201)
 
     async def clear_faults(request: Request) -> JSONResponse:

@@ -2,7 +2,9 @@
 open-source clients use (there is no official documentation; README "Stars shop" says which
 clients and fields were relied on). Mounted at /devnet/fragment.
 
-    GET|POST /fragment/api?hash=<session hash>&method=<method>&<params>
+    POST /fragment/api?hash=<session hash>   application/x-www-form-urlencoded body:
+                                             method=<method>&<params> (as Fragment's page
+                                             sends it; a GET, or another body, is refused 405/415)
       searchStarsRecipient  query=<username>&quantity=
           {"ok": true, "found": {"recipient": "<id>", "name": "...", "photo": "<img src=\"...\">"}}
           {"error": "No Telegram users found."}
@@ -15,15 +17,21 @@ clients and fields were relied on). Mounted at /devnet/fragment.
               {"address": "<Fragment's wallet>", "amount": "<nanoton>", "payload": "<base64 BOC>"}]}}
       updateStarsBuyState   id=<req_id>
           {"ok": true, "mode": "new" | "pending" | "done" | "expired"}
+      searchPremiumGiftRecipient  query=<username>&months=3|6|12   (as searchStarsRecipient)
+      updatePremiumPrices   months=3|6|12     {"ok": true, "cur_price": "<TON decimal>"}
+      initGiftPremiumRequest  recipient=<id>&months=<m>[&ref=<order id>]  (as initBuyStarsRequest)
+      getGiftPremiumLink    id=<req_id>&transaction=1&show_sender=0   (as getBuyStarsLink)
+      updatePremiumState    id=<req_id>       (as updateStarsBuyState)
     POST /fragment/control/fault   {"kind": "timeout"|"5xx"|"not_found"|"price_change", "count": n}
-    POST /fragment/control/price   {"nano_per_star": n}
+    POST /fragment/control/price   {"nano_per_star": n} and/or {"premium": {"3": nanoton, ...}}
     POST /fragment/control/users   {"username": "...", "name": "..."}
     GET  /fragment/control/state
 
 `ref` is this fake's one extension: the caller's order id, the purchase's idempotency key
 (the same ref answers the same req_id) and what the payment's comment must contain.
 A purchase is delivered once the devnet chain shows a payment from any wallet to Fragment's
-address of at least the amount with a comment naming the ref or the req_id: it watches the
+address of at least the amount with a comment naming its `Ref#<ref>` (the payload
+getBuyStarsLink gave; `ref` is the order id when given, else the req_id): it watches the
 chain, as Fragment does. A rate limit (requests per second, on the devnet's clock) answers
 429 beyond it, like Fragment's anti-flood.
 """
@@ -31,10 +39,12 @@ chain, as Fragment does. A rate limit (requests per second, on the devnet's cloc
 from __future__ import annotations
 
 import base64
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from pytoniq_core.boc.builder import Builder
 from starlette.applications import Starlette
@@ -55,11 +65,16 @@ _WALLET_INIT = state_init(WalletVersion.V4R2, named("fragment", "wallet-key"),
                           default_wallet_id(WalletVersion.V4R2, "testnet"))
 FRAGMENT_WALLET = TonAddress(0, cast(Any, _WALLET_INIT).hash)
 DEFAULT_NANO_PER_STAR = 15_000_000  # 0.015 TON a Star: 50 Stars for 0.75 TON
+# Premium by months, in nanoton: about Fragment's USD prices at 5 USD a TON.
+DEFAULT_PREMIUM_PRICES = {3: 2_398_000_000, 6: 3_198_000_000, 12: 5_798_000_000}
+PREMIUM = "premium"
 DEFAULT_USERS = {"durov": "Pavel Durov", "alice_tg": "Alice", "bob_tg": "Bob", "carol_tg": "Carol"}
 WALLET_FLOAT = 10**9  # what Fragment's devnet wallet holds before any sale
 FAULTS = ("timeout", "5xx", "not_found", "price_change")
 NOT_FOUND = "No Telegram users found."
 
+# A payment comment's "Ref#<ref>" words (up to the first character no ref holds).
+_REF = re.compile(r"Ref#([\w.:-]+)")
 
 @dataclass(slots=True)
 class Purchase:
@@ -70,6 +85,7 @@ class Purchase:
     amount: int  # nanoton
     valid_until: int
     delivered: bool = False
+    product: str = "stars"  # quantity: Stars, or months of Premium
 
 
 @dataclass
@@ -77,6 +93,7 @@ class FakeFragment:
     devnet: Devnet
     rate_per_second: float = 20.0
     nano_per_star: int = DEFAULT_NANO_PER_STAR
+    premium_prices: dict[int, int] = field(default_factory=lambda: dict(DEFAULT_PREMIUM_PRICES))
     users: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERS))
     faults: dict[str, int] = field(default_factory=dict)  # kind -> how many calls it hits
     purchases: dict[str, Purchase] = field(default_factory=dict)  # by req_id
@@ -126,10 +143,17 @@ class FakeFragment:
     # -- the API -----------------------------------------------------------------------------
 
     async def _api(self, request: Request) -> Response:
-        params: dict[str, str] = dict(request.query_params)
-        if request.method == "POST":
-            form = await request.form()
-            params.update({k: str(v) for k, v in form.items()})
+        if request.method != "POST":
+            # Fragment's page POSTs its calls; a client sending GET parameters is wrong.
+            return JSONResponse({"error": "Method not allowed: POST a form"}, status_code=405,
+                                headers={"Allow": "POST"})
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            return JSONResponse({"error": "Send application/x-www-form-urlencoded"}, status_code=415)
+        params: dict[str, str] = {"hash": request.query_params.get("hash", "")}
+        # Parsed here: Starlette's form parser needs python-multipart, not a dependency.
+        form = parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True)
+        params.update({k: v for k, v in form if k != "hash"})
         self.calls += 1
         if not self._allowed():
             self.throttled += 1
@@ -143,7 +167,12 @@ class FakeFragment:
         method = params.get("method", "")
         handler = {"searchStarsRecipient": self._search, "updateStarsPrices": self._prices,
                    "initBuyStarsRequest": self._init, "getBuyStarsLink": self._link,
-                   "updateStarsBuyState": self._buy_state}.get(method)
+                   "updateStarsBuyState": self._buy_state,
+                   "searchPremiumGiftRecipient": self._search_premium,
+                   "updatePremiumPrices": self._premium_prices,
+                   "initGiftPremiumRequest": self._init_premium,
+                   "getGiftPremiumLink": self._link, "updatePremiumState": self._buy_state,
+                   }.get(method)
         if handler is None:
             return JSONResponse({"error": "Unknown method"})
         try:
@@ -163,8 +192,18 @@ class FakeFragment:
         quantity = _quantity(params)
         return {"ok": True, "cur_price": _ton(quantity * self.nano_per_star)}
 
-    def _init(self, params: dict[str, str]) -> dict[str, Any]:
-        quantity = _quantity(params)
+    def _search_premium(self, params: dict[str, str]) -> dict[str, Any]:
+        _months(params)
+        return self._search(params)
+
+    def _premium_prices(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"ok": True, "cur_price": _ton(self.premium_prices[_months(params)])}
+
+    def _init_premium(self, params: dict[str, str]) -> dict[str, Any]:
+        return self._init(params, PREMIUM)
+
+    def _init(self, params: dict[str, str], product: str = "stars") -> dict[str, Any]:
+        quantity = _months(params) if product == PREMIUM else _quantity(params)
         recipient = params.get("recipient", "")
         username = next((u for u in self.users if _recipient_id(u) == recipient), None)
         if username is None:
@@ -173,12 +212,14 @@ class FakeFragment:
         if ref is not None and ref in self.by_ref:  # the same order: the same purchase
             existing = self.purchases[self.by_ref[ref]]
             return {"req_id": existing.req_id, "amount": _ton(existing.amount), "myself": False}
-        if self._hit("price_change"):
-            self.nano_per_star += self.nano_per_star // 5  # 20 % dearer than the quote
+        if self._hit("price_change"):  # 20 % dearer than the quote
+            self.nano_per_star += self.nano_per_star // 5
+            self.premium_prices = {m: p + p // 5 for m, p in self.premium_prices.items()}
         self._serial += 1
         req_id = f"frg{self._serial:08d}"
         now = int(self.devnet.clock().timestamp())
-        purchase = Purchase(req_id, ref, username, quantity, quantity * self.nano_per_star, now + 900)
+        amount = self.premium_prices[quantity] if product == PREMIUM else quantity * self.nano_per_star
+        purchase = Purchase(req_id, ref, username, quantity, amount, now + 900, product=product)
         self.purchases[req_id] = purchase
         if ref is not None:
             self.by_ref[ref] = req_id
@@ -187,7 +228,9 @@ class FakeFragment:
     def _link(self, params: dict[str, str]) -> dict[str, Any]:
         purchase = self._purchase(params)
         ref = purchase.ref or purchase.req_id
-        text = f"{purchase.quantity} Telegram Stars for @{purchase.recipient}\n\nRef#{ref}"
+        what = f"Telegram Premium for {purchase.quantity} months" if purchase.product == PREMIUM \
+            else f"{purchase.quantity} Telegram Stars"
+        text = f"{what} for @{purchase.recipient}\n\nRef#{ref}"
         payload = Builder().store_uint(0, 32).store_snake_string(text).end_cell().to_boc()
         return {"ok": True, "transaction": {"validUntil": purchase.valid_until, "messages": [{
             "address": FRAGMENT_WALLET.friendly(bounceable=True, testnet=True),
@@ -215,10 +258,11 @@ class FakeFragment:
         credits on the first sight); returns how many were delivered now."""
         done = 0
         for tx in self.devnet.ton.transactions(FRAGMENT_WALLET, include_pending=True):
-            comment = text_comment(tx.in_msg.body) or ""
-            for purchase in self.purchases.values():
-                keys = {purchase.req_id} | ({purchase.ref} if purchase.ref else set())
-                if purchase.delivered or not any(k in comment for k in keys):
+            # Only the "Ref#<ref>" its payment link's payload gave counts (as on Fragment), as
+            # a whole word: an order id alone, or Ref#frg1 inside Ref#frg12, pays nothing.
+            for token in _REF.findall(text_comment(tx.in_msg.body) or ""):
+                purchase = self._named(token)
+                if purchase is None or purchase.delivered:
                     continue
                 kept = not (tx.aborted and tx.in_msg.bounce)  # else it bounced back to the payer
                 if kept and (tx.credit or 0) >= purchase.amount and not tx.in_msg.bounced:
@@ -226,6 +270,14 @@ class FakeFragment:
                     self.delivered.append((purchase.recipient, purchase.req_id, purchase.quantity))
                     done += 1
         return done
+
+    def _named(self, token: str) -> Purchase | None:
+        """The purchase whose payment payload names `token` (its ref, or its req_id when it
+        has none)."""
+        if token in self.by_ref:
+            return self.purchases[self.by_ref[token]]
+        found = self.purchases.get(token)
+        return found if found is not None and found.ref is None else None
 
     # -- control -----------------------------------------------------------------------------
 
@@ -238,12 +290,19 @@ class FakeFragment:
         return JSONResponse({"faults": self.faults})
 
     async def _price(self, request: Request) -> Response:
-        body = await read_object(request, {"nano_per_star"})
-        price = body.get("nano_per_star")
+        body = await read_object(request, {"nano_per_star", "premium"})
+        price = body.get("nano_per_star", self.nano_per_star)
         if not isinstance(price, int) or price < 1:
             raise InvalidInput("nano_per_star must be a positive integer.", field="nano_per_star")
+        premium = body.get("premium", {})
+        if not isinstance(premium, dict) or any(
+                k not in ("3", "6", "12") or not isinstance(v, int) or v < 1 for k, v in premium.items()):
+            raise InvalidInput("premium maps \"3\", \"6\" or \"12\" (months) to a positive nanoton "
+                               "price.", field="premium")
         self.nano_per_star = price
-        return JSONResponse({"nano_per_star": price})
+        self.premium_prices.update({int(k): v for k, v in premium.items()})
+        return JSONResponse({"nano_per_star": price,
+                             "premium": {str(k): v for k, v in self.premium_prices.items()}})
 
     async def _user(self, request: Request) -> Response:
         body = await read_object(request, {"username", "name"})
@@ -276,6 +335,13 @@ def _quantity(params: dict[str, str]) -> int:
     if not 50 <= quantity <= 1_000_000:
         raise _Refused("Invalid quantity")
     return quantity
+
+
+def _months(params: dict[str, str]) -> int:
+    months = params.get("months", "")
+    if months not in ("3", "6", "12"):
+        raise _Refused("Invalid months")
+    return int(months)
 
 
 def _ton(nanoton: int) -> str:

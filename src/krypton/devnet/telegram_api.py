@@ -10,6 +10,15 @@
     POST /bot{token}/getUpdates              the queue (`queue`, `user_message`): offset
                                              confirms, timeout long-polls; 409 while a webhook is set
     POST /bot{token}/setWebhook, deleteWebhook, getWebhookInfo   the registration (`webhook_url`)
+    POST /bot{token}/getMyStarBalance        the bot's own Stars (`star_balance`)
+    POST /bot{token}/giftPremiumSubscription user_id, month_count 3|6|12, star_count exactly
+                                             1000|1500|2500 (the Bot API's fixed prices), paid
+                                             from `star_balance`; recorded in `premium_gifts`.
+                                             Refusals: "user not found" (a user the bot never
+                                             met: not in `users`, which payers and writers
+                                             join), BALANCE_TOO_LOW (MTProto's name for too
+                                             few Stars), a wrong month_count or star_count;
+                                             `gift_faults` answers 5xx that many times
 
 Subscriptions: a link made with `subscription_period` (30 days, at most 10,000 Stars) is
 paid with `is_recurring`/`is_first_recurring`; `renew` posts the next period's payment.
@@ -100,6 +109,8 @@ class Charge:
     refunded_at: int | None = None
 
 
+# giftPremiumSubscription's prices: star_count must be exactly this for the months.
+PREMIUM_GIFT_STARS = {3: 1000, 6: 1500, 12: 2500}
 # Telegram's one subscription period (30 days) and its price limit.
 SUBSCRIPTION_PERIOD = 2_592_000
 SUBSCRIPTION_MAX_STARS = 10_000
@@ -134,6 +145,11 @@ class FakeBotApi:
         self.updates: list[dict[str, Any]] = []
         self.webhook_url = ""
         self.webhook_secret: str | None = None
+        # Premium gifts from the bot's own Stars balance.
+        self.star_balance = 0
+        self.users: set[int] = set()  # user ids the bot has met (may receive a gift)
+        self.premium_gifts: list[tuple[int, int, int]] = []  # (user_id, months, stars)
+        self.gift_faults = 0
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/bot{token}/{method}", self._call, methods=["GET", "POST"])])
@@ -146,6 +162,7 @@ class FakeBotApi:
         if invoice is None:
             raise KeyError(f"No Stars invoice was created with the link {link}.")
         amount = invoice.amount if total_amount is None else total_amount
+        self.users.add(payer_id)  # the bot has met whoever pays it
         query_id = self._next("pcq")
         self._asked.add(query_id)
         payer = {"id": payer_id, "is_bot": False, "first_name": "Devnet", "language_code": "en"}
@@ -210,6 +227,8 @@ class FakeBotApi:
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
+            "getMyStarBalance": self._get_my_star_balance,
+            "giftPremiumSubscription": self._gift_premium_subscription,
         }
         handler = handlers.get(request.path_params["method"])
         if handler is None:
@@ -224,13 +243,40 @@ class FakeBotApi:
         except Refused as exc:
             return _error(exc.status, str(exc))
 
+    def _get_my_star_balance(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"amount": self.star_balance, "nanostar_amount": 0}
+
+    def _gift_premium_subscription(self, params: dict[str, Any]) -> bool:
+        if self.gift_faults > 0:
+            self.gift_faults -= 1
+            raise Refused(502, "Bad Gateway")
+        user_id = _count(params.get("user_id"), 0, "user_id")
+        months = _count(params.get("month_count"), 0, "month_count")
+        stars = _count(params.get("star_count"), 0, "star_count")
+        price = PREMIUM_GIFT_STARS.get(months)
+        if price is None:
+            raise BadRequest("month_count must be one of 3, 6 or 12")
+        if stars != price:
+            raise BadRequest(f"star_count must be {price} for {months} months")
+        if user_id not in self.users:
+            raise BadRequest("user not found")
+        if self.star_balance < stars:
+            raise BadRequest("BALANCE_TOO_LOW")
+        self.star_balance -= stars
+        self.premium_gifts.append((user_id, months, stars))
+        return True
+
     # --- the merchant bot: messages, updates, webhook ------------------------------------
 
     def user_message(self, chat_id: int, text: str, *, user_id: int | None = None,
-                     chat_type: str = "private", title: str | None = None) -> dict[str, Any]:
+                     chat_type: str = "private", title: str | None = None,
+                     username: str | None = None) -> dict[str, Any]:
         """A person's text message to the bot, queued for getUpdates; returned too, for a
         test to post to the webhook instead."""
-        sender = {"id": user_id or chat_id, "is_bot": False, "first_name": "Merchant"}
+        sender: dict[str, Any] = {"id": user_id or chat_id, "is_bot": False, "first_name": "Merchant"}
+        if username:
+            sender["username"] = username
+        self.users.add(user_id or chat_id)  # the bot has met whoever writes to it
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         chat.update({"title": title} if title else {"first_name": "Merchant"})
         update = {"update_id": self._update_id(), "message": {

@@ -1,6 +1,6 @@
 """The TON Center API v3 subset the devnet serves (mounted at /toncenter/api/v3).
 
-    GET  /transactions?account=&start_lt=&end_lt=&start_utime=&end_utime=&limit=&offset=&sort=
+    GET  /transactions?account=&hash=&start_lt=&end_lt=&start_utime=&end_utime=&limit=&offset=&sort=
     GET  /masterchainInfo
     GET  /jetton/wallets?address=&owner_address=&jetton_address=&exclude_zero_balance=&limit=&offset=
     POST /runGetMethod {address, method, stack}   (jetton masters, fee collectors, wallets)
@@ -10,7 +10,9 @@
 Like the real indexer, /transactions shows only transactions already in a masterchain
 block (every one it returns has mc_block_seqno set), unless the app was built with
 show_pending=True to exercise a watcher's handling of mc_block_seqno = null. Bad
-parameters get 422 {"error": "..."}.
+parameters get 422 {"error": "..."}. A request may name one of several providers of the
+chain (header X-Devnet-Provider): a lie armed for that name (devnet/faults.py) changes its
+answers, so one provider can lie while the others tell the truth.
 
 runGetMethod answers {"gas_used", "exit_code", "stack"} with stack entries as TON Center
 v3 writes them: {"type": "num", "value": "0x1f"} (lower-case hex, "-0x…" when negative),
@@ -57,6 +59,7 @@ from krypton.adapters.chains.ton.hashes import InvalidHash, canonical
 from krypton.devnet import ton_collector as collector_logic
 from krypton.devnet import toncenter_json as render
 from krypton.devnet.devnet import Devnet
+from krypton.devnet.faults import Fault
 from krypton.devnet.params import QueryError, choice, flag, integer
 from krypton.devnet.ton import MASTERS, JettonWallet, TonChain
 from krypton.devnet.ton_collector import CollectorState
@@ -65,6 +68,7 @@ from krypton.devnet.ton_wallet import WalletRefused, WalletState
 MAX_LIMIT = 1000
 EXIT_STACK_UNDERFLOW = 2
 EXIT_TYPE_CHECK = 7
+PROVIDER_HEADER = "X-Devnet-Provider"  # which of several providers of this chain is asked
 EXIT_METHOD_NOT_FOUND = 11  # TVM's exit code for an unknown get-method id
 GET_WALLET_ADDRESS_GAS = 4_000
 GET_WALLET_DATA_GAS = 3_000  # a stand-in: the devnet runs no TVM
@@ -84,11 +88,16 @@ class NotAContract(QueryError):
 def routes(devnet: Devnet, *, show_pending: bool = False) -> list[Route]:
     chain = devnet.ton
 
+    def lie(request: Request) -> Fault | None:
+        """The lie armed for the provider the request names (devnet/faults.py), if any."""
+        return devnet.faults.lie("toncenter", request.headers.get(PROVIDER_HEADER))
+
     async def transactions(request: Request) -> JSONResponse:
-        return _answer(lambda: _transactions(chain, request.query_params, show_pending))
+        return _answer(lambda: _transactions(chain, request.query_params, show_pending, lie(request)))
 
     async def masterchain_info(request: Request) -> JSONResponse:
-        return JSONResponse({"first": render.block(chain.first), "last": render.block(chain.head)})
+        return JSONResponse({"first": render.block(chain.first),
+                             "last": render.told_head(render.block(chain.head), lie(request))})
 
     async def jetton_wallets(request: Request) -> JSONResponse:
         return _answer(lambda: _jetton_wallets(chain, request.query_params))
@@ -125,8 +134,10 @@ def routes(devnet: Devnet, *, show_pending: bool = False) -> list[Route]:
     ]
 
 
-def _transactions(chain: TonChain, params: QueryParams, show_pending: bool) -> dict[str, Any]:
+def _transactions(chain: TonChain, params: QueryParams, show_pending: bool,
+                  lie: Fault | None = None) -> dict[str, Any]:
     account = _required_address(params.get("account"), "account")
+    wanted = _hash(params.get("hash"))
     start_lt = integer(params, "start_lt", minimum=0)
     end_lt = integer(params, "end_lt", minimum=0)
     start_utime = integer(params, "start_utime", minimum=0)
@@ -136,13 +147,24 @@ def _transactions(chain: TonChain, params: QueryParams, show_pending: bool) -> d
     sort = choice(params, "sort", ("desc", "asc"), "desc")
     rows = [tx for tx in chain.transactions(account, include_pending=show_pending)
             if (start_lt is None or tx.lt >= start_lt) and (end_lt is None or tx.lt <= end_lt)
-            and (start_utime is None or tx.now >= start_utime) and (end_utime is None or tx.now <= end_utime)]
+            and (start_utime is None or tx.now >= start_utime) and (end_utime is None or tx.now <= end_utime)
+            and (wanted is None or canonical(tx.hash) == wanted)]
     if sort == "desc":
         rows.reverse()
     page = rows[offset:offset + limit]
-    return {"transactions": [render.transaction(tx) for tx in page],
+    return {"transactions": render.told([render.transaction(tx) for tx in page], lie),
             "address_book": render.address_book(chain, (a for tx in page
                                                         for a in render.transaction_addresses(tx)))}
+
+
+def _hash(value: str | None) -> str | None:
+    """The `hash` filter (one transaction, as TON Center's), canonical; None: no filter."""
+    if not value:
+        return None
+    try:
+        return canonical(value)
+    except InvalidHash as exc:
+        raise QueryError(f"hash: {exc}.", "hash") from None
 
 
 def _send_message(chain: TonChain, payload: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from krypton.adapters.chains.ton.address import TonAddress
 from krypton.adapters.chains.ton.cells import cell_to_boc
 from krypton.adapters.chains.ton.comments import text_comment
 from krypton.devnet import ton_bodies as bodies
+from krypton.devnet.faults import Fault
 from krypton.devnet.ton import MasterchainBlock, TonChain, TonMessage, TonTransaction
 
 MASTERCHAIN_SHARD = "8000000000000000"
@@ -193,3 +194,29 @@ def _decoded(body: Cell) -> dict[str, Any] | None:
 def _cell_hash(body: Cell) -> str:
     untyped: Any = body
     return base64.b64encode(untyped.hash).decode("ascii")
+
+
+def told(rendered: list[dict[str, Any]], lie: Fault | None) -> list[dict[str, Any]]:
+    """Rendered transactions as a lying provider tells them (devnet/faults.py "lie"): "omit"
+    leaves out every transaction an internal message brought in; "amount" adds the lie's delta
+    to each such message's value (TON itself: a jetton's amount sits in the body's BOC)."""
+    if lie is None or lie.lie not in ("omit", "amount"):
+        return rendered
+    if lie.lie == "omit":
+        return [tx for tx in rendered if tx["in_msg"]["source"] is None]
+    return [_more(tx, lie.by) if tx["in_msg"]["source"] is not None else tx for tx in rendered]
+
+
+def told_head(rendered: dict[str, Any], lie: Fault | None) -> dict[str, Any]:
+    """A masterchain block as a provider with a stale head tells it: `delta` blocks back."""
+    if lie is None or lie.lie != "stale_head":
+        return rendered
+    return {**rendered, "seqno": max(1, rendered["seqno"] - lie.by)}
+
+
+def _more(tx: dict[str, Any], delta: int) -> dict[str, Any]:
+    in_msg = {**tx["in_msg"], "value": str(int(tx["in_msg"]["value"] or 0) + delta)}
+    description = dict(tx["description"])
+    if "credit_ph" in description:
+        description["credit_ph"] = {"credit": str(int(description["credit_ph"]["credit"]) + delta)}
+    return {**tx, "in_msg": in_msg, "description": description}

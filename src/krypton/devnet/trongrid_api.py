@@ -15,7 +15,9 @@ when more rows follow, meta.fingerprint (and meta.links.next) name the last row 
 the next page starts strictly after it, so new blocks never shift a page. The /walletsolidity
 variants answer only for solidified blocks. Bad TronGrid parameters get 400
 {"success": false, "error", "statusCode"}; the node API, like java-tron, answers bad input
-with 200 {"Error": "..."} and an unknown transaction with {}.
+with 200 {"Error": "..."} and an unknown transaction with {}. A request may name one of
+several providers of the chain (header X-Devnet-Provider): a lie armed for that name
+(devnet/faults.py) changes its answers, so one provider can lie while the others do not.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ from krypton.adapters.chains.tron import address
 from krypton.devnet import trongrid_json as render
 from krypton.devnet.common import epoch_ms
 from krypton.devnet.devnet import Devnet
+from krypton.devnet.faults import Fault
 from krypton.devnet.params import QueryError, choice, flag, integer
 from krypton.devnet.tron import Inclusion, TronChain
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 20
+PROVIDER_HEADER = "X-Devnet-Provider"  # which of several providers of this chain is asked
 ORDERS = ("block_timestamp,desc", "block_timestamp,asc")
 Key = tuple[int, int, int]  # (block, position in block, event index)
 _FINGERPRINT = re.compile(r"([0-9]+):([0-9]+):([0-9]+)")
@@ -49,15 +53,20 @@ _FINGERPRINT = re.compile(r"([0-9]+):([0-9]+):([0-9]+)")
 def routes(devnet: Devnet) -> list[Route]:
     chain = devnet.tron
 
+    def lie(request: Request) -> Fault | None:
+        """The lie armed for the provider the request names (devnet/faults.py), if any."""
+        return devnet.faults.lie("trongrid", request.headers.get(PROVIDER_HEADER))
+
     async def trc20(request: Request) -> JSONResponse:
-        return _grid(lambda: _trc20(chain, request, devnet))
+        return _grid(lambda: _told(_trc20(chain, request, devnet), lie(request)))
 
     async def events(request: Request) -> JSONResponse:
-        return _grid(lambda: _events(chain, request, devnet))
+        return _grid(lambda: _told(_events(chain, request, devnet), lie(request)))
 
     def now_block(solid: bool) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> JSONResponse:
-            return JSONResponse(render.block(chain.solid_head if solid else chain.head))
+            return JSONResponse(render.told_block(render.block(chain.solid_head if solid else chain.head),
+                                                  lie(request)))
         return endpoint
 
     def info_by_id(solid: bool) -> Callable[[Request], Any]:
@@ -65,10 +74,11 @@ def routes(devnet: Devnet) -> list[Route]:
             value = await _argument(request, "value")
             if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
                 return _node_error("value must be a transaction id: 64 hex digits.")
-            found = chain.find(value)
-            if found is None or (solid and not chain.is_solid(found.block.number)):
+            found, told = chain.find(value), lie(request)
+            stale = render.stale_by(told)  # a stale provider has solidified less
+            if found is None or (solid and not chain.is_solid(found.block.number + stale)):
                 return JSONResponse({})  # unknown, pending or not solidified yet: ask again
-            return JSONResponse(render.tx_info(found))
+            return JSONResponse(render.told_info(render.tx_info(found), told))
         return endpoint
 
     def info_by_block(solid: bool) -> Callable[[Request], Any]:
@@ -96,6 +106,14 @@ def routes(devnet: Devnet) -> list[Route]:
         Route("/v1/contracts/{contract}/events", events, methods=["GET"]),
         *node,
     ]
+
+
+def _told(answer: dict[str, Any], lie: Fault | None) -> dict[str, Any]:
+    """A list answer as a lying provider tells it (its rows through trongrid_json.told_row)."""
+    if lie is None:
+        return answer
+    rows = [told for row in answer["data"] if (told := render.told_row(row, lie)) is not None]
+    return {**answer, "data": rows}
 
 
 def _trc20(chain: TronChain, request: Request, devnet: Devnet) -> dict[str, Any]:

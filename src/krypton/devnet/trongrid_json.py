@@ -15,6 +15,7 @@ from typing import Any
 
 from krypton.adapters.chains.tron import address
 from krypton.adapters.chains.tron.transfer import TRANSFER_TOPIC
+from krypton.devnet.faults import Fault
 from krypton.devnet.tron import Inclusion, TronBlock, TronTx
 
 TRANSFER_SELECTOR = "a9059cbb"  # transfer(address,uint256)
@@ -140,3 +141,41 @@ def _word(hex20: str) -> str:
 
 def _digest(label: str, block_id: str) -> str:
     return hashlib.sha256(f"{label}/{block_id}".encode()).hexdigest()
+
+
+def told_row(row: dict[str, Any], lie: Fault | None) -> dict[str, Any] | None:
+    """A TronGrid list row (trc20 or event) as a lying provider tells it (devnet/faults.py):
+    None when it omits transfers, another value when it lies about amounts."""
+    if lie is None or lie.lie == "stale_head":
+        return row
+    if lie.lie == "omit":
+        return None
+    if "result" in row:  # an event row: the value is named and numbered
+        value = str(int(row["result"]["value"]) + lie.by)
+        return {**row, "result": {**row["result"], "2": value, "value": value}}
+    return {**row, "value": str(int(row["value"]) + lie.by)}
+
+
+def told_info(info: dict[str, Any], lie: Fault | None) -> dict[str, Any]:
+    """A receipt as a lying provider tells it: none at all ({}, as for an unknown transaction)
+    or its Transfer logs' amounts `delta` more."""
+    if lie is None or lie.lie == "stale_head":
+        return info
+    if lie.lie == "omit":
+        return {}
+    logs = [{**entry, "data": f"{int(entry['data'], 16) + lie.by:064x}"} for entry in info.get("log", [])]
+    return {**info, "log": logs} if logs else info
+
+
+def told_block(rendered: dict[str, Any], lie: Fault | None) -> dict[str, Any]:
+    """A head block as a provider with a stale head tells it: `delta` blocks back."""
+    if lie is None or lie.lie != "stale_head":
+        return rendered
+    raw = rendered["block_header"]["raw_data"]
+    stale = {**raw, "number": max(0, raw.get("number", 0) - lie.by)}
+    return {**rendered, "block_header": {**rendered["block_header"], "raw_data": stale}}
+
+
+def stale_by(lie: Fault | None) -> int:
+    """How many blocks behind the chain a lying provider's heads are (0: not stale)."""
+    return lie.by if lie is not None and lie.lie == "stale_head" else 0

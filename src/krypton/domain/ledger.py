@@ -16,7 +16,10 @@ Accounts:
   refund_pending:<merchant_id>:<asset>  chain refunds taken from the merchant, not yet sent
   network_fees:<asset>                kept from chain refunds to pay the hot wallet's gas
   payouts_pending:<merchant_id>:<asset>  asked for as payouts, not yet handed to the signer
-  owner:<asset>                       platform fees swept to the owner off chain (Stars)
+  owner:<asset>                       platform fees swept to the owner off chain (Stars);
+                                      the shop's Premium gifts spend the owner's Stars
+                                      (`premium_gift` entries, domain/order.py)
+  hot_wallet:<asset>                  the signer's wallet (payouts, refunds, the shop)
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """A Stars shop order: its states, the only transitions between them, and its ledger entries.
 
+An order buys one product (`Product`): Telegram Stars (quantity = Stars) or Telegram Premium
+(quantity = months: 3, 6 or 12).
+
 created → awaiting_payment (its checkout invoice exists) → paid (the invoice is paid) →
 fulfilling (a supplier is being paid) → delivered | failed → refunded. An invoice that
 expires unpaid ends the order as expired: nothing to deliver, nothing to give back.
@@ -14,7 +17,48 @@ from datetime import datetime
 from enum import StrEnum
 
 from krypton.domain import ledger
+from krypton.domain.errors import DomainError
 from krypton.domain.transitions import move
+
+
+class Product(StrEnum):
+    STARS = "stars"  # quantity: Stars
+    PREMIUM = "premium"  # quantity: months of Telegram Premium
+
+
+# Telegram sells Premium for these periods only (Fragment's page and the Bot API's gifts).
+PREMIUM_MONTHS = (3, 6, 12)
+# giftPremiumSubscription's prices, fixed by the Bot API: star_count must be exactly this.
+PREMIUM_GIFT_STARS = {3: 1000, 6: 1500, 12: 2500}
+
+
+def parse_product(value: str) -> Product:
+    try:
+        return Product(value)
+    except ValueError:
+        raise DomainError(f"'{value}' is not a product: choose "
+                          f"{' or '.join(repr(p.value) for p in Product)}.", field="product") from None
+
+
+def check_quantity(product: Product, quantity: int, minimum: int, maximum: int) -> None:
+    """A whole number of Stars within the shop's limits, or one of Premium's periods."""
+    whole = isinstance(quantity, int) and not isinstance(quantity, bool)
+    if product is Product.PREMIUM:
+        if not whole or quantity not in PREMIUM_MONTHS:
+            raise DomainError("Telegram Premium is sold for 3, 6 or 12 months: quantity is the "
+                              "number of months.", field="quantity")
+    elif not whole or not minimum <= quantity <= maximum:
+        raise DomainError(f"Buy between {minimum} and {maximum} Stars, a whole number.",
+                          field="quantity")
+
+
+def describe(product: Product, quantity: int, *, brand: bool = True) -> str:
+    """What the order buys, in words ("50 Telegram Stars", "Telegram Premium for 3 months";
+    without `brand`: "50 Stars", "Premium for 3 months")."""
+    telegram = "Telegram " if brand else ""
+    if product is Product.PREMIUM:
+        return f"{telegram}Premium for {quantity} months"
+    return f"{quantity} {telegram}Stars"
 
 
 class OrderStatus(StrEnum):
@@ -50,6 +94,7 @@ SUPPLIER_PAYMENT = "supplier_payment"
 REFUND = "refund"
 HOT_WALLET_RECEIVED = "shop_received"
 SUPPLIER_VOID = "supplier_payment_void"
+STARS_SPENT = "premium_gift"  # the bot's own Stars paid for a Premium gift
 
 
 def hot_wallet(asset: str) -> str:
@@ -93,7 +138,11 @@ class Order:
     paid_at: datetime | None = None
     deadline_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    product: Product = Product.STARS
     changes: list[tuple[OrderStatus, OrderStatus]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.product = Product(self.product)  # storage hands back the plain string
 
     def to(self, target: OrderStatus) -> None:
         self.status = move(TRANSITIONS, self.status, target, "shop order", self.changes)
@@ -165,3 +214,12 @@ def refunded(order_id: str, asset: str, amount: int) -> ledger.JournalEntry:
     return ledger.JournalEntry(REFUND, order_id, (
         ledger.Posting(hot_wallet(asset), asset, -amount),
         ledger.Posting(ledger.external(asset), asset, amount)))
+
+
+def stars_spent(order_id: str, stars: int) -> ledger.JournalEntry:
+    """The bot's Stars balance pays a Premium gift (Bot API giftPremiumSubscription). The
+    platform's own Stars in that balance are `owner:XTR` (fee sweeps of Stars end there): the
+    gift is paid from them, never from a merchant's Stars held in the same balance."""
+    return ledger.JournalEntry(STARS_SPENT, order_id, (
+        ledger.Posting(ledger.owner("XTR"), "XTR", -stars),
+        ledger.Posting(ledger.external("XTR"), "XTR", stars)))

@@ -103,6 +103,10 @@ class Payment(Transfer):
     confirmed_at: datetime | None = None
     version: int = 1  # one more with every stored change, as an invoice's
     changes: list[tuple[PaymentStatus, PaymentStatus]] = field(default_factory=list)
+    # The payer's address as its chain shows it (TON: the source wallet, raw; USDT on TON: the
+    # jetton's original sender, not its jetton wallet; Tron: `from`). None for payments
+    # stored before Krypton kept it: a refund then asks the chain.
+    sender: str | None = None
 
     def move(self, target: PaymentStatus) -> None:
         self.status = transitions.move(TRANSITIONS, self.status, target, "payment", self.changes)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from krypton.domain import ledger
+from krypton.domain import ledger, memo
 
 
 class RequestKind(StrEnum):
@@ -53,6 +53,8 @@ class Refusal(StrEnum):
     LEDGER_ENTRY_MISMATCH = "ledger_entry_mismatch"
     LEDGER_ENTRY_USED = "ledger_entry_used"
     REPLAYED = "replayed_request"
+    COMMENT_NOT_ALLOWED = "comment_not_allowed"
+    COMMENT_INVALID = "comment_invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,9 @@ class TransferRequest:
     destination: str
     destination_kind: DestinationKind
     ledger_entry_id: int
+    # The message's text comment, for a supplier payment only (the supplier recognises its
+    # payment by it); None: the signer writes "<kind> <request_id>".
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,39 @@ class Decision:
 
 ALLOWED = Decision(None, "allowed")
 
+# Which requests may carry their own comment: a supplier names the text it recognises its
+# payment by (Fragment: "… Ref#<id>"). A payout or refund carries the signer's own
+# "<kind> <request_id>": a caller must not be able to put words in a payment to a merchant
+# or a payer.
+COMMENTED_KINDS = frozenset({RequestKind.SUPPLIER_PAYMENT})
+COMMENT_MAX = 200  # characters (signer_transfers.comment's size); Fragment's are under 100
+# Line breaks are the one control character a supplier's comment uses ("…\n\nRef#…").
+_COMMENT_CONTROLS = frozenset("\n")
+
+
+def comment_problem(comment: str) -> str | None:
+    """Why a comment cannot be signed, or None: non-empty, at most COMMENT_MAX characters,
+    printable text (and line breaks) only, so that what a wallet or explorer shows is what
+    was asked for; and naming no Krypton invoice memo."""
+    if not comment.strip():
+        return "the comment is empty; leave it out for none"
+    if len(comment) > COMMENT_MAX:
+        return f"the comment has {len(comment)} characters, more than the {COMMENT_MAX} allowed"
+    bad = next((c for c in comment if not c.isprintable() and c not in _COMMENT_CONTROLS), None)
+    if bad is not None:
+        return (f"the comment holds the unprintable character U+{ord(bad):04X}; only printable "
+                "text and line breaks may be signed")
+    # Were the destination one of Krypton's own collector addresses, a memo in the comment
+    # would credit that invoice (another merchant's balance) instead of landing unmatched
+    # where the operator can take it back. No supplier needs Krypton's memo syntax, so any
+    # comment the payment matcher's own finder (domain/memo.find, with its folding of
+    # look-alikes and blanks) reads a memo in is refused.
+    named = memo.find(comment)
+    if named:
+        return (f"the comment names the Krypton invoice memo {', '.join(named)}; a payment "
+                "carrying it to a Krypton address would credit that invoice")
+    return None
+
 
 def decide(policy: Policy, request: TransferRequest, facts: Facts) -> Decision:
     """The first rule the request breaks, or ALLOWED. Replay is checked first: a replayed
@@ -135,6 +173,14 @@ def decide(policy: Policy, request: TransferRequest, facts: Facts) -> Decision:
         names = ", ".join(sorted(allowed_kinds)) or "none"
         return Decision(Refusal.DESTINATION_KIND, f"a {request.kind} may not go to a "
                         f"{request.destination_kind} destination (allowed: {names})")
+    if request.comment is not None:
+        if request.kind not in COMMENTED_KINDS:
+            return Decision(Refusal.COMMENT_NOT_ALLOWED, f"a {request.kind} may not carry a comment "
+                            f"of its own (only a {RequestKind.SUPPLIER_PAYMENT} may); it is sent "
+                            f"with \"{request.kind} {request.request_id}\"")
+        problem = comment_problem(request.comment)
+        if problem is not None:
+            return Decision(Refusal.COMMENT_INVALID, problem)
     limits = policy.limits.get(request.asset)
     if limits is None:
         return Decision(Refusal.UNKNOWN_ASSET, f"the signer has no limits for {request.asset}, so it "

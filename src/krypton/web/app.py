@@ -92,6 +92,30 @@ def create_app(container: Container, *, run_workers: bool = True,
     docs.install(app, f"{API_PREFIX}/openapi.json")  # /docs from Krypton's own files
     openapi.install(app)
 
+    # Probes first: routes are matched in order, and probes come every few seconds; behind
+    # every router, /livez took 120 µs of matching for a 1 µs answer.
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> JSONResponse:
+        """Liveness: the process answers (no database). Also the benchmark's ceiling."""
+        return JSONResponse({"status": "ok"})
+
+    # Jobs run in this process (the embedded default) or in workers beside an API-only one.
+    runs_jobs = run_workers or container.settings.role == "api"
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """Every dependency; 503 (saying what is down and why) when payments cannot be taken."""
+        return await health.health(container, app.state.limiter, runs_jobs=runs_jobs)
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """For load balancers: this process can serve requests (its database, its Redis)."""
+        return await health.readiness(container, app.state.limiter)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     # The merchant API: every route needs an API key with a scope (`auth.require`), which
     # `check_routes` verifies here, once. The public routes (payers, no key; limited per IP)
     # and the operator's (own token) are the exceptions, named as such.
@@ -115,33 +139,11 @@ def create_app(container: Container, *, run_workers: bool = True,
         # Telegram's updates for Stars (a bot token, or on devnet the fake Bot API's); keyless:
         # the webhook secret header is its proof.
         app.include_router(telegram.router(stars_bot, container.telegram_webhook_secret(),
-                                           container.merchant_bot()))
+                                           container.merchant_bot(), container.telegram_met()))
     devnet = container.devnet_app(app)
     if devnet is not None:
         # The local chain simulator's provider APIs and control API (devnet network only).
         app.mount("/devnet", devnet)
-
-    @app.get("/livez", include_in_schema=False)
-    async def livez() -> JSONResponse:
-        """Liveness: the process answers (no database). Also the benchmark's ceiling."""
-        return JSONResponse({"status": "ok"})
-
-    # Jobs run in this process (the embedded default) or in workers beside an API-only one.
-    runs_jobs = run_workers or container.settings.role == "api"
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        """Every dependency; 503 (saying what is down and why) when payments cannot be taken."""
-        return await health.health(container, app.state.limiter, runs_jobs=runs_jobs)
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        """For load balancers: this process can serve requests (its database, its Redis)."""
-        return await health.readiness(container, app.state.limiter)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Each `add_middleware` goes outside the ones before it. The key is checked before a body
     # is read; crashes are caught around everything.

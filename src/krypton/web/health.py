@@ -126,7 +126,14 @@ async def _providers(container: Container) -> dict[str, Check]:
     checks = {}
     for chain, statuses in sorted(by_chain.items()):
         fresh = [s for s in statuses if not s.stale]
-        if not fresh:
+        # A chain with several providers also reports its quorum (adapters/chains/quorum.py).
+        unmet = [s.snapshot.last_error or "" for s in fresh if s.snapshot.state == "quorum_unmet"]
+        fresh = [s for s in fresh if not s.snapshot.name.endswith("-quorum")]
+        if unmet:
+            checks[f"{chain}_providers"] = Check(
+                DOWN, f"fewer healthy {chain} providers than the quorum: nothing is made final "
+                f"({unmet[0]})")
+        elif not fresh:
             checks[f"{chain}_providers"] = Check(UNKNOWN, "no recent report", blocks_payments=False)
         elif all(s.snapshot.state == "open" for s in fresh):
             checks[f"{chain}_providers"] = Check(

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from krypton.adapters.telegram.bot_api import MalformedUpdate
-from krypton.adapters.telegram.updates import UpdateHandler
+from krypton.adapters.telegram.updates import Met, UpdateHandler
 from krypton.app import merchant_bot, stars
 from krypton.web.api.common import deps_of
 from krypton.web.errors import error_response
@@ -27,7 +27,8 @@ from krypton.web.errors import error_response
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def router(bot: stars.StarsBot, secret: str, kit: merchant_bot.Kit | None = None) -> APIRouter:
+def router(bot: stars.StarsBot, secret: str, kit: merchant_bot.Kit | None = None,
+           met: Met | None = None) -> APIRouter:
     """The webhook's router, answering pre-checkout queries through `bot` and merchants'
     commands through `kit` (None: Stars only); `secret` is the one given to setWebhook (an
     empty one refuses every update)."""
@@ -43,7 +44,7 @@ def router(bot: stars.StarsBot, secret: str, kit: merchant_bot.Kit | None = None
         except ValueError:
             return error_response(400, "invalid_request", "The body is not JSON.")
         try:
-            await UpdateHandler(deps_of(request), bot, kit).handle(update)
+            await UpdateHandler(deps_of(request), bot, kit, met).handle(update)
         except MalformedUpdate as exc:
             return error_response(400, "invalid_request", str(exc))
         return JSONResponse({"ok": True})

@@ -25,10 +25,12 @@ from krypton.app import (
     provider_health,
     refunds,
     relay,
+    retention,
     stars_hold,
     stars_reconcile,
     webhooks,
 )
+from krypton.app.clock_skew import SkewWatch
 from krypton.app.ports import Leases, WebhookObjects
 from krypton.bootstrap import ChainAdapters, Container
 from krypton.workers.watch import ChainWatch, HeadLag
@@ -71,11 +73,13 @@ FEE_SWEEP_SECONDS = 60.0
 # Chain refunds: the signer's status asked every few seconds (a TON transfer is final in a
 # few seconds), expired claim links failed on the same round.
 CHAIN_REFUNDS_SECONDS = 5.0
-# The Stars shop: paid orders are picked up within a second (the payer waits for the Stars).
+# The Stars shop: a continuous pool (app/fulfilment.Pool) picks paid orders up within a
+# fraction of a second; the lease is asked again every SHOP_SECONDS (each step's length).
 SHOP_SECONDS = 1.0
 # How often the backup job looks whether a backup is due (they are KRYPTON_BACKUP_INTERVAL
 # apart, judged by the newest backup's own time, so a restart does not reset the clock).
 BACKUP_CHECK_SECONDS = 60.0
+RETENTION_SECONDS = 600.0  # each run deletes a bounded batch: a backlog drains over a few
 # How often a process without a job's lease asks for it again: when the holder dies,
 # another process takes the job over within about this long.
 LEASE_RETRY_SECONDS = 2.0
@@ -96,6 +100,9 @@ class Job:
     # Under a lease: one process in the cluster runs it. A job whose step claims its own work
     # (the webhook sender) runs in every process instead, so more processes send more.
     leased: bool = True
+    # Called when the lease is lost and when the runner stops: a job whose step leaves work
+    # running between steps (the shop's pool) ends it, as the next holder may start it.
+    stop: Callable[[], Awaitable[None]] | None = None
 
 
 def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -> list[Job]:
@@ -124,6 +131,7 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
         *stars_jobs(container),
         *chain_refund_jobs(container),
         *backup_jobs(container),
+        *retention_jobs(container),
         *payout_jobs(container),
         *shop_jobs(container),
         Job("expiry", lambda: invoices.expire_due(deps), EXPIRY_SECONDS),
@@ -140,7 +148,9 @@ def jobs(container: Container, chains: ChainAdapters, objects: WebhookObjects) -
         # In every process, but only the one running the chain job has anything to report:
         # its own lease could land in another process than the chain job's.
         Job("provider-health", report_providers, PROVIDER_HEALTH_SECONDS, leased=False),
-        Job("head-lag", HeadLag(watch, chains.heads).step, HEAD_LAG_SECONDS, leased=False),
+        Job("head-lag", HeadLag(watch, chains.heads, skew=SkewWatch(timedelta(
+            seconds=container.settings.clock_skew_limit_seconds))).step, HEAD_LAG_SECONDS,
+            leased=False),
         Job("metrics", container.business_metrics().step, METRICS_REST_SECONDS,
             full=METRICS_BATCH),
         Job("consumer-lag", container.consumer_lag, CONSUMER_LAG_SECONDS),
@@ -218,8 +228,10 @@ def shop_jobs(container: Container) -> list[Job]:
     kit = container.shop()
     if kit is None:
         return []
-    deps = container.deps
-    return [Job("shop", lambda: fulfilment.run_round(deps, kit), SHOP_SECONDS)]
+    # A continuous pool: each step runs it for a slice and it rests on its own (full=0: the
+    # runner never rests between steps); the orders in flight are cancelled with the lease.
+    pool = fulfilment.Pool(container.deps, kit, slice_seconds=SHOP_SECONDS)
+    return [Job("shop", pool.step, SHOP_SECONDS, full=0, stop=pool.stop)]
 
 
 def chain_refund_jobs(container: Container) -> list[Job]:
@@ -244,6 +256,22 @@ def backup_jobs(container: Container) -> list[Job]:
         return 0  # always rest between looks
 
     return [Job("backup", back_up, BACKUP_CHECK_SECONDS)]
+
+
+def retention_jobs(container: Container) -> list[Job]:
+    """Pruning of finished bookkeeping (KRYPTON_RETENTION_DAYS, 0: none), under its lease."""
+    configured = container.retention()
+    if configured is None:
+        return []
+    pruner, policy = configured
+
+    async def prune() -> int:
+        deleted = await retention.prune(container.deps, pruner, policy)
+        if any(deleted.values()):
+            log.info("retention.pruned", **deleted)
+        return 0  # always rest between runs
+
+    return [Job("retention", prune, RETENTION_SECONDS)]
 
 
 class ChainRounds:
@@ -276,12 +304,22 @@ class ChainRounds:
 async def forever(job: Job, leases: Leases, sleep: Sleep = asyncio.sleep) -> None:
     """Run `job` until cancelled, each step only while holding its lease; without the lease,
     ask again every LEASE_RETRY_SECONDS."""
+    try:
+        await _forever(job, leases, sleep)
+    finally:
+        if job.stop is not None:
+            await job.stop()
+
+
+async def _forever(job: Job, leases: Leases, sleep: Sleep) -> None:
     holding = False
     while True:
         if job.leased and not await leases.try_acquire(job.name):
             if holding:
                 log.warning("job_lease_lost", job=job.name)
                 holding = False
+                if job.stop is not None:
+                    await job.stop()
             await sleep(LEASE_RETRY_SECONDS)
             continue
         if job.leased and not holding:

@@ -104,6 +104,20 @@ async def test_polling_handles_a_payment_and_commands_in_order(
         assert await uow.cursors.get(merchant_bot.UPDATES_CURSOR) is not None
 
 
+async def test_the_shop_learns_the_users_the_bot_meets(
+        container: Container, bot: BotApi, fake: FakeBotApi, kit: merchant_bot.Kit) -> None:
+    """A Premium gift needs a username's user id, which only an update from that user gives."""
+    shop = container.shop()
+    assert shop is not None and shop.users is not None
+    assert isinstance(kit.messenger, MerchantBotApi)
+    poller = Poller(container.deps, kit.messenger,
+                    UpdateHandler(container.deps, bot, kit, container.telegram_met()), timeout=0)
+    fake.user_message(CHAT, "hello", user_id=4242, username="Alice_Gift")
+    fake.user_message(CHAT + 1, "no username here", user_id=4343)
+    await poller.step()
+    assert await shop.users.user_id("alice_gift") == 4242  # usernames compare lower-cased
+
+
 async def test_a_malformed_update_is_skipped_and_the_rest_handled(
         container: Container, fake: FakeBotApi, poller: Poller) -> None:
     fake.queue({"update_id": 1, "pre_checkout_query": {"id": "q", "currency": "XTR"}})

@@ -14,11 +14,12 @@ import pytest
 from krypton.app import shop
 from krypton.app.deps import Deps
 from krypton.bootstrap import Container
-from krypton.domain.errors import DomainError, NotFound
+from krypton.domain.errors import NotFound
 
 PEOPLE = {"durov": ("Pavel Durov", "https://cdn.example/durov.jpg"), "ann_smith": ("Ann Smith", None)}
 # 5.00 TON per 50 Stars as cost, 1 % fee: the 5.05 TON for 50 Stars.
 NANOTON_PER_STAR = 100_000_000
+NANOTON_PER_PREMIUM_MONTH = 800_000_000  # 2.4 TON for 3 months
 MICRO_USDT_PER_STAR = 15_000
 
 
@@ -29,13 +30,21 @@ class FakeShop:
     orders: dict[str, shop.Order] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    met: dict[str, int] = field(default_factory=dict)  # usernames the Mini App signed in with
+    users: None = None  # ShopKit.users: no store of usernames the bot met
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def install(self, monkeypatch: pytest.MonkeyPatch, container: Container) -> None:
         kit = cast(shop.ShopKit, self)  # the fakes below ignore the kit
         monkeypatch.setattr(container, "shop", lambda: kit, raising=False)
-        for name in ("limits", "lookup_recipient", "quote", "create_order", "get_order", "orders_of"):
+        for name in ("limits", "lookup_recipient", "quote", "create_order", "get_order", "orders_of",
+                     "remember_user"):
             monkeypatch.setattr(shop, name, getattr(self, name))
+
+    async def remember_user(self, deps: Deps, kit: shop.ShopKit, username: str | None,
+                            user_id: int) -> None:
+        if username:
+            self.met[username.lower()] = user_id
 
     async def limits(self, deps: Deps, kit: shop.ShopKit) -> shop.Limits:
         return shop.Limits(self.minimum, self.maximum, (50, 100, 250, 500, 1000))
@@ -47,25 +56,28 @@ class FakeShop:
             raise NotFound(f"No Telegram user '@{username}'.", field="recipient")
         return shop.Recipient(username.lower(), *person)
 
-    async def quote(self, deps: Deps, kit: shop.ShopKit, quantity: int, asset: str = "TON") -> shop.Quote:
-        if not self.minimum <= quantity <= self.maximum:
-            raise DomainError("out of range (the core's own check)", field="quantity")
-        cost = quantity * (NANOTON_PER_STAR if asset == "TON" else MICRO_USDT_PER_STAR)
+    async def quote(self, deps: Deps, kit: shop.ShopKit, quantity: int, asset: str = "TON",
+                    product: str = "stars", recipient: str | None = None) -> shop.Quote:
+        kind = shop.Product(product)
+        shop.check_quantity(kind, quantity, self.minimum, self.maximum)  # the core's own check
+        per = NANOTON_PER_PREMIUM_MONTH if kind is shop.Product.PREMIUM else NANOTON_PER_STAR
+        cost = quantity * (per if asset == "TON" else MICRO_USDT_PER_STAR)
         fee = cost // 100
         return shop.Quote(quantity, cost, fee, cost + fee, asset, "fragment",
-                          deps.clock.now() + timedelta(seconds=30))
+                          deps.clock.now() + timedelta(seconds=30), kind)
 
     async def create_order(self, deps: Deps, kit: shop.ShopKit, *, buyer: str | None, recipient: str,
                            quantity: int, asset: str = "TON",
-                           idempotency_key: str | None = None) -> shop.Order:
+                           idempotency_key: str | None = None, product: str = "stars") -> shop.Order:
         if idempotency_key is not None and idempotency_key in self.keys:
             return self.orders[self.keys[idempotency_key]]
         await self.lookup_recipient(deps, kit, recipient)
-        priced = await self.quote(deps, kit, quantity, asset)
+        priced = await self.quote(deps, kit, quantity, asset, product)
         order_id = f"ord_{secrets.token_hex(8)}"
         now: datetime = deps.clock.now() + timedelta(seconds=next(self._ids))  # distinct times
         order = shop.Order(order_id, buyer, recipient, quantity, shop.OrderStatus.AWAITING_PAYMENT,
-                           f"inv_{order_id[4:]}", asset, priced.total, priced.fee, now, None, None, None)
+                           f"inv_{order_id[4:]}", asset, priced.total, priced.fee, now, None, None, None,
+                           product=priced.product)
         self.orders[order_id] = order
         if idempotency_key is not None:
             self.keys[idempotency_key] = order_id

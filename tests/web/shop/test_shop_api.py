@@ -109,7 +109,7 @@ async def test_every_shop_route_says_so_when_the_shop_is_not_set_up(container: C
 async def test_limits_and_a_quote_with_the_fee_in_one_total(client: httpx.AsyncClient) -> None:
     limits = (await client.get(f"{API}/limits")).json()
     assert limits == {"minimum": 50, "maximum": 10_000, "presets": [50, 100, 250, 500, 1000],
-                      "assets": ["TON", "USDT_TON"]}
+                      "assets": ["TON", "USDT_TON"], "premium_months": [3, 6, 12]}
     ton = (await client.get(f"{API}/quote", params={"quantity": 50})).json()
     assert (ton["cost"], ton["fee"], ton["total"], ton["asset"]) == ("5", "0.05", "5.05", "TON")
     assert ton["equivalents"] == {"USDT": "25.25"}  # the devnet's static 5 USD a TON

@@ -26,7 +26,7 @@ from prometheus_client import Gauge
 
 from krypton.adapters.db import tables as t
 from krypton.adapters.db.connection import Connection, write
-from krypton.app.ports import ConsumerLag, StoredEvent
+from krypton.app.ports import ConsumerLag, EventWindow, StoredEvent
 from krypton.domain.events import Event
 
 PG_TXID: sa.ColumnClause[int] = sa.literal_column("pg_current_xact_id()::text::bigint")
@@ -78,6 +78,35 @@ class EventLog:
         rows = await self.conn.execute(query.order_by(c.txid, c.seq).limit(limit))
         return [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
                             r.created_at) for r in rows]
+
+    async def window(self, after: tuple[int, int], limit: int,
+                     wanted: Callable[[str, str | None], bool]) -> EventWindow:
+        # Two reads: positions and types of the next `limit` (small rows, nothing decoded),
+        # then in full only the wanted ones up to the last of those. Decoding every event's
+        # data was most of what a consumer needing few of them cost.
+        c = t.events.c
+        query = sa.select(c.txid, c.seq, c.type, c.merchant_id).where(
+            sa.tuple_(c.txid, c.seq) > sa.tuple_(*after))
+        if self.pg:
+            query = query.where(c.txid < PG_HORIZON)
+        rows = (await self.conn.execute(query.order_by(c.txid, c.seq).limit(limit))).all()
+        if not rows:
+            return EventWindow(None, (), ())
+        end = (rows[-1].txid, rows[-1].seq)
+        types = [r.type for r in rows]
+        chosen = {r.type for r in rows if wanted(r.type, r.merchant_id)}
+        events: list[StoredEvent] = []
+        if chosen:
+            # Up to `end` only: every event at or below it was readable by the first read
+            # (below the horizon nothing new can appear), so both reads see the same events.
+            full = sa.select(t.events).where(sa.tuple_(c.txid, c.seq) > sa.tuple_(*after),
+                                             sa.tuple_(c.txid, c.seq) <= sa.tuple_(*end),
+                                             c.type.in_(sorted(chosen)))
+            events = [StoredEvent(r.seq, r.txid, r.id, r.type, r.merchant_id, r.subject_id, r.data,
+                                  r.created_at)
+                      for r in await self.conn.execute(full.order_by(c.txid, c.seq))
+                      if wanted(r.type, r.merchant_id)]
+        return EventWindow(end, types, events)
 
     async def position_of(self, event_id: str, merchant_id: str | None = None) -> tuple[int, int] | None:
         query = sa.select(t.events.c.txid, t.events.c.seq).where(t.events.c.id == event_id)

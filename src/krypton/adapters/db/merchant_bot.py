@@ -69,6 +69,9 @@ class SqlBotRepo:
         result = await self.conn.execute(t.telegram_chats.delete().where(_chats.chat_id == chat_id))
         return bool(result.rowcount)
 
+    async def linked_merchants(self) -> set[str]:
+        return set((await self.conn.execute(sa.select(_chats.merchant_id).distinct())).scalars())
+
     async def chats_of(self, merchant_ids: Sequence[str]) -> list[Chat]:
         rows = await self.conn.execute(sa.select(t.telegram_chats).where(
             _chats.merchant_id.in_(list(merchant_ids))).order_by(_chats.linked_at, _chats.chat_id))

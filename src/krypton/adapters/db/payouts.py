@@ -1,5 +1,5 @@
 """The payouts book (`app.payouts.PayoutBook`) and the fee sweeps' (`app.fee_sweeps.SweepBook`)
-on the unit of work's own transaction (migration 0016)."""
+on the unit of work's own transaction (migration 0016; the bounce watch's columns: 0020)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _values(p: Payout) -> dict[str, Any]:
     return dict(id=p.id, merchant_id=p.merchant_id, asset=p.asset, amount=p.amount,
                 destination=p.destination, description=p.description, status=p.status.value,
                 message_hash=p.message_hash, tx_hash=p.tx_hash, network_fee=p.network_fee,
-                failure=p.failure, created_at=p.created_at, updated_at=p.updated_at)
+                failure=p.failure, created_at=p.created_at, updated_at=p.updated_at,
+                bounce_check_at=p.bounce_check_at, bounce_checks=p.bounce_checks)
 
 
 def _payout(r: sa.Row[Any]) -> Payout:
@@ -45,7 +46,8 @@ def _payout(r: sa.Row[Any]) -> Payout:
                   destination=r.destination, created_at=r.created_at, updated_at=r.updated_at,
                   status=PayoutStatus(r.status), description=r.description,
                   message_hash=r.message_hash, tx_hash=r.tx_hash,
-                  network_fee=int(r.network_fee), failure=r.failure)
+                  network_fee=int(r.network_fee), failure=r.failure,
+                  bounce_check_at=r.bounce_check_at, bounce_checks=int(r.bounce_checks))
 
 
 class SqlPayoutBook(Repo):
@@ -100,6 +102,15 @@ class SqlPayoutBook(Repo):
         rows = (await self.conn.execute(sa.select(t.payouts).where(
             _P.status.in_([s.value for s in statuses])).order_by(_P.created_at, _P.id)
             .limit(limit))).all()
+        return [_payout(r) for r in rows]
+
+    async def bounce_checks_due(self, now: datetime, limit: int) -> list[Payout]:
+        """Confirmed payouts whose bounce check is due, the longest due first: one range of
+        ix_payouts_status_bounce_check_at, already in order (unwatched payouts hold null and
+        are never read; ties in any order, so no sort)."""
+        rows = (await self.conn.execute(sa.select(t.payouts).where(
+            _P.status == PayoutStatus.CONFIRMED.value, _P.bounce_check_at <= now)
+            .order_by(_P.bounce_check_at).limit(limit))).all()
         return [_payout(r) for r in rows]
 
     async def entry_id(self, kind: str, reference: str) -> int | None:

@@ -51,6 +51,11 @@ _LOCK_CLAIM = sa.select(_claims.chain).where(
 
 
 LATE_WATCH = timedelta(days=7)
+# A deposit address is read from a little before its invoice was made: created_at is the
+# server's clock, and a server up to this far ahead of the chain (a ±10 min jump; the skew
+# alert fires at 60 s) must not hide a payment made in the invoice's first minutes. The
+# address is new, so reading further back costs nothing.
+DEPOSIT_LOOK_BACK = timedelta(minutes=15)
 
 
 class Repo:
@@ -293,7 +298,7 @@ class InvoiceRepo(Repo):
     @staticmethod
     def _deposit(r: Any) -> TronDeposit:
         return TronDeposit(r.tron_index, r.tron_address,
-                           int(r.created_at.timestamp() * 1000) - 60_000,
+                           int((r.created_at - DEPOSIT_LOOK_BACK).timestamp() * 1000),
                            r.monitor_until + LATE_WATCH)
 
     async def page(self, merchant_id: str, *, status: InvoiceStatus | None, order_id: str | None,
@@ -315,7 +320,7 @@ class InvoiceRepo(Repo):
 
 def _payment_values(p: Payment) -> dict[str, Any]:
     return {"status": p.status.value, "confirmations": p.confirmations, "block": p.block,
-            "confirmed_at": p.confirmed_at}
+            "confirmed_at": p.confirmed_at, "sender": p.sender}
 
 
 class PaymentRepo(Repo):
@@ -340,7 +345,7 @@ class PaymentRepo(Repo):
             destination=r.destination, memo=r.memo, block=r.block, confirmations=r.confirmations,
             required_confirmations=r.required_confirmations, dust=r.dust,
             detected_at=r.detected_at, status=PaymentStatus(r.status), confirmed_at=r.confirmed_at,
-            version=r.version)
+            version=r.version, sender=r.sender)
 
     async def claim(self, chain: str, tx_id: str, index: int) -> None:
         """Hold the transfer's key until this transaction ends (PostgreSQL; SQLite's one

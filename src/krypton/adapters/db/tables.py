@@ -148,6 +148,8 @@ payments = sa.Table(
     sa.Column("detected_at", TS, nullable=False),
     sa.Column("confirmed_at", TS),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # The payer's address (migration 0020): null for payments stored before it.
+    sa.Column("sender", sa.String(128)),
     sa.UniqueConstraint("chain", "tx_id", "tx_index", name="uq_payments_transfer"),
 )
 
@@ -559,6 +561,8 @@ signer_transfers = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),  # UTC day it was first signed: the daily limit
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # A supplier payment's comment (migration 0020): a re-signed external carries it again.
+    sa.Column("comment", sa.String(200)),
 )
 
 # Append-only: one row per signature, with the request that caused it (never updated).
@@ -595,9 +599,15 @@ payouts = sa.Table(
     sa.Column("request_hash", sa.String(64)),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # Migration 0020: a confirmed payout's bounce watch (domain/payout.py): when to ask the
+    # signer again (null: not watched) and how many checks were answered.
+    sa.Column("bounce_check_at", TS),
+    sa.Column("bounce_checks", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("merchant_id", "idempotency_key", name="uq_payouts_merchant_id"),
     sa.Index("ix_payouts_merchant_id_created_at", "merchant_id", "created_at"),
     sa.Index("ix_payouts_status_created_at", "status", "created_at"),
+    # The tracker's due bounce checks: status = confirmed, bounce_check_at <= now, in order.
+    sa.Index("ix_payouts_status_bounce_check_at", "status", "bounce_check_at"),
 )
 
 # The platform's fee sweeps (app/fee_sweeps.py): fees:<asset> to the treasury address
@@ -669,6 +679,8 @@ shop_orders = sa.Table(
     sa.Column("deadline_at", TS),  # paid_at + the fulfilment deadline: refunded after it
     sa.Column("next_attempt_at", TS, index=True),
     sa.Column("delivered_at", TS),
+    # domain/order.Product: "stars" (quantity = Stars) | "premium" (quantity = months); 0021
+    sa.Column("product", sa.String(16), nullable=False, server_default="stars"),
 )
 
 
@@ -681,3 +693,21 @@ shop_proof_payloads = sa.Table(
     sa.Column("nonce", sa.String(64), primary_key=True),
     sa.Column("expires_at", TS, nullable=False, index=True),
 )
+
+# --- payments sender (migration 0020) ---
+# payments.sender, signer_transfers.comment, payouts.bounce_check_at and .bounce_checks
+# (with ix_payouts_status_bounce_check_at): columns in those tables' definitions above.
+
+# --- shop products (migration 0021) ---
+
+# Telegram usernames the bot has seen with their user ids (adapters/suppliers/premium_gift.py):
+# a Premium gift through the Bot API needs the recipient's user id, and Telegram gives a bot
+# no lookup by username. Filled when a user signs in to the shop from the Mini App.
+shop_telegram_users = sa.Table(
+    "shop_telegram_users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),  # lower case, without "@"
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("seen_at", TS, nullable=False),
+)
+
+# --- provider quorum (migration 0022) ---

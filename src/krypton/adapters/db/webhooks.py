@@ -84,6 +84,10 @@ class WebhookRepo(Repo):
             found.extend(_endpoint(r) for r in rows)
         return found
 
+    async def subscribed_merchants(self) -> set[str]:
+        rows = await self.conn.execute(sa.select(E.merchant_id).where(E.enabled).distinct())
+        return set(rows.scalars())
+
     async def all_endpoints(self) -> list[Endpoint]:
         rows = await self.conn.execute(sa.select(t.webhook_endpoints).order_by(E.created_at, E.id))
         return [_endpoint(r) for r in rows]

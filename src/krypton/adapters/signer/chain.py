@@ -46,6 +46,9 @@ class Delivery:
 
     tx_hash: str
     bounced: bool  # the destination refused it and sent the value back
+    # the hashes of the messages that transaction sent, in order (a jetton wallet's
+    # internal_transfer to the recipient's jetton wallet: the next hop to follow)
+    out_hashes: tuple[str, ...] = ()
 
 
 class WalletChain:
@@ -97,8 +100,9 @@ class WalletChain:
             return None
         row = rows[0]
         aborted = bool((row.get("description") or {}).get("aborted"))
-        back = any(m.get("bounced") for m in row.get("out_msgs") or [])
-        return Delivery(str(row["hash"]), aborted and back)
+        outs = row.get("out_msgs") or []
+        back = any(m.get("bounced") for m in outs)
+        return Delivery(str(row["hash"]), aborted and back, tuple(str(m.get("hash") or "") for m in outs))
 
     async def jetton_wallet(self, owner: TonAddress, master: TonAddress) -> TonAddress:
         """`owner`'s jetton wallet under `master`, asked of the master (get_wallet_address)."""

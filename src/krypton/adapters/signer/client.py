@@ -29,11 +29,16 @@ class Transfer:
     destination: str
     destination_kind: str
     ledger_entry_id: int
+    comment: str | None = None  # a supplier payment's text comment (see server.py)
 
     def as_json(self) -> dict[str, Any]:
-        return {"request_id": self.request_id, "kind": self.kind, "asset": self.asset, "amount": self.amount,
-                "destination": self.destination, "destination_kind": self.destination_kind,
-                "ledger_entry_id": self.ledger_entry_id}
+        body: dict[str, Any] = {
+            "request_id": self.request_id, "kind": self.kind, "asset": self.asset, "amount": self.amount,
+            "destination": self.destination, "destination_kind": self.destination_kind,
+            "ledger_entry_id": self.ledger_entry_id}
+        if self.comment is not None:
+            body["comment"] = self.comment
+        return body
 
 
 class SignerClient:
@@ -80,7 +85,7 @@ class SignerPort:
 
     async def transfer(self, requests: Sequence[SignRequest]) -> list[SignOutcome]:
         transfers = [Transfer(r.request_id, r.kind, r.asset, r.amount, r.destination,
-                              r.destination_kind, r.ledger_entry_id) for r in requests]
+                              r.destination_kind, r.ledger_entry_id, r.comment) for r in requests]
         try:
             results = await self._client.transfer(*transfers)
         except (SignerUnavailable, OSError, TimeoutError) as exc:

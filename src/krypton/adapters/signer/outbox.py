@@ -71,7 +71,7 @@ def request_json(request: TransferRequest) -> dict[str, Any]:
     return {"request_id": request.request_id, "kind": request.kind.value, "asset": request.asset,
             "amount": request.amount, "destination": request.destination,
             "destination_kind": request.destination_kind.value,
-            "ledger_entry_id": request.ledger_entry_id}
+            "ledger_entry_id": request.ledger_entry_id, "comment": request.comment}
 
 
 class Outbox:
@@ -124,7 +124,7 @@ class Outbox:
                     destination_kind=request.destination_kind.value, ledger_entry_id=request.ledger_entry_id,
                     wallet=self._wallet, seqno=seqno, message_hash=message_hash, boc=boc,
                     valid_until=valid_until, status=TransferStatus.RECORDED.value, attempt=1, day=day,
-                    created_at=now, updated_at=now))
+                    created_at=now, updated_at=now, comment=request.comment))
                 await self._audit(conn, transfer_id, request, seqno, message_hash, now)
             await conn.commit()
 
@@ -212,4 +212,4 @@ class Outbox:
 
 def _request(row: Any) -> TransferRequest:
     return TransferRequest(row.request_id, RequestKind(row.kind), row.asset, int(row.amount), row.destination,
-                           DestinationKind(row.destination_kind), int(row.ledger_entry_id))
+                           DestinationKind(row.destination_kind), int(row.ledger_entry_id), row.comment)

@@ -4,12 +4,14 @@ Protocol: each frame is a 4-byte big-endian length and that many bytes of UTF-8 
 most MAX_FRAME). A request frame is
 
     {"type": "transfer", "requests": [{request_id, kind, asset, amount, destination,
-                                       destination_kind, ledger_entry_id}, ...]}
+                                       destination_kind, ledger_entry_id[, comment]}, ...]}
     {"type": "status", "request_id": "..."}
 
 and the answer is one frame {"results": [...]} (one result per request, in order) or
 {"error": "..."}. Unknown keys, a missing key, a float or boolean amount, an unknown kind:
-the request is refused as `invalid_request`, never guessed at.
+the request is refused as `invalid_request`, never guessed at. `comment` (optional, a string
+or null) is the message's text comment, for a supplier payment only (the policy refuses it on
+any other kind); without it the message says "<kind> <request_id>".
 
 Sending, exactly once:
 1. Requests pass the policy (domain/signer_policy.py) under one lock, counting what is
@@ -61,6 +63,7 @@ MAX_FRAME = 1 << 20
 VALID_FOR_SECONDS = 60
 REQUEST_KEYS = frozenset({"request_id", "kind", "asset", "amount", "destination", "destination_kind",
                           "ledger_entry_id"})
+OPTIONAL_KEYS = frozenset({"comment"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 # TON itself, and jettons by their master: a jetton is sent as a TEP-74 transfer to the hot
 # wallet's OWN jetton wallet (found with the master's get_wallet_address), which moves it.
@@ -97,13 +100,19 @@ class _Queued:
     done: asyncio.Future[Result]
 
 
+def message_comment(request: TransferRequest) -> str:
+    """The comment of a request that brings none: its kind and id, for the recipient and for
+    anyone reading the chain."""
+    return f"{request.kind.value} {request.request_id}"
+
+
 def parse_request(data: Any, network: str) -> TransferRequest:
     """A transfer request, strictly: exactly the known keys, each of its type."""
     if not isinstance(data, dict):
         raise InvalidRequest("a request must be a JSON object")
     keys = set(data)
-    if keys != REQUEST_KEYS:
-        missing, extra = sorted(REQUEST_KEYS - keys), sorted(keys - REQUEST_KEYS)
+    if not REQUEST_KEYS <= keys <= REQUEST_KEYS | OPTIONAL_KEYS:
+        missing, extra = sorted(REQUEST_KEYS - keys), sorted(keys - REQUEST_KEYS - OPTIONAL_KEYS)
         raise InvalidRequest("request keys: " + "; ".join(
             part for part in (f"missing {', '.join(missing)}" if missing else "",
                               f"unknown {', '.join(extra)}" if extra else "") if part))
@@ -125,7 +134,11 @@ def parse_request(data: Any, network: str) -> TransferRequest:
         parse(destination, network="mainnet" if network == "mainnet" else "testnet")
     except InvalidAddress as exc:
         raise InvalidRequest(f"destination: {exc.message}") from None
-    return TransferRequest(request_id, kind, data["asset"], amount, destination, destination_kind, entry)
+    comment = data.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidRequest("comment must be a string (the message's text comment) or null")
+    return TransferRequest(request_id, kind, data["asset"], amount, destination, destination_kind, entry,
+                           comment)
 
 
 def _choice(enum: type[_E], value: Any, name: str) -> _E:
@@ -255,7 +268,9 @@ class Signer:
     async def _message(self, request: TransferRequest) -> OutMessage:
         destination: TonAddress = parse(request.destination,
                                         network="mainnet" if self._network == "mainnet" else "testnet")
-        comment = f"{request.kind.value} {request.request_id}"
+        # A supplier's own comment (the policy allowed it) or ours; the outbox stores it, so a
+        # re-signed external carries the same text.
+        comment = request.comment if request.comment is not None else message_comment(request)
         if request.asset in JETTON_MASTERS:
             # To our own jetton wallet, bounceable (a refusal, too few jettons, comes back);
             # the recipient's notification carries the comment; the TON left over returns.
@@ -345,6 +360,11 @@ class Signer:
         count = max(len(landed.sent), 1)
         fee = landed.total_fees // count + (landed.total_fees % count if index == 0 else 0)
         delivery = await self._chain.delivery(landed.out_hashes[index])
+        if delivery is not None and not delivery.bounced and transfer["asset"] in JETTON_MASTERS:
+            # Our jetton wallet took the transfer; the jettons arrive only when the recipient's
+            # jetton wallet takes its internal_transfer (the one message ours sends), a later
+            # transaction that may bounce too: delivered is decided there.
+            delivery = await self._chain.delivery(delivery.out_hashes[0]) if delivery.out_hashes else None
         if delivery is None:
             return {"delivered": None, "network_fee": fee}
         return {"delivered": not delivery.bounced, "bounced": delivery.bounced,

@@ -14,7 +14,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import LabeledPrice, TransactionPartnerUser
 
 from krypton.app.refunds import RefundRefused
@@ -30,6 +30,15 @@ ERROR_MESSAGE_MAX = 255
 
 class BotApiError(Exception):
     """The Bot API refused a call or could not be reached; the message never holds the token."""
+
+
+class BotApiRefused(BotApiError):
+    """The Bot API answered and said no (400/403): `description` is Telegram's reason
+    ("Bad Request: BALANCE_TOO_LOW", "Bad Request: user not found", …), token scrubbed."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
 
 
 class BotApi:
@@ -84,6 +93,23 @@ class BotApi:
             if tx.incoming and tx.id == charge_id:
                 return tx.user_id
         return None
+
+    async def star_balance(self) -> int:
+        """getMyStarBalance: the bot's own Stars, whole (the nanostar part is not spendable)."""
+        amount = await self._call(self._bot.get_my_star_balance())
+        return int(amount.amount)
+
+    async def gift_premium(self, user_id: int, months: int, stars: int, text: str | None = None) -> None:
+        """giftPremiumSubscription: `months` of Premium for `user_id`, paid with `stars` of the
+        bot's balance (the Bot API fixes the price per period). BotApiRefused when Telegram
+        says no, BotApiError when it was not reached (the gift may or may not have happened)."""
+        try:
+            await self._bot.gift_premium_subscription(user_id=user_id, month_count=months,
+                                                      star_count=stars, text=text)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise BotApiRefused(self.scrub(str(exc.message))) from None
+        except Exception as exc:
+            await self._call(_raise(exc))
 
     async def answer_pre_checkout(self, query_id: str, ok: bool,
                                   error_message: str | None = None) -> None:

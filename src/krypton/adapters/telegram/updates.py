@@ -16,6 +16,7 @@ public URL is https, and checks now and then that the registration still stands.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -28,18 +29,25 @@ from krypton.app.deps import Deps
 
 log = structlog.get_logger()
 POLL_TIMEOUT_SECONDS = 25
+# Told of each Telegram user the bot meets, (username, user id): the shop's Premium gifts
+# need the id of a username, and a bot cannot look one up.
+Met = Callable[[str, int], Awaitable[None]]
 
 
 class UpdateHandler:
     """Handle one update (Telegram's JSON); raises MalformedUpdate for a broken Stars
     update, and lets a failure to credit a payment through (Telegram then sends it again)."""
 
-    def __init__(self, deps: Deps, stars_bot: stars.StarsBot, kit: merchant_bot.Kit | None) -> None:
+    def __init__(self, deps: Deps, stars_bot: stars.StarsBot, kit: merchant_bot.Kit | None,
+                 met: Met | None = None) -> None:
         self._deps = deps
         self._stars_bot = stars_bot
         self._kit = kit
+        self._met = met
 
     async def handle(self, update: dict[str, Any]) -> None:
+        if self._met is not None and (user := sender(update)) is not None:
+            await self._met(*user)
         parsed = parse_update(update)
         if isinstance(parsed, stars.PreCheckout):
             await self._pre_checkout(parsed)
@@ -68,6 +76,16 @@ class UpdateHandler:
             # The command did its work (an invoice is idempotent on the update); a lost reply
             # is not worth Telegram delivering the update again.
             log.warning("telegram_reply_failed", chat_id=message.chat_id, error=str(exc))
+
+
+def sender(update: dict[str, Any]) -> tuple[str, int] | None:
+    """(username, user id) of who sent a message or a payment, if they have a username."""
+    for kind in ("message", "pre_checkout_query"):
+        part = update.get(kind)
+        user = part.get("from") if isinstance(part, dict) else None
+        if isinstance(user, dict) and _whole(user.get("id")) and isinstance(user.get("username"), str):
+            return user["username"], user["id"]
+    return None
 
 
 def parse_message(update: dict[str, Any]) -> merchant_bot.BotMessage | None:

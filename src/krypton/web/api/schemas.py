@@ -307,6 +307,9 @@ class _PaymentHead(BaseModel):
 
 # Pydantic orders fields base-most first along the MRO: _PaymentHead's, TransferOut's, then these.
 class PaymentOut(TransferOut, _PaymentHead):
+    sender: str | None = Field(description="The address the payer paid from (TON: the wallet, raw; "
+                               "USDT on TON: the jetton's sender, not its jetton wallet; Tron: the "
+                               "`from` address); null for payments recorded before Krypton kept it.")
     block: int | None = Field(description="The block (TON: masterchain seqno) holding it.")
     confirmations: int = Field(description="Confirmations so far.")
     required_confirmations: int = Field(description="Confirmations it waits for; it is also "

@@ -1,4 +1,6 @@
 """/api/v1/shop: the Stars shop for buyers, without a merchant key, rate-limited per client IP.
+It sells two products: Telegram Stars (quantity = Stars) and Telegram Premium (quantity =
+months: 3, 6 or 12), chosen with `product` ("stars", the default, or "premium").
 
 Prices, recipients and orders come from app/shop.py through `Container.shop()`; an order
 pays through its checkout invoice (/pay/{invoice_id}). A buyer may sign in, to see their
@@ -67,12 +69,15 @@ class ShopLimitsOut(BaseModel):
     maximum: int = Field(description="The most Stars one order may buy.")
     presets: list[int] = Field(description="Quantities offered as one-tap choices.")
     assets: list[str] = Field(description="Assets an order may be paid in.")
+    premium_months: list[int] = Field(description="Telegram Premium's periods, in months "
+                                      "(product \"premium\": the quantity is one of them).")
 
 
 class ShopQuoteOut(BaseModel):
-    quantity: int = Field(description="Stars quoted.")
+    product: Literal["stars", "premium"] = Field(description="What is quoted: Stars or Premium.")
+    quantity: int = Field(description="Stars quoted, or months of Premium.")
     asset: str = Field(description="Asset the price is in.")
-    cost: str = Field(description="What the Stars cost from the supplier (decimal).")
+    cost: str = Field(description="What the Stars or Premium cost from the supplier (decimal).")
     fee: str = Field(description="Krypton's fee, included in `total` (decimal).")
     total: str = Field(description="The one amount the payer pays: cost plus fee (decimal).")
     expires_at: str = Field(description="Until when this price holds (ISO 8601).")
@@ -90,15 +95,18 @@ class ShopRecipientOut(BaseModel):
 class ShopOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     recipient: str = Field(max_length=33, description="Telegram username to receive the Stars (@ optional).")
-    quantity: int = Field(description="How many Stars.")
+    product: Literal["stars", "premium"] = Field("stars", description=(
+        "What to buy: Telegram Stars (quantity = Stars) or Telegram Premium (quantity = months)."))
+    quantity: int = Field(description="How many Stars, or months of Premium (3, 6 or 12).")
     asset: Literal["TON", "USDT_TON"] = Field("TON", description="What the payer pays in.")
 
 
 class ShopOrderOut(BaseModel):
     id: str = Field(description="The order's id (unguessable: whoever has it may follow it).")
     status: shop.OrderStatus = Field(description="Where the order is.")
-    recipient: str = Field(description="Who receives the Stars.")
-    quantity: int = Field(description="How many Stars.")
+    recipient: str = Field(description="Who receives the Stars or Premium.")
+    product: Literal["stars", "premium"] = Field(description="What the order buys.")
+    quantity: int = Field(description="How many Stars, or months of Premium.")
     asset: str = Field(description="What the payer pays in.")
     total: str = Field(description="What the payer pays, fee included (decimal).")
     fee: str = Field(description="Krypton's fee within `total` (decimal).")
@@ -184,8 +192,13 @@ def _username(text: str) -> str:
     return name
 
 
-async def _in_range(request: Request, kit: shop.ShopKit, quantity: int) -> None:
+async def _in_range(request: Request, kit: shop.ShopKit, quantity: int, product: str = "stars") -> None:
     bounds = await shop.limits(deps_of(request), kit)
+    if product == "premium":
+        if quantity not in bounds.premium_months:
+            raise DomainError("Telegram Premium is sold for 3, 6 or 12 months: quantity is the number "
+                              f"of months; got {quantity}.", field="quantity")
+        return
     if not bounds.minimum <= quantity <= bounds.maximum:
         raise DomainError(f"quantity must be between {bounds.minimum} and {bounds.maximum} Stars; "
                           f"got {quantity}.", field="quantity")
@@ -201,7 +214,8 @@ def order_json(request: Request, order: shop.Order) -> dict[str, Any]:
     base = request.app.state.settings.public_url.rstrip("/")
     return {
         "id": order.id, "status": order.status.value, "recipient": order.recipient,
-        "quantity": order.quantity, "asset": order.asset, "total": _units(order.total, order.asset),
+        "product": order.product.value, "quantity": order.quantity, "asset": order.asset,
+        "total": _units(order.total, order.asset),
         "fee": _units(order.fee, order.asset), "created_at": order.created_at.isoformat(),
         "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
         "failure": order.failure, "refund_tx": order.refund_tx,
@@ -294,7 +308,8 @@ async def get_limits(request: Request) -> JSONResponse:
     kit = _kit(request)
     bounds = await shop.limits(deps_of(request), kit)
     return json({"minimum": bounds.minimum, "maximum": bounds.maximum,
-                 "presets": list(bounds.presets), "assets": await accepted_assets(request, kit, bounds)})
+                 "presets": list(bounds.presets), "assets": await accepted_assets(request, kit, bounds),
+                 "premium_months": list(bounds.premium_months)})
 
 
 async def accepted_assets(request: Request, kit: shop.ShopKit, bounds: shop.Limits) -> list[str]:
@@ -329,15 +344,18 @@ async def equivalents(request: Request, total: int, asset: str) -> dict[str, str
 
 
 @router.get("/quote", response_model=ShopQuoteOut,
-            summary="The price of a quantity of Stars, fee included (one total)")
-async def get_quote(request: Request, quantity: Annotated[int, Query(description="How many Stars.")],
+            summary="The price of Stars or Premium, fee included (one total)")
+async def get_quote(request: Request, quantity: Annotated[int, Query(
+                        description="How many Stars, or months of Premium (3, 6 or 12).")],
                     asset: Annotated[str, Query(max_length=16, description="TON or USDT_TON.")] = "TON",
+                    product: Annotated[Literal["stars", "premium"], Query(
+                        description="stars (the default) or premium.")] = "stars",
                     ) -> JSONResponse:
     await request.app.state.limiter.check_ip(request)
     kit = _kit(request)
-    await _in_range(request, kit, quantity)
-    found = await shop.quote(deps_of(request), kit, quantity, _asset(asset))
-    return _no_store({"quantity": found.quantity, "asset": found.asset,
+    await _in_range(request, kit, quantity, product)
+    found = await shop.quote(deps_of(request), kit, quantity, _asset(asset), product)
+    return _no_store({"product": found.product.value, "quantity": found.quantity, "asset": found.asset,
                       "cost": _units(found.cost, found.asset), "fee": _units(found.fee, found.asset),
                       "total": _units(found.total, found.asset), "expires_at": found.expires_at.isoformat(),
                       "equivalents": await equivalents(request, found.total, found.asset)})
@@ -367,12 +385,12 @@ async def create_order(body: ShopOrderIn, request: Request,
     await request.app.state.limiter.check_ip(request)
     kit = _kit(request)
     recipient = _username(body.recipient)
-    await _in_range(request, kit, body.quantity)
+    await _in_range(request, kit, body.quantity, body.product)
     claims = session_claims(request)
     try:
         order = await shop.create_order(deps_of(request), kit, buyer=str(claims["sub"]) if claims else None,
                                         recipient=recipient, quantity=body.quantity, asset=body.asset,
-                                        idempotency_key=idempotency_key)
+                                        idempotency_key=idempotency_key, product=body.product)
     except NotFound as exc:
         raise NotFound(str(exc) or f"No Telegram account '@{recipient}' can receive Stars.",
                        field="recipient") from None
@@ -510,6 +528,10 @@ async def sign_in_telegram(body: ShopTelegramIn, request: Request) -> JSONRespon
     if data.user is None:
         raise ApiError(401, "invalid_init_data", "The initData names no Telegram user: open the "
                        "shop from the bot.", field="init_data")
+    # The bot has now met this user: a Premium gift to their username can name their id.
+    kit: shop.ShopKit | None = request.app.state.container.shop()
+    if kit is not None:
+        await shop.remember_user(deps_of(request), kit, data.user.username, data.user.id)
     session = _session(request, f"tg:{data.user.id}", "telegram", data.user.first_name or "",
                        TELEGRAM_SESSION_SECONDS)
     return _signed_in(request, session, TELEGRAM_SESSION_SECONDS, bearer=True)

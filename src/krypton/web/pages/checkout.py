@@ -17,6 +17,7 @@ from krypton.adapters.chains.ton import address as ton_address
 from krypton.adapters.chains.ton import wallet_messages
 from krypton.adapters.chains.ton.cells import cell_to_boc
 from krypton.app import stars
+from krypton.config import Settings
 from krypton.domain.assets import METHODS
 from krypton.domain.assets import asset as get_asset
 from krypton.domain.errors import DomainError, NotFound
@@ -30,6 +31,17 @@ STATIC = Path(__file__).parent.parent / "static"
 # TON Connect UI, installed from npm by the set-up (`make assets`) and served from here.
 VENDOR = Path(__file__).parents[4] / "web-assets" / "node_modules" / "@tonconnect" / "ui" / "dist"
 TONCONNECT = VENDOR / "tonconnect-ui.min.js"
+
+
+def tonconnect_options(settings: Settings) -> dict[str, Any]:
+    """TON Connect UI's options for a page (its `wallet-config`): the manifest, and inside
+    Telegram where a wallet sends the payer back (the Mini App's link, when configured)."""
+    options: dict[str, Any] = {
+        "manifestUrl": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json",
+        "buttonRootId": "ton-connect"}
+    if settings.telegram_miniapp_link:
+        options["actionsConfiguration"] = {"twaReturnUrl": settings.telegram_miniapp_link}
+    return options
 LANG_COOKIE = "krypton_lang"
 # The countdown turns prominent this close to the end, not before: a timer that runs from
 # the first second only makes people anxious.
@@ -68,7 +80,7 @@ async def checkout(invoice_id: str, request: Request, lang: str | None = None) -
         "lang": language, "t": text, "languages": i18n.NAMES, "invoice": invoice, "shown": shown,
         "devnet": request.app.state.container.devnet_wallet() is not None,
         "stars": request.app.state.container.stars_bot() is not None,
-        "wallets": wallets, "manifest": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json",
+        "wallets": wallets, "wallet_options": tonconnect_options(settings),
         "config": {"status_url": f"/pay/{invoice['id']}/status?lang={language}",
                    "devnet_url": f"/pay/{invoice['id']}/devnet", "expires_at": invoice["expires_at"],
                    "stars_devnet_url": "/devnet/control/stars/pay", "invoice_id": invoice["id"],

@@ -24,7 +24,7 @@ from krypton.domain.errors import DomainError, NotFound
 from krypton.domain.refund import Refund, RefundStatus
 from krypton.web.api.common import deps_of
 from krypton.web.pages import i18n
-from krypton.web.pages.checkout import TONCONNECT
+from krypton.web.pages.checkout import TONCONNECT, tonconnect_options
 from krypton.web.pages.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -87,7 +87,7 @@ async def claim_page(token: str, request: Request, lang: str | None = None,
     return page("refund_claim.html", {
         "lang": language, "t": text, "languages": i18n.NAMES, "refund": shown, "token": token,
         "message": None, "error": error[:300] if error else None, "wallets": wallets,
-        "manifest": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json",
+        "wallet_options": tonconnect_options(settings),
         "config": {"claim_url": f"/refund/{token}", "status_url": f"/refund/{token}/status",
                    "poll_seconds": POLL_SECONDS, "state": shown["state"]}}, wallets=wallets)
 

@@ -34,7 +34,26 @@ SCRIPT_WORDS = (
     "shop_sign_in_failed", "shop_no_orders", "shop_order_for", "shop_wallets_unavailable",
     "asset_TON", "asset_USDT_TON", "outside_telegram", "session_failed",
     *(f"order_{s.value}" for s in shop.OrderStatus), *(f"order_hint_{s.value}" for s in shop.OrderStatus
-                                                        if f"order_hint_{s.value}" in i18n.TEXT["en"]))
+                                                        if f"order_hint_{s.value}" in i18n.TEXT["en"]),
+    "shop_premium_for", "shop_months")
+# The Premium product's words, kept here beside the page that alone shows them (web/pages/i18n.py
+# holds the rest); every language of i18n.NAMES has them, English standing in for a missing one.
+PREMIUM_TEXT: dict[str, dict[str, str]] = {
+    "en": {"shop_product": "What to buy", "shop_product_stars": "Stars",
+           "shop_product_premium": "Telegram Premium", "shop_premium_period": "How long",
+           "shop_months": "{months} months",
+           "shop_premium_for": "Premium for {months} months for @{recipient}",
+           "shop_premium_hint": "A Telegram Premium subscription, gifted to the account."},
+    "ru": {"shop_product": "Что купить", "shop_product_stars": "Stars",
+           "shop_product_premium": "Telegram Premium", "shop_premium_period": "Срок",
+           "shop_months": "{months} мес.", "shop_premium_for": "Premium на {months} мес. для @{recipient}",
+           "shop_premium_hint": "Подписка Telegram Premium в подарок этому аккаунту."},
+}
+
+
+def _text(language: str) -> dict[str, str]:
+    """i18n's words with the Premium ones added."""
+    return {**i18n.TEXT[language], **PREMIUM_TEXT["en"], **PREMIUM_TEXT.get(language, {})}
 
 
 # Thousands grouped as each language writes them (1,000,000 and 1 000 000, with a no-break space).
@@ -72,7 +91,7 @@ async def asset(name: str) -> FileResponse:
 async def _shop_page(request: Request, lang: str | None, *, telegram: bool) -> Response:
     await request.app.state.limiter.check_ip(request)
     language = _language(request, lang)
-    text = i18n.TEXT[language]
+    text = _text(language)
     kit = _kit(request)
     if kit is None:
         return page("stars_shop.html", {"lang": language, "t": text, "closed": True, "telegram": telegram,
@@ -89,6 +108,7 @@ async def _shop_page(request: Request, lang: str | None, *, telegram: bool) -> R
     config: dict[str, Any] = {
         "api": "/api/v1/shop", "lang": language, "telegram": telegram, "wallets": wallets,
         "minimum": bounds.minimum, "maximum": bounds.maximum, "quantity": default, "assets": assets,
+        "premium_months": list(bounds.premium_months),
         "price_seconds": PRICE_SECONDS, "text": _words(text)}
     response = page("stars_shop.html", {
         "lang": language, "t": text, "closed": False, "telegram": telegram, "languages": i18n.NAMES,
@@ -96,7 +116,8 @@ async def _shop_page(request: Request, lang: str | None, *, telegram: bool) -> R
             min=grouped(bounds.minimum, language), max=grouped(bounds.maximum, language)),
         "devnet": settings.network == "devnet", "wallets": wallets, "limits": bounds,
         "quantity": default, "config": config, "assets": assets,
-        "manifest": f"{settings.public_url.rstrip('/')}/tonconnect-manifest.json"}, wallets=wallets)
+        "premium_months": list(bounds.premium_months),
+        "wallet_options": checkout.tonconnect_options(settings)}, wallets=wallets)
     return miniapp._framable(response) if telegram else response
 
 
@@ -116,7 +137,7 @@ async def tg_stars(request: Request, lang: str | None = None) -> Response:
 async def order_page(order_id: str, request: Request, lang: str | None = None) -> Response:
     await request.app.state.limiter.check_ip(request)
     language = _language(request, lang)
-    text = i18n.TEXT[language]
+    text = _text(language)
     kit = _kit(request)
     try:
         if kit is None or len(order_id) > 64:

@@ -165,7 +165,7 @@
   var walletConfig = $("wallet-config");
   if (walletConfig && window.TON_CONNECT_UI) {
     var wallet = JSON.parse(walletConfig.textContent);
-    var ui = new window.TON_CONNECT_UI.TonConnectUI({ manifestUrl: wallet.manifest, buttonRootId: "ton-connect" });
+    var ui = new window.TON_CONNECT_UI.TonConnectUI(wallet);
     var waiting = null;  // the method to pay once the wallet the payer is choosing connects
     // Asks Krypton for the transaction (for USDT: to the connected wallet's own jetton
     // wallet), then the wallet to send it.

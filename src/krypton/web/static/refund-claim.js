@@ -47,8 +47,7 @@
 
   var walletConfig = $("wallet-config"), connect = $("refund-connect");
   if (walletConfig && connect && window.TON_CONNECT_UI) {
-    var ui = new window.TON_CONNECT_UI.TonConnectUI({ manifestUrl: JSON.parse(walletConfig.textContent).manifest,
-                                                      buttonRootId: "ton-connect" });
+    var ui = new window.TON_CONNECT_UI.TonConnectUI(JSON.parse(walletConfig.textContent));
     // The connected wallet's own address: the payer still presses the button to submit it.
     var fill = function (wallet) { if (wallet && wallet.account) { $("refund-address").value = wallet.account.address; } };
     ui.onStatusChange(fill);

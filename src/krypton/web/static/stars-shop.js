@@ -129,7 +129,16 @@
   var quotes = {};  // asset -> the latest quote for the current quantity
   var presets = Array.prototype.slice.call(document.querySelectorAll(".preset"));
 
+  // The product: Stars (quantity = Stars) or Telegram Premium (quantity = months).
+  function product() {
+    var checked = document.querySelector("input[name=product]:checked");
+    return checked ? checked.value : "stars";
+  }
   function quantity() {
+    if (product() === "premium") {
+      var months = document.querySelector("input[name=months]:checked");
+      return months ? Number(months.value) : null;
+    }
     var value = Number(quantityInput.value);
     return Number.isInteger(value) && value >= config.minimum && value <= config.maximum ? value : null;
   }
@@ -152,8 +161,20 @@
     $("quantity-note").classList.toggle("bad", q === null);
     if (q === null) { return; }
     var round = ++priceRound;
+    var kind = product();
+    if (kind === "premium") {
+      // Each period's price in TON beside it, to compare before choosing.
+      (config.premium_months || []).forEach(function (m) {
+        var cell = document.querySelector("[data-premium-price=\"" + m + "\"]");
+        api("GET", "/quote?product=premium&quantity=" + m + "&asset=TON").then(function (result) {
+          if (round !== priceRound) { return; }
+          // Rounded to compare at a glance (a phone's narrow card); the exact total is below.
+          cell.textContent = result.ok ? "≈ " + Number(result.body.total).toFixed(2) + " " + text.asset_TON : "—";
+        }, function () { if (round === priceRound) { cell.textContent = "—"; } });
+      });
+    }
     config.assets.forEach(function (code) {
-      api("GET", "/quote?quantity=" + q + "&asset=" + code).then(function (result) {
+      api("GET", "/quote?product=" + kind + "&quantity=" + q + "&asset=" + code).then(function (result) {
         if (round !== priceRound) { return; }
         var el = document.querySelector("[data-total=" + code + "]");
         if (!result.ok) { el.textContent = "—"; $("price-note").textContent = errorText(result, text.shop_price_failed); return; }
@@ -182,6 +203,15 @@
     quantityTyping = setTimeout(refreshPrices, 400);
   });
   document.querySelectorAll("input[name=asset]").forEach(function (radio) { radio.addEventListener("change", updatePay); });
+  document.querySelectorAll("input[name=product]").forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      var premium = product() === "premium";
+      show($("premium-choice"), premium);
+      show($("stars-choice"), !premium);
+      refreshPrices();
+    });
+  });
+  document.querySelectorAll("input[name=months]").forEach(function (radio) { radio.addEventListener("change", refreshPrices); });
 
   // --- pay ----------------------------------------------------------------------------------
   var pay = $("pay");
@@ -204,7 +234,7 @@
     busy = true;
     show($("pay-error"), false);
     updatePay();
-    var order = { recipient: recipient, quantity: quantity(), asset: asset() };
+    var order = { recipient: recipient, product: product(), quantity: quantity(), asset: asset() };
     var key = JSON.stringify(order);
     if (!idempotency || idempotency.order !== key) {
       idempotency = { order: key, key: "stars-" + (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)) };
@@ -238,7 +268,9 @@
     var item = document.createElement("li");
     var link = document.createElement("a");
     link.href = "/stars/orders/" + encodeURIComponent(o.id);
-    link.textContent = fill(text.shop_order_for, { quantity: o.quantity, recipient: o.recipient });
+    link.textContent = o.product === "premium"
+      ? fill(text.shop_premium_for, { months: o.quantity, recipient: o.recipient })
+      : fill(text.shop_order_for, { quantity: o.quantity, recipient: o.recipient });
     var amount = document.createElement("span");
     amount.className = "amount";
     amount.textContent = o.total + " " + (text["asset_" + o.asset] || o.asset);
@@ -324,8 +356,7 @@
   function startWallets() {
     var walletConfig = $("wallet-config");
     if (!walletConfig || !window.TON_CONNECT_UI) { return; }
-    var wallet = JSON.parse(walletConfig.textContent);
-    ui = new window.TON_CONNECT_UI.TonConnectUI({ manifestUrl: wallet.manifest, buttonRootId: "ton-connect" });
+    ui = new window.TON_CONNECT_UI.TonConnectUI(JSON.parse(walletConfig.textContent));
     preparePayload();
     ui.onStatusChange(function (connected) {
       if (!connected) { return; }

@@ -60,6 +60,13 @@ log = structlog.get_logger()
 Params = Mapping[str, str | int | float | bool | None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """A form body (post_form), told apart from a JSON body on its way to _exchange."""
+
+    fields: dict[str, str]
+
+
 @dataclass(slots=True)
 class _Slot:
     """Everything the client keeps about one endpoint."""
@@ -134,6 +141,16 @@ class ProviderClient:
     ) -> Any:
         """POST `json` to base_url/path and return the decoded JSON body."""
         return await self._call("POST", path, params=None, body=json, priority=priority)
+
+    async def post_form(
+        self, path: str, *, params: Params | None = None, data: Mapping[str, str],
+        priority: Priority = Priority.DISCOVERY,
+    ) -> Any:
+        """POST `data` as application/x-www-form-urlencoded to base_url/path (`params` in the
+        query string) and return the decoded JSON body: how web pages' APIs (Fragment's) are
+        called. Same limiter, breaker, retries and metrics as the JSON calls."""
+        return await self._call("POST", path, params=params, body=_Form(dict(data)),
+                                priority=priority)
 
     def circuits(self) -> list[tuple[str, CircuitState]]:
         """Each endpoint's circuit now (for /metrics)."""
@@ -247,8 +264,10 @@ class ProviderClient:
             # httpx's timeout is per phase; the outer deadline also stops a server that
             # trickles bytes just fast enough to keep every phase alive.
             async with asyncio.timeout(self._timeout):
+                form = body.fields if isinstance(body, _Form) else None
                 response = await self._http.request(
-                    method, endpoint.url(path), params=params, json=body,
+                    method, endpoint.url(path), params=params,
+                    json=None if form is not None else body, data=form,
                     headers=dict(endpoint.headers), timeout=self._http_timeout,
                 )
         except (TimeoutError, httpx.RequestError) as exc:
