@@ -4,10 +4,13 @@ clients use, the faults, the rate limit, the caches, and delivery on the chain's
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from pytoniq_core.boc.builder import Builder
 
 from krypton.adapters.chains.provider import Endpoint, ProviderClient
 from krypton.adapters.chains.ton.address import parse
@@ -90,6 +93,23 @@ async def test_a_purchase_is_the_transfer_to_make_and_the_same_order_buys_once(
     assert bought.payment.comment == "50 Telegram Stars for @durov\n\nRef#ord_1"
     again = await fragment.purchase("ord_1", "durov", 50, quote)
     assert again.ref == bought.ref and len(fake.purchases) == 1  # the order id is the key
+
+
+async def test_a_payload_the_signer_cannot_send_is_never_paid(
+        fragment: FragmentSupplier, fake: FakeFragment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fragment finds its payment by the payload; one that is no text comment (an op code of
+    its own) cannot go through the signer, and a payment Fragment cannot find is money lost."""
+    link = fake._link
+
+    def binary_payload(params: dict[str, str]) -> dict[str, Any]:
+        answer = link(params)
+        cell = Builder().store_uint(0x0F8A7EA5, 32).store_uint(7, 64).end_cell()
+        answer["transaction"]["messages"][0]["payload"] = base64.b64encode(cell.to_boc()).decode()
+        return answer
+    monkeypatch.setattr(fake, "_link", binary_payload)
+    with pytest.raises(SupplierError, match="not a text comment") as refused:
+        await fragment.purchase("ord_7", "durov", 50, await fragment.quote(50))
+    assert not refused.value.retryable
 
 
 async def test_delivered_once_the_chain_shows_the_payment(fragment: FragmentSupplier,

@@ -179,6 +179,12 @@ class FragmentSupplier:
         except (KeyError, ValueError) as exc:
             raise SupplierError(f"Fragment's payment message is malformed ({exc})", retryable=True,
                                 code="bad_answer") from None
+        if message.get("payload") and comment is None:
+            # Fragment finds its payment by this payload; the signer writes text comments only,
+            # and a payment Fragment cannot find is money sent for nothing: never paid.
+            raise SupplierError("Fragment asked for a payload that is not a text comment; the "
+                                "signer cannot send it, so the purchase is not paid",
+                                retryable=False, code="bad_answer")
         return SupplierPayment(str(message.get("address")), amount, comment)
 
     async def status(self, order_id: str, ref: str | None = None) -> SupplierOrder:
