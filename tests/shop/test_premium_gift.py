@@ -5,7 +5,6 @@ Stars), the gift itself, and each refusal (unknown recipient, too few Stars, a 5
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -16,9 +15,8 @@ from krypton.adapters.suppliers.premium_gift import NAME, TelegramPremiumGift, s
 from krypton.adapters.telegram.bot_api import BotApi
 from krypton.app.ports import SupplierError, SupplierQuote
 from krypton.devnet.telegram_api import FakeBotApi
-from tests.web.live_server import LiveServer
 
-TOKEN = "7000000001:premium-gift-tests"
+BOT_TOKEN = "7000000001:premium-gift-tests"  # also the shared fake_url/bot fixtures' token
 USER = 424_242
 RATES = {"TON": "5.00", "USDT": "1.00", "XTR": "0.013"}  # the devnet's table: 1000 Stars = 2.6 TON
 
@@ -46,23 +44,10 @@ class Users:
 
 @pytest.fixture
 def fake() -> FakeBotApi:
-    bot = FakeBotApi(TOKEN, now=lambda: datetime(2026, 12, 7, tzinfo=UTC))
+    bot = FakeBotApi(BOT_TOKEN, now=lambda: datetime(2026, 12, 7, tzinfo=UTC))
     bot.star_balance = 5_000
     bot.users.add(USER)
     return bot
-
-
-@pytest.fixture
-def fake_url(fake: FakeBotApi) -> Iterator[str]:
-    with LiveServer(fake.app()) as server:
-        yield server.url
-
-
-@pytest.fixture
-async def bot(fake_url: str) -> AsyncIterator[BotApi]:
-    client = BotApi(TOKEN, fake_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture
@@ -171,7 +156,7 @@ async def test_a_5xx_is_retryable_and_gifts_nothing(gift: TelegramPremiumGift, f
 
 
 async def test_the_fake_bot_api_refuses_as_documented(fake: FakeBotApi, fake_url: str) -> None:
-    async with httpx.AsyncClient(base_url=f"{fake_url}/bot{TOKEN}") as http:
+    async with httpx.AsyncClient(base_url=f"{fake_url}/bot{BOT_TOKEN}") as http:
         balance = (await http.post("/getMyStarBalance")).json()
         assert balance == {"ok": True, "result": {"amount": 5_000, "nanostar_amount": 0}}
 
